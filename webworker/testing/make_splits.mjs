@@ -1,0 +1,30 @@
+// ctest fixture step: builds a preset model with the tessera tool and splits it
+// into every plan/head the JS tests use (see plans.mjs).
+//   node testing/make_splits.mjs TESSERA_BIN MODELS_DIR PRESET
+// Writes MODELS_DIR/PRESET/ (model.onnx, config.json, ...) and
+// MODELS_DIR/PRESET-split/<plan>-<head>/.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { splitsFor, splitDir } from './plans.mjs';
+
+const [bin, models, preset] = process.argv.slice(2);
+if (!bin || !models || !preset) {
+  console.error('usage: make_splits.mjs TESSERA_BIN MODELS_DIR PRESET');
+  process.exit(2);
+}
+const modelDir = path.join(models, preset);
+const run = (args) => execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+
+let t0 = Date.now();
+rmSync(modelDir, { recursive: true, force: true });
+rmSync(path.join(models, `${preset}-split`), { recursive: true, force: true });
+run(['model', 'build', '--preset', preset, '--out', modelDir]);
+console.log(`built ${preset} -> ${modelDir} in ${Date.now() - t0} ms`);
+const config = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
+for (const { plan, head, stages } of splitsFor(config.num_hidden_layers)) {
+  const out = splitDir(models, preset, plan, head);
+  t0 = Date.now();
+  run(['model', 'split', path.join(modelDir, 'model.onnx'), '--stages', stages, '--head', head, '--out', out]);
+  console.log(`split ${preset} ${plan} (${stages}) head=${head} -> ${out} in ${Date.now() - t0} ms`);
+}
