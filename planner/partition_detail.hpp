@@ -1,0 +1,37 @@
+// Internals of planner/ shared between its .cpp files and its tests. Not part
+// of the public interface (planner.hpp is).
+#pragma once
+
+#include <vector>
+
+#include "planner/planner.hpp"
+
+namespace tessera::planner::detail {
+
+// True when a stage's cost depends only on worker, length and role: every
+// layer has the same profile and no worker holds cached weights.
+bool position_free(const model_profile& model, const std::vector<worker_profile>& workers);
+
+// Role DP (position-free costs only). Stages in pipeline order; empty when nothing fits.
+std::vector<assignment> role_dp(const model_profile& model, const std::vector<worker_profile>& workers,
+                                const planner_options& options);
+
+// Order DP for one worker order. Stages in pipeline order; empty when nothing
+// fits. *best_value (if given) receives the DP's objective value.
+std::vector<assignment> order_dp(const model_profile& model, const std::vector<worker_profile>& workers,
+                                 const std::vector<int>& order, const planner_options& options,
+                                 double* best_value);
+
+// The worker orders partition() tries when costs depend on position.
+std::vector<std::vector<int>> candidate_orders(const model_profile& model,
+                                               const std::vector<worker_profile>& workers,
+                                               const planner_options& options);
+
+plan partition_with_orders(const model_profile& model, const std::vector<worker_profile>& workers,
+                           const planner_options& options, const std::vector<std::vector<int>>& extra_orders);
+
+// An infeasible plan whose reason says what the pool lacks.
+plan infeasible_plan(const model_profile& model, const std::vector<worker_profile>& workers,
+                     const planner_options& options);
+
+}  // namespace tessera::planner::detail
