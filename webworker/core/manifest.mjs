@@ -77,3 +77,21 @@ export function hasSampleInputs(stage) {
 export function dataOutputs(stage) {
   return stage.outputs.map((o) => o.name).filter((n) => !n.startsWith('present.'));
 }
+
+// A stage description built from an ORT session's metadata (for a worker that
+// got only the shard files, and for the whole model). Symbolic KV dims that the
+// metadata leaves open are filled from `config` by kvSlots.
+export function stageFromSession(session, { file = 'stage.onnx', layers = [0, 0] } = {}, config = {}) {
+  const { kvHeads, headDim } = kvGeometry(config);
+  const meta = (list, names) => names.map((name, i) => {
+    const m = list?.[i];
+    if (m && m.name === name && m.isTensor) return { name, dtype: m.type, shape: [...m.shape] };
+    if (KV_PAST.test(name)) return { name, dtype: 'float32', shape: ['batch', kvHeads, 'past_sequence', headDim] };
+    return { name, dtype: 'unknown', shape: [] };
+  });
+  return {
+    file, layers,
+    inputs: meta(session.inputMetadata, session.inputNames),
+    outputs: meta(session.outputMetadata, session.outputNames),
+  };
+}

@@ -2,7 +2,7 @@
 // by tensor name (boundary tensors keep one name on both sides). Used by tests,
 // tools/chain_demo.mjs and as the reference for the distributed pipeline.
 import { StageRunner, StageError, ErrorCode } from './stage_runner.mjs';
-import { kvGeometry } from './manifest.mjs';
+import { stageFromSession } from './manifest.mjs';
 
 export class Pipeline {
   constructor(ort, runners) {
@@ -29,17 +29,10 @@ export class Pipeline {
   async dispose() { for (const r of this.runners) await r.dispose(); }
 }
 
-// A stage description for an unsplit model.onnx, built from the session's names
-// and the config (the whole model is a stage covering every layer).
+// A stage description for an unsplit model.onnx: the whole model is one stage
+// covering every layer, described by the session's own metadata.
 export function wholeModelStage(session, config, file = 'model.onnx') {
-  const { kvHeads, headDim } = kvGeometry(config);
-  const inputs = session.inputNames.map((name) => {
-    if (name.startsWith('past_key_values.'))
-      return { name, dtype: 'float32', shape: ['batch', kvHeads, 'past_sequence', headDim] };
-    return { name, dtype: 'int64', shape: ['batch', 'sequence'] };
-  });
-  const outputs = session.outputNames.map((name) => ({ name, dtype: 'float32', shape: [] }));
-  return { file, layers: [0, config.num_hidden_layers], inputs, outputs };
+  return stageFromSession(session, { file, layers: [0, config.num_hidden_layers] }, config);
 }
 
 export function wholeModelRunner(ort, session, config) {

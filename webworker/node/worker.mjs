@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Headless Tessera worker: onnxruntime-node, shards cached on disk.
+//
+//   node webworker/node/worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB]
+//        [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--no-benchmark]
+//
+// Exit status: 0 when the node closes the socket normally (1000/1001) or on
+// SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
+// Logs go to stderr as `tessera-worker[NAME] level: message key=value`.
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import path from 'node:path';
+import { ort, sessionOptions } from './ort_node.mjs';
+import { connectWebSocket } from './ws_client.mjs';
+import { DiskStore } from './disk_store.mjs';
+import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
+import { createSession } from '../core/stage_runner.mjs';
+
+const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--no-benchmark]';
+
+function fail(msg) {
+  console.error(`worker.mjs: ${msg}\n${usage}`);
+  process.exit(2);
+}
+
+function parse() {
+  let r;
+  try {
+    r = parseArgs({
+      options: {
+        url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
+        name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    fail(e.message);
+  }
+  const v = r.values;
+  if (v.help) { console.log(usage); process.exit(0); }
+  if (!v.url) fail('missing --url');
+  if (!/^wss?:\/\//.test(v.url)) fail(`--url must start with ws:// or wss://, got '${v.url}'`);
+  let memory;
+  try { memory = parseBytes(v.memory ?? '2GB'); } catch (e) { fail(`--memory: ${e.message}`); }
+  const int = (flag, s, dflt) => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n <= 0) fail(`${flag} expects a positive integer, got '${s}'`);
+    return n;
+  };
+  return {
+    url: v.url, memory, threads: int('--threads', v.threads, undefined),
+    cache: v.cache ?? path.join(os.homedir(), '.cache', 'tessera', 'shards'),
+    name: v.name ?? `${os.hostname()}-${process.pid}`,
+    connectTimeoutMs: int('--connect-timeout-ms', v['connect-timeout-ms'], 10000),
+    benchmark: !v['no-benchmark'],
+  };
+}
+
+// Retries refused connections until the deadline (the node may still be starting).
+async function connectWithRetry(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await connectWebSocket(url, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+    } catch (e) {
+      if (Date.now() + delay > deadline) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+async function main() {
+  const a = parse();
+  const log = (level, msg) => console.error(`tessera-worker[${a.name}] ${level}: ${msg}`);
+  const store = new DiskStore(a.cache);
+  const opts = sessionOptions({ threads: a.threads });
+  const shell = {
+    ort, deviceKind: 'node-cpu', threads: a.threads ?? os.availableParallelism?.() ?? os.cpus().length,
+    name: a.name, memoryBytes: a.memory, sessionOptions: opts, store, log,
+    connect: (url) => connectWithRetry(url, a.connectTimeoutMs),
+    createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
+  };
+  const core = new WorkerCore(shell, {
+    benchmark: a.benchmark,
+    onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url}`); } },
+  });
+  let stopping = false;
+  const stop = (sig) => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    log('info', `${sig}: closing`);
+    core.close(1001, 'worker stopping');
+    setTimeout(() => process.exit(0), 1500).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  log('info', `starting memory=${a.memory} threads=${shell.threads} cache=${store.dir}`);
+  const { code } = await core.run(a.url);
+  return stopping || code === 1000 || code === 1001 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  console.error(`tessera-worker: ${e.message}`);
+  process.exit(1);
+});
