@@ -140,18 +140,24 @@ std::vector<assignment> role_dp(const model_profile& model, const std::vector<wo
   return out;
 }
 
-std::vector<assignment> order_dp(const model_profile& model, const std::vector<worker_profile>& workers,
-                                 const std::vector<int>& order, const planner_options& options,
-                                 double* best_value) {
-  const int n = model.num_layers();
-  const int m = static_cast<int>(order.size());
+std::vector<std::vector<double>> stage_tables(const model_profile& model, const std::vector<worker_profile>& workers,
+                                              const planner_options& options) {
   const cost_model cm(model, options);
+  std::vector<std::vector<double>> tables;
+  tables.reserve(workers.size());
+  for (const auto& w : workers) tables.push_back(cm.stage_table(w));
+  return tables;
+}
+
+std::vector<assignment> order_dp_tables(const std::vector<std::vector<double>>& tables, int n,
+                                        const std::vector<int>& order, objective goal, double* best_value) {
+  const int m = static_cast<int>(order.size());
   const auto N1 = static_cast<size_t>(n + 1);
   std::vector<double> dp(static_cast<size_t>(m + 1) * N1, inf);
   std::vector<int32_t> from(dp.size(), -1);  // previous cut i, or -2 for skip
   dp[0] = 0;
   for (int k = 0; k < m; ++k) {
-    const std::vector<double> table = cm.stage_table(workers[static_cast<size_t>(order[static_cast<size_t>(k)])]);
+    const std::vector<double>& table = tables[static_cast<size_t>(order[static_cast<size_t>(k)])];
     const double* cur = &dp[static_cast<size_t>(k) * N1];
     double* nxt = &dp[static_cast<size_t>(k + 1) * N1];
     int32_t* nfrom = &from[static_cast<size_t>(k + 1) * N1];
@@ -166,7 +172,7 @@ std::vector<assignment> order_dp(const model_profile& model, const std::vector<w
       for (int j = i + 1; j <= n; ++j) {
         const double c = row[j];
         if (c == inf) continue;
-        const double value = options.goal == objective::latency ? v + c : std::max(v, c);
+        const double value = goal == objective::latency ? v + c : std::max(v, c);
         if (value < nxt[j]) {
           nxt[j] = value;
           nfrom[j] = i;
@@ -187,6 +193,129 @@ std::vector<assignment> order_dp(const model_profile& model, const std::vector<w
   }
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+std::vector<assignment> order_dp(const model_profile& model, const std::vector<worker_profile>& workers,
+                                 const std::vector<int>& order, const planner_options& options,
+                                 double* best_value) {
+  const cost_model cm(model, options);
+  std::vector<std::vector<double>> tables(workers.size());
+  for (int k : order) tables[static_cast<size_t>(k)] = cm.stage_table(workers[static_cast<size_t>(k)]);
+  return order_dp_tables(tables, model.num_layers(), order, options.goal, best_value);
+}
+
+bool subset_dp_affordable(int n, int m) {
+  if (m > 12) return false;
+  return (1.0 * (1u << m)) * m * n * n <= 2e7;
+}
+
+std::vector<assignment> subset_dp(const model_profile& model, const std::vector<worker_profile>& workers,
+                                  const planner_options& options, double* best_value) {
+  const int n = model.num_layers();
+  const int m = static_cast<int>(workers.size());
+  const auto tables = stage_tables(model, workers, options);
+  const auto N1 = static_cast<size_t>(n + 1);
+  const size_t masks = size_t{1} << m;
+  // dp[mask * N1 + j]: best cover of [0, j) by exactly the workers in mask.
+  std::vector<double> dp(masks * N1, inf);
+  std::vector<int32_t> from(dp.size(), -1);  // packs previous cut i * 64 + worker k
+  dp[0] = 0;
+  for (size_t mask = 0; mask < masks; ++mask) {
+    for (int i = 0; i < n; ++i) {
+      const double v = dp[mask * N1 + static_cast<size_t>(i)];
+      if (v == inf) continue;
+      for (int k = 0; k < m; ++k) {
+        if (mask & (size_t{1} << k)) continue;
+        const size_t next_mask = mask | (size_t{1} << k);
+        const double* row = &tables[static_cast<size_t>(k)][static_cast<size_t>(i) * N1];
+        for (int j = i + 1; j <= n; ++j) {
+          const double c = row[j];
+          if (c == inf) continue;
+          const double value = combine(options.goal, v, c);
+          double& slot = dp[next_mask * N1 + static_cast<size_t>(j)];
+          if (value < slot) {
+            slot = value;
+            from[next_mask * N1 + static_cast<size_t>(j)] = i * 64 + k;
+          }
+        }
+      }
+    }
+  }
+  double best = inf;
+  size_t best_mask = 0;
+  for (size_t mask = 1; mask < masks; ++mask) {
+    const double v = dp[mask * N1 + static_cast<size_t>(n)];
+    if (v < best) {
+      best = v;
+      best_mask = mask;
+    }
+  }
+  if (best_value) *best_value = best;
+  if (best == inf) return {};
+  std::vector<assignment> out;
+  size_t mask = best_mask;
+  int j = n;
+  while (j > 0) {
+    const int32_t f = from[mask * N1 + static_cast<size_t>(j)];
+    const int i = f / 64, k = f % 64;
+    out.push_back({k, {i, j}});
+    mask &= ~(size_t{1} << k);
+    j = i;
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<assignment> order_search(const model_profile& model, const std::vector<worker_profile>& workers,
+                                     const planner_options& options, std::vector<std::vector<int>> orders,
+                                     int max_rounds) {
+  const int n = model.num_layers();
+  const int m = static_cast<int>(workers.size());
+  const auto tables = stage_tables(model, workers, options);
+  double best_value = inf;
+  std::vector<assignment> best;
+  std::vector<int> best_order;
+  for (const auto& order : orders) {
+    double value = inf;
+    auto stages = order_dp_tables(tables, n, order, options.goal, &value);
+    if (value < best_value) {
+      best_value = value;
+      best = std::move(stages);
+      best_order = order;
+    }
+  }
+  if (best_order.empty()) best_order = orders.front();
+  // Local search: pipeline workers first, then swap pairs among the first few
+  // positions while that improves the DP's value.
+  for (int round = 0; round < max_rounds; ++round) {
+    std::vector<int> order;
+    std::vector<char> placed(static_cast<size_t>(m), 0);
+    for (const auto& a : best) {
+      order.push_back(a.worker_index);
+      placed[static_cast<size_t>(a.worker_index)] = 1;
+    }
+    for (int k : best_order)
+      if (!placed[static_cast<size_t>(k)]) order.push_back(k);
+    const int window = std::min(m, static_cast<int>(best.size()) + 4);
+    bool improved = false;
+    for (int p = 0; p < window && !improved; ++p) {
+      for (int q = p + 1; q < window && !improved; ++q) {
+        std::swap(order[static_cast<size_t>(p)], order[static_cast<size_t>(q)]);
+        double value = inf;
+        auto stages = order_dp_tables(tables, n, order, options.goal, &value);
+        if (value < best_value * (1 - 1e-12)) {
+          best_value = value;
+          best = std::move(stages);
+          best_order = order;
+          improved = true;
+        } else {
+          std::swap(order[static_cast<size_t>(p)], order[static_cast<size_t>(q)]);
+        }
+      }
+    }
+    if (!improved) break;
+  }
+  return best;
 }
 
 std::vector<std::vector<int>> candidate_orders(const model_profile& model,
@@ -270,21 +399,17 @@ namespace detail {
 plan partition_with_orders(const model_profile& model, const std::vector<worker_profile>& workers,
                            const planner_options& options, const std::vector<std::vector<int>>& extra_orders) {
   if (model.layers.empty() || workers.empty()) return infeasible_plan(model, workers, options);
+  const int n = model.num_layers();
+  const int m = static_cast<int>(workers.size());
   std::vector<assignment> best;
   if (position_free(model, workers)) {
     best = role_dp(model, workers, options);
+  } else if (subset_dp_affordable(n, m)) {
+    best = subset_dp(model, workers, options, nullptr);
   } else {
     auto orders = candidate_orders(model, workers, options);
     orders.insert(orders.end(), extra_orders.begin(), extra_orders.end());
-    double best_value = inf;
-    for (const auto& order : orders) {
-      double value = inf;
-      auto stages = order_dp(model, workers, order, options, &value);
-      if (value < best_value) {
-        best_value = value;
-        best = std::move(stages);
-      }
-    }
+    best = order_search(model, workers, options, orders, 8);
   }
   if (best.empty()) return infeasible_plan(model, workers, options);
   return evaluate(model, workers, best, options);

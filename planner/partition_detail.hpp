@@ -22,6 +22,17 @@ std::vector<assignment> order_dp(const model_profile& model, const std::vector<w
                                  const std::vector<int>& order, const planner_options& options,
                                  double* best_value);
 
+// Exact DP over (set of workers used, layers covered): O(2^m m n^2). For
+// small pools with position-dependent costs.
+bool subset_dp_affordable(int n, int m);
+std::vector<assignment> subset_dp(const model_profile& model, const std::vector<worker_profile>& workers,
+                                  const planner_options& options, double* best_value);
+
+// Best order DP over `orders`, then up to max_rounds of pairwise-swap local search.
+std::vector<assignment> order_search(const model_profile& model, const std::vector<worker_profile>& workers,
+                                     const planner_options& options, std::vector<std::vector<int>> orders,
+                                     int max_rounds);
+
 // The worker orders partition() tries when costs depend on position.
 std::vector<std::vector<int>> candidate_orders(const model_profile& model,
                                                const std::vector<worker_profile>& workers,
