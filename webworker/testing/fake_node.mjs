@@ -4,6 +4,8 @@
 // to the test as decoded FromWorker messages.
 import http from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { OP, encodeFrame, FrameParser, acceptKey, closePayload, parseClose } from '../node/ws_frames.mjs';
 import { encodeToWorker, decodeFromWorker } from '../core/wire.mjs';
 
@@ -86,17 +88,42 @@ function withTimeout(p, ms, what) {
     .finally(() => clearTimeout(t));
 }
 
+const WEBWORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MIME = { html: 'text/html; charset=utf-8', mjs: 'application/javascript', js: 'application/javascript', wasm: 'application/wasm', json: 'application/json' };
+// Headers the gateway sends on every asset so multithreaded WASM works.
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+// Maps a URL path the way the gateway does: / -> browser/index.html, /ort/* ->
+// onnxruntime-web's dist, other paths -> webworker/<path>. null when unsafe.
+function staticFile(urlPath) {
+  if (urlPath.includes('..')) return null;
+  if (urlPath === '/') return path.join(WEBWORKER, 'browser', 'index.html');
+  if (urlPath.startsWith('/ort/')) return path.join(WEBWORKER, 'node_modules', 'onnxruntime-web', 'dist', urlPath.slice(5));
+  return path.join(WEBWORKER, urlPath);
+}
+
 export class FakeNode {
-  constructor() {
+  constructor({ servePage = false } = {}) {
     this.files = new Map();  // "/shards/<id>/<name>" -> path on disk
     this.conns = [];
     this.connWaiters = [];
     this.requests = [];
     this.server = http.createServer((req, res) => {
       this.requests.push(req.url);
-      const file = this.files.get(req.url.split('?')[0]);
-      if (!file) { res.writeHead(404); res.end('not found'); return; }
-      res.writeHead(200, { 'Content-Length': statSync(file).size, 'Content-Type': 'application/octet-stream' });
+      const urlPath = decodeURIComponent(req.url.split('?')[0]);
+      let file = this.files.get(urlPath);
+      let type = 'application/octet-stream';
+      if (!file && servePage) {
+        file = staticFile(urlPath);
+        type = MIME[path.extname(file ?? '').slice(1)] ?? type;
+      }
+      let size;
+      try { size = file && statSync(file).isFile() ? statSync(file).size : undefined; } catch { size = undefined; }
+      if (size === undefined) { res.writeHead(404, ISOLATION); res.end('not found'); return; }
+      res.writeHead(200, { ...ISOLATION, 'Content-Length': size, 'Content-Type': type });
       createReadStream(file).pipe(res);
     });
     this.server.on('upgrade', (req, socket) => {
@@ -117,6 +144,7 @@ export class FakeNode {
   }
 
   get wsUrl() { return `ws://127.0.0.1:${this.port}/ws/worker`; }
+  get httpUrl() { return `http://127.0.0.1:${this.port}`; }
 
   serve(id, name, path) {
     const url = `/shards/${id}/${name}`;
