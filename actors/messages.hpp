@@ -1,0 +1,269 @@
+// Every message the Tessera actors exchange: atoms, message structs with
+// inspect(), and the Tessera error category. One header, one source of truth;
+// register_message_types() adds each struct to an actor_system_config (an
+// unregistered type fails quietly in CAF 0.17, so tests/actors checks each one
+// round-trips through CAF's serializer by its registered name).
+//
+// Included only by actors/*.cpp and tests/actors: it pulls in CAF headers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace tessera::actors {
+
+// ---- errors (category "tessera") ------------------------------------------------
+
+enum class errc : uint8_t {
+  none = 0,
+  protocol_mismatch,   // worker spoke another protocol version
+  malformed_frame,     // undecodable protobuf / JSON
+  socket_closed,       // the worker's socket went away
+  heartbeat_timeout,   // no frame from the worker for too long
+  worker_error,        // the worker reported an Error for a Forward
+  no_capacity,         // the pool cannot hold the model
+  timeout,             // a request/response ran out of time
+  prompt_too_long,     // prompt + max_tokens exceed the context
+  bad_request,         // the client's request is invalid
+  shutdown,            // the node is stopping
+};
+std::string to_string(errc x);
+caf::error make_error(errc x, std::string context = {});
+
+// ---- atoms (CAF 0.17: at most 10 characters) ----------------------------------
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;            // timers
+using get_route_atom = caf::atom_constant<caf::atom("getroute")>;   // request -> planner
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;  // request -> planner (plan changes)
+using status_atom = caf::atom_constant<caf::atom("status")>;        // -> JSON snapshot
+using kv_query_atom = caf::atom_constant<caf::atom("kvquery")>;     // -> kv_owner
+using stop_atom = caf::atom_constant<caf::atom("stop")>;            // orderly shutdown
+
+// ---- data on the pipeline --------------------------------------------------------
+
+// A named tensor as raw little-endian bytes (dtype uses wire::DType numbering:
+// 1 float32, 2 float16, 3 int64).
+struct tensor_blob {
+  std::string name;
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+struct sampling_params {
+  float temperature = 1.0f;
+  int64_t top_k = 0;   // 0: off
+  float top_p = 1.0f;  // 1: off
+  float random = 0.0f; // uniform [0,1), drawn per step by the request (seeded)
+};
+
+// One stage of a route: which worker actor serves which layers with which shard.
+struct route_hop {
+  caf::actor worker;
+  uint64_t worker_id = 0;
+  std::string shard_id;
+  uint32_t layer_begin = 0;
+  uint32_t layer_end = 0;
+};
+
+// The pipeline a request runs through, in stage order. `plan_version` changes
+// whenever the planner re-plans; a request switches routes only between tokens.
+struct route {
+  uint32_t plan_version = 0;
+  std::vector<route_hop> hops;
+};
+
+// One step of one sequence travelling along its route. The request actor sends
+// it to hops[0]; each worker actor runs its stage and passes the step, with the
+// stage's outputs as `tensors`, to hops[hop + 1]; the last one answers
+// `reply_to` with step_result. `compute_ms` accumulates the workers' compute.
+struct stage_step {
+  uint64_t request_id = 0;
+  uint64_t sequence_id = 0;
+  uint32_t step = 0;
+  uint32_t position = 0;  // absolute position of the first new token (KV is cut to it first)
+  uint32_t seq_len = 0;
+  std::vector<int64_t> token_ids;    // first stage
+  std::vector<tensor_blob> tensors;  // later stages
+  sampling_params sampling;
+  route path;
+  uint32_t hop = 0;
+  caf::actor reply_to;
+  double compute_ms = 0;
+  int64_t sent_ns = 0;  // steady clock when the request sent it (same process)
+  bool keep_inputs = false;  // send a copy of each boundary input to reply_to (issue 6)
+};
+
+// The last stage's answer for one step.
+struct step_result {
+  uint64_t request_id = 0;
+  uint64_t sequence_id = 0;
+  uint32_t step = 0;
+  std::vector<int64_t> token_ids;
+  double compute_ms = 0;  // sum over the hops
+  uint32_t hops = 0;
+};
+
+// A step could not be completed (worker error, worker gone, stale route).
+struct step_failed {
+  uint64_t request_id = 0;
+  uint64_t sequence_id = 0;
+  uint32_t step = 0;
+  uint32_t hop = 0;
+  uint64_t worker_id = 0;
+  std::string reason;
+};
+
+// Copy of the boundary input a worker actor relayed into hop `hop` (only when
+// stage_step::keep_inputs): the request keeps these to rebuild a lost stage's KV.
+struct relayed_input {
+  uint64_t request_id = 0;
+  uint32_t step = 0;
+  uint32_t hop = 0;
+  uint32_t position = 0;
+  uint32_t seq_len = 0;
+  std::vector<tensor_blob> tensors;
+};
+
+// Drop the KV of a sequence on one worker.
+struct release_sequence {
+  uint64_t sequence_id = 0;
+};
+
+// ---- sockets -> actors ------------------------------------------------------------
+
+struct ws_frame {
+  std::string payload;
+  bool binary = false;
+};
+
+struct ws_closed {
+  std::string reason;
+};
+
+// ---- worker inventory and assignments ------------------------------------------
+
+// What a worker said in its Hello.
+struct worker_info {
+  uint64_t worker_id = 0;
+  std::string name;
+  std::string device_kind;
+  uint64_t memory_bytes = 0;
+  double flops_per_s = 0;
+  uint32_t threads = 0;
+  std::vector<std::string> cached_shards;
+};
+
+// worker actor -> planner, after a valid Hello.
+struct worker_joined {
+  worker_info info;
+  caf::actor worker;
+};
+
+struct shard_file_ref {
+  std::string name;
+  std::string url;
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+
+// planner -> worker actor: load this stage (replaces the worker's current one).
+struct assign_shard {
+  std::string shard_id;
+  uint32_t layer_begin = 0;
+  uint32_t layer_end = 0;
+  std::string head;  // "" unless last stage
+  std::vector<shard_file_ref> files;
+  uint32_t plan_version = 0;
+};
+
+// worker actor -> planner: the worker answered an Assign.
+struct shard_loaded {
+  uint64_t worker_id = 0;
+  std::string shard_id;
+  bool ok = false;
+  std::string error;
+  double download_ms = 0;
+  double load_ms = 0;
+};
+
+// planner -> request: answer to get_route_atom. `ready` false: no usable plan
+// yet, `reason` says why (the client is told it is queued).
+struct route_reply {
+  bool ready = false;
+  route path;
+  std::string reason;
+};
+
+// planner -> subscribers whenever the serving route changes.
+struct plan_changed {
+  route path;
+  std::string why;
+};
+
+// kv_owner ledger updates (worker actor -> its kv_owner).
+struct kv_note {
+  uint64_t sequence_id = 0;
+  uint32_t tokens = 0;  // KV entries held after the step
+};
+
+struct kv_summary {
+  uint64_t worker_id = 0;
+  uint32_t sequences = 0;
+  uint64_t tokens = 0;
+  uint64_t bytes = 0;
+};
+
+// ---- inspect ------------------------------------------------------------------------
+
+#define TESSERA_INSPECT(T, ...)                                           \
+  template <class Inspector>                                              \
+  typename Inspector::result_type inspect(Inspector& f, T& x) {           \
+    return f(caf::meta::type_name("tessera::" #T), __VA_ARGS__);          \
+  }
+
+TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
+TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
+TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end)
+TESSERA_INSPECT(route, x.plan_version, x.hops)
+TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
+                x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
+                x.sent_ns, x.keep_inputs)
+TESSERA_INSPECT(step_result, x.request_id, x.sequence_id, x.step, x.token_ids, x.compute_ms,
+                x.hops)
+TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason)
+TESSERA_INSPECT(relayed_input, x.request_id, x.step, x.hop, x.position, x.seq_len, x.tensors)
+TESSERA_INSPECT(release_sequence, x.sequence_id)
+TESSERA_INSPECT(ws_frame, x.payload, x.binary)
+TESSERA_INSPECT(ws_closed, x.reason)
+TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes, x.flops_per_s,
+                x.threads, x.cached_shards)
+TESSERA_INSPECT(worker_joined, x.info, x.worker)
+TESSERA_INSPECT(shard_file_ref, x.name, x.url, x.sha256, x.bytes)
+TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.files,
+                x.plan_version)
+TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
+TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
+TESSERA_INSPECT(plan_changed, x.path, x.why)
+TESSERA_INSPECT(kv_note, x.sequence_id, x.tokens)
+TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes)
+
+#undef TESSERA_INSPECT
+
+// Registers every message struct above (and the "tessera" error category).
+void register_message_types(caf::actor_system_config& cfg);
+
+// The names register_message_types() uses, in declaration order (for tests).
+const std::vector<std::string>& registered_message_names();
+
+}  // namespace tessera::actors

@@ -1,0 +1,66 @@
+// The node's configuration: one struct, one loader. The loader reads TOML
+// (configs/local.toml is the embedded default) and throws config_error naming
+// the file, the key and the bad value for unknown keys, wrong types and values
+// out of range. No CAF here: app/ and tests include it freely.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tessera::actors {
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A headless worker the node starts itself (node webworker/node/worker.mjs).
+struct local_worker_config {
+  std::string name;
+  uint64_t memory_bytes = 0;
+  int threads = 1;
+};
+
+struct node_config {
+  // [node]
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;   // 0: any free port
+  std::string log_level = "info";  // trace debug info warn error off
+  std::string shard_dir = "build/shards";  // split stage shards, cached by content id
+  std::string static_dir = "webworker";    // worker page and its JS
+  std::string port_file;                   // when set, the bound port is written here
+
+  // [model]
+  std::string model_dir = "build/models/small";
+  std::string preset;            // when set and model_dir has no model.onnx: build it
+  uint32_t context = 256;        // tokens per sequence (prompt + generated)
+  std::string objective = "latency";  // latency | throughput
+
+  // [runtime]
+  uint32_t heartbeat_ms = 1000;          // workers send Heartbeat at least this often
+  uint32_t heartbeat_timeout_ms = 3000;  // silence longer than this: the worker is gone
+  uint32_t step_timeout_ms = 30000;      // one pipeline step
+  uint32_t queue_timeout_ms = 120000;    // waiting for capacity before failing a request
+  uint32_t max_tokens_default = 64;
+  uint64_t kept_inputs_bytes = 64ull << 20;  // per request: stage inputs kept for KV rebuild
+  int system_threads = 2;                   // CAF scheduler threads
+
+  // [workers]
+  std::string worker_command = "node";           // program
+  std::string worker_script = "webworker/node/worker.mjs";
+  std::vector<local_worker_config> local_workers;
+};
+
+// Parses "2GB", "512MB", "64KiB", "1000" (bytes). Throws config_error naming `what`.
+uint64_t parse_byte_size(const std::string& text, const std::string& what);
+
+// Loads TOML text; `origin` names the source in errors (file name or "<embedded>").
+node_config parse_node_config(const std::string& toml_text, const std::string& origin);
+// Loads a file (config_error when it cannot be read or parsed).
+node_config load_node_config(const std::string& path);
+// The embedded default (configs/local.toml at build time).
+node_config default_node_config();
+const std::string& embedded_default_config_text();
+
+}  // namespace tessera::actors

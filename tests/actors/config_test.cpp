@@ -1,0 +1,105 @@
+// The node config loader: the embedded default parses, and every kind of bad
+// input is rejected with an error naming the key and the value.
+#include <catch2/catch.hpp>
+
+#include "actors/node_config.hpp"
+
+using namespace tessera::actors;
+
+namespace {
+std::string error_of(const std::string& text) {
+  try {
+    parse_node_config(text, "test.toml");
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("the embedded default config has three unequal local workers on the small preset") {
+  auto cfg = default_node_config();
+  CHECK(cfg.preset == "small");
+  REQUIRE(cfg.local_workers.size() == 3);
+  CHECK(cfg.local_workers[0].memory_bytes != cfg.local_workers[1].memory_bytes);
+  CHECK(cfg.local_workers[1].memory_bytes != cfg.local_workers[2].memory_bytes);
+  CHECK(cfg.listen_host == "127.0.0.1");
+}
+
+TEST_CASE("a full config parses into the struct") {
+  auto cfg = parse_node_config(R"(
+[node]
+listen = "0.0.0.0:0"
+log_level = "debug"
+port_file = "/tmp/p"
+[model]
+dir = "m"
+context = 512
+objective = "throughput"
+[runtime]
+heartbeat_ms = 200
+heartbeat_timeout_ms = 1000
+kept_inputs = "1MiB"
+[[workers.local]]
+memory = "2GB"
+threads = 2
+)", "t.toml");
+  CHECK(cfg.listen_host == "0.0.0.0");
+  CHECK(cfg.listen_port == 0);
+  CHECK(cfg.log_level == "debug");
+  CHECK(cfg.context == 512);
+  CHECK(cfg.objective == "throughput");
+  CHECK(cfg.kept_inputs_bytes == 1048576);
+  REQUIRE(cfg.local_workers.size() == 1);
+  CHECK(cfg.local_workers[0].memory_bytes == 2000000000ull);
+  CHECK(cfg.local_workers[0].threads == 2);
+  CHECK(cfg.local_workers[0].name == "local-0");
+}
+
+TEST_CASE("an unknown key is named with its table") {
+  auto e = error_of("[model]\ncontxt = 5\n");
+  CHECK(e.find("test.toml") != std::string::npos);
+  CHECK(e.find("model.contxt") != std::string::npos);
+  CHECK(e.find("unknown key") != std::string::npos);
+}
+
+TEST_CASE("a wrong type names the key") {
+  auto e = error_of("[model]\ncontext = \"big\"\n");
+  CHECK(e.find("model.context") != std::string::npos);
+  CHECK(e.find("integer") != std::string::npos);
+}
+
+TEST_CASE("a bad value names the key and the value") {
+  CHECK(error_of("[model]\nobjective = \"fastest\"\n").find("\"fastest\"") != std::string::npos);
+  CHECK(error_of("[node]\nlisten = \"localhost\"\n").find("node.listen") != std::string::npos);
+  CHECK(error_of("[node]\nlisten = \"h:99999\"\n").find("99999") != std::string::npos);
+  CHECK(error_of("[model]\ncontext = 1\n").find("out of range") != std::string::npos);
+  auto e = error_of("[[workers.local]]\nmemory = \"2 parsecs\"\n");
+  CHECK(e.find("workers.local[0].memory") != std::string::npos);
+  CHECK(e.find("PARSECS") != std::string::npos);
+  CHECK(error_of("[[workers.local]]\nthreads = 2\n").find("workers.local[0].memory") != std::string::npos);
+  CHECK(error_of("[runtime]\nheartbeat_ms = 500\nheartbeat_timeout_ms = 400\n")
+            .find("runtime.heartbeat_timeout_ms") != std::string::npos);
+}
+
+TEST_CASE("TOML syntax errors carry the line") {
+  auto e = error_of("[model\n");
+  CHECK(e.find("test.toml:1") != std::string::npos);
+}
+
+TEST_CASE("byte sizes parse with decimal and binary units") {
+  CHECK(parse_byte_size("1500MB", "x") == 1500000000ull);
+  CHECK(parse_byte_size("2GiB", "x") == 2147483648ull);
+  CHECK(parse_byte_size("1.5GB", "x") == 1500000000ull);
+  CHECK(parse_byte_size("100", "x") == 100);
+  CHECK_THROWS_AS(parse_byte_size("MB", "x"), config_error);
+}
+
+TEST_CASE("a missing config file is named") {
+  try {
+    load_node_config("/nonexistent/tessera.toml");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()).find("/nonexistent/tessera.toml") != std::string::npos);
+  }
+}
