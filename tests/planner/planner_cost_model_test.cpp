@@ -73,7 +73,7 @@ TEST_CASE("compute time is FLOPs over speed, with the head's FLOPs on the last s
   CHECK(cm.compute_ms(measured, {1, 3}) == Approx(6));
 }
 
-TEST_CASE("link time is RTT plus boundary bytes in over download and out over upload; token ids at the ends",
+TEST_CASE("link time is RTT plus boundary bytes in over download and out over upload, with token ids at the ends",
           "[planner][cost]") {
   const model_profile m = four_layers();
   const cost_model cm(m, opts());

@@ -66,7 +66,7 @@ TEST_CASE("a clearly better plan replaces the current one and reports the bytes 
   CHECK(r.bytes_to_move == b_layers * 1'000'000);
 }
 
-TEST_CASE("a margin of zero always takes the better plan; a huge margin always keeps a feasible one",
+TEST_CASE("a margin of zero always takes the better plan and a huge margin always keeps a feasible one",
           "[planner][stability]") {
   const auto m = uniform(8);
   std::vector<worker_profile> pool = {make("a", 1e12), make("b", 1e12)};
