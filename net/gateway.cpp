@@ -1,0 +1,737 @@
+// The Beast gateway (see gateway.hpp). One acceptor; each TCP connection is an
+// http_session on its own strand that serves files and JSON, and on a WebSocket
+// upgrade hands its socket to a ws_session. A ws_session owns the socket: one
+// pending read, a queue of writes, and the handler's on_close exactly once.
+// The runtime reaches a socket only through ws_connection_impl, which posts onto
+// the session's strand; nothing here waits on the runtime.
+#include "net/gateway.hpp"
+
+#include "net/file_serving.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace tessera::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+namespace fs = std::filesystem;
+
+constexpr auto http_read_timeout = std::chrono::seconds(30);
+constexpr std::size_t http_body_limit = 64 * 1024;
+
+// A response body that streams bytes [offset, offset + length) of an open file
+// (Beast 1.81's file_body always sends the whole file, so no Range support).
+struct file_slice_body {
+  struct value_type {
+    beast::file file;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  static std::uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+  public:
+    using const_buffers_type = asio::const_buffer;
+    template <bool is_request, class Fields>
+    writer(http::header<is_request, Fields>&, value_type& body) : body_(body) {}
+    void init(beast::error_code& ec) {
+      body_.file.seek(body_.offset, ec);
+      remain_ = body_.length;
+    }
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      if (remain_ == 0) return boost::none;
+      const std::size_t want = remain_ < sizeof(buf_) ? static_cast<std::size_t>(remain_) : sizeof(buf_);
+      const std::size_t got = body_.file.read(buf_, want, ec);
+      if (ec) return boost::none;
+      if (got == 0) {
+        ec = http::error::short_read;
+        return boost::none;
+      }
+      remain_ -= got;
+      return {{const_buffers_type(buf_, got), remain_ > 0}};
+    }
+
+  private:
+    value_type& body_;
+    std::uint64_t remain_ = 0;
+    char buf_[64 * 1024];
+  };
+};
+
+// Every session can be asked to end (on stop()); the registry counts the live ones.
+class session_base {
+public:
+  virtual ~session_base() = default;
+  virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
+};
+
+struct gateway_metrics {
+  std::atomic<std::uint64_t> http_requests{0}, http_errors{0}, ws_opened{0}, ws_closed{0},
+      ws_frames_in{0}, ws_frames_out{0}, ws_bytes_in{0}, ws_bytes_out{0}, ws_too_big{0};
+};
+
+// State shared by the gateway and everything it spawned; outlives the io_context.
+struct gateway_state {
+  gateway_config config;
+  gateway_hooks hooks;
+  gateway_metrics metrics;
+
+  // Closed by stop() before the io_context goes away: no posting after that.
+  std::mutex post_mutex;
+  bool post_open = true;
+
+  std::mutex sessions_mutex;
+  std::condition_variable sessions_cv;
+  std::unordered_map<std::uint64_t, std::weak_ptr<session_base>> sessions;
+  std::uint64_t next_session_id = 0;
+
+  std::uint64_t add_session(std::weak_ptr<session_base> s) {
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    sessions.emplace(++next_session_id, std::move(s));
+    return next_session_id;
+  }
+  void remove_session(std::uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex);
+      sessions.erase(id);
+    }
+    sessions_cv.notify_all();
+  }
+};
+using state_ptr = std::shared_ptr<gateway_state>;
+
+template <class Message>
+void add_common_headers(Message& m) {
+  m.set(http::field::server, "tessera");
+  // Cross-origin isolation for multithreaded WASM: on every response.
+  m.set("Cross-Origin-Opener-Policy", "same-origin");
+  m.set("Cross-Origin-Embedder-Policy", "require-corp");
+  m.set("Cross-Origin-Resource-Policy", "same-origin");
+}
+
+using request_t = http::request<http::string_body>;
+
+// Request targets may hold any bytes: never let them make dump() throw.
+std::string dump_json(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+http::message_generator text_response(const request_t& req, http::status status, std::string body,
+                                      std::string content_type, const char* cache = "no-store") {
+  http::response<http::string_body> res{status, req.version()};
+  add_common_headers(res);
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, cache);
+  res.keep_alive(req.keep_alive());
+  const auto n = body.size();
+  if (req.method() != http::verb::head) res.body() = std::move(body);
+  res.content_length(n);
+  return res;
+}
+
+http::message_generator json_error(const request_t& req, http::status status, const std::string& message) {
+  nlohmann::json body{{"error", message}, {"path", std::string(req.target())}};
+  return text_response(req, status, dump_json(body), "application/json");
+}
+
+// Serves a file with optional shard semantics (ETag + immutable caching).
+// Range requests are honoured for every file.
+http::message_generator serve_file(const request_t& req, const fs::path& file_path,
+                                   const std::string& etag /* "" for none */) {
+  beast::error_code ec;
+  std::error_code fs_ec;
+  if (!fs::is_regular_file(file_path, fs_ec)) return json_error(req, http::status::not_found, "not found");
+  file_slice_body::value_type body;
+  body.file.open(file_path.c_str(), beast::file_mode::scan, ec);
+  if (ec) return json_error(req, http::status::not_found, "cannot open file: " + ec.message());
+  const std::uint64_t size = body.file.size(ec);
+  if (ec) return json_error(req, http::status::internal_server_error, "cannot size file: " + ec.message());
+
+  const std::string content_type = mime_type(file_path.filename().string());
+  const char* cache = etag.empty() ? "no-cache" : "public, max-age=31536000, immutable";
+  auto set_headers = [&](auto& res) {
+    add_common_headers(res);
+    res.set(http::field::cache_control, cache);
+    res.set(http::field::accept_ranges, "bytes");
+    if (!etag.empty()) res.set(http::field::etag, etag);
+    res.keep_alive(req.keep_alive());
+  };
+
+  if (!etag.empty() && req.count(http::field::if_none_match) &&
+      etag_matches(req[http::field::if_none_match], etag)) {
+    http::response<http::empty_body> res{http::status::not_modified, req.version()};
+    set_headers(res);
+    return res;
+  }
+
+  range_request range;
+  if (req.count(http::field::range)) {
+    // If-Range with another validator means "the file changed: send it whole".
+    const bool if_range_ok = !req.count(http::field::if_range) ||
+                             (!etag.empty() && req[http::field::if_range] == etag);
+    if (if_range_ok) range = parse_range(req[http::field::range], size);
+  }
+  if (range.kind == range_kind::unsatisfiable) {
+    http::response<http::string_body> res{http::status::range_not_satisfiable, req.version()};
+    set_headers(res);
+    res.set(http::field::content_range, "bytes */" + std::to_string(size));
+    res.set(http::field::content_type, "application/json");
+    res.body() = dump_json(nlohmann::json{{"error", "range not satisfiable"}, {"size", size}});
+    res.prepare_payload();
+    return res;
+  }
+
+  http::status status = http::status::ok;
+  body.offset = 0;
+  body.length = size;
+  if (range.kind == range_kind::partial) {
+    status = http::status::partial_content;
+    body.offset = range.range.first;
+    body.length = range.range.length();
+  }
+  if (req.method() == http::verb::head) {
+    http::response<http::empty_body> res{status, req.version()};
+    set_headers(res);
+    res.set(http::field::content_type, content_type);
+    if (status == http::status::partial_content)
+      res.set(http::field::content_range, "bytes " + std::to_string(range.range.first) + "-" +
+                                              std::to_string(range.range.last) + "/" + std::to_string(size));
+    res.content_length(body.length);
+    return res;
+  }
+  http::response<file_slice_body> res{status, req.version()};
+  set_headers(res);
+  res.set(http::field::content_type, content_type);
+  if (status == http::status::partial_content)
+    res.set(http::field::content_range, "bytes " + std::to_string(range.range.first) + "-" +
+                                            std::to_string(range.range.last) + "/" + std::to_string(size));
+  res.content_length(body.length);
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string metrics_text(const gateway_metrics& m) {
+  std::string out;
+  auto add = [&out](const char* name, const char* type, std::uint64_t v) {
+    out += "# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+  };
+  add("tessera_gateway_http_requests_total", "counter", m.http_requests);
+  add("tessera_gateway_http_errors_total", "counter", m.http_errors);
+  add("tessera_gateway_ws_opened_total", "counter", m.ws_opened);
+  add("tessera_gateway_ws_open", "gauge", m.ws_opened - m.ws_closed);
+  add("tessera_gateway_ws_frames_in_total", "counter", m.ws_frames_in);
+  add("tessera_gateway_ws_frames_out_total", "counter", m.ws_frames_out);
+  add("tessera_gateway_ws_bytes_in_total", "counter", m.ws_bytes_in);
+  add("tessera_gateway_ws_bytes_out_total", "counter", m.ws_bytes_out);
+  add("tessera_gateway_ws_too_big_total", "counter", m.ws_too_big);
+  return out;
+}
+
+// Routes one plain HTTP request (not an upgrade).
+http::message_generator handle_request(gateway_state& state, const request_t& req) {
+  ++state.metrics.http_requests;
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    ++state.metrics.http_errors;
+    return json_error(req, http::status::method_not_allowed, "method not allowed: " + std::string(req.method_string()));
+  }
+  std::string_view target = req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const fs::path static_dir = state.config.static_dir;
+
+  if (path == "/api/status") {
+    std::string body = state.hooks.status_json ? state.hooks.status_json() : std::string("{}");
+    return text_response(req, http::status::ok, std::move(body), "application/json");
+  }
+  if (path == "/metrics")
+    return text_response(req, http::status::ok, metrics_text(state.metrics), "text/plain; version=0.0.4");
+
+  const auto rel = safe_relative_path(path);
+  if (!rel) {
+    ++state.metrics.http_errors;
+    return json_error(req, http::status::bad_request, "bad path");
+  }
+  if (rel->empty()) {
+    if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
+    return serve_file(req, static_dir / "browser" / "index.html", "");
+  }
+  constexpr std::string_view ort_prefix = "ort/", shard_prefix = "shards/";
+  if (rel->compare(0, ort_prefix.size(), ort_prefix) == 0) {
+    if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
+    return serve_file(req, static_dir / "node_modules" / "onnxruntime-web" / "dist" / rel->substr(ort_prefix.size()), "");
+  }
+  if (rel->compare(0, shard_prefix.size(), shard_prefix) == 0) {
+    const std::string rest = rel->substr(shard_prefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos || !state.hooks.find_shard)
+      return json_error(req, http::status::not_found, "not found");
+    const auto shard = state.hooks.find_shard(rest.substr(0, slash), rest.substr(slash + 1));
+    if (!shard) return json_error(req, http::status::not_found, "unknown shard");
+    return serve_file(req, shard->path, "\"" + shard->sha256 + "\"");
+  }
+  if (static_dir.empty()) return json_error(req, http::status::not_found, "not found");
+  return serve_file(req, static_dir / *rel, "");
+}
+
+class ws_session;
+
+// The runtime's handle on a socket: posts onto the session's strand.
+class ws_connection_impl final : public ws_connection {
+public:
+  ws_connection_impl(std::weak_ptr<ws_session> session, state_ptr state, std::string remote)
+      : session_(std::move(session)), state_(std::move(state)), remote_(std::move(remote)) {}
+  void send_text(std::string payload) override;
+  void send_binary(std::string payload) override;
+  void close(uint16_t code, std::string reason) override;
+  std::string remote_endpoint() const override { return remote_; }
+
+private:
+  template <class Fn>
+  void post_to_session(Fn fn);
+
+  std::weak_ptr<ws_session> session_;
+  state_ptr state_;
+  std::string remote_;
+};
+
+enum class ws_route { worker, client };
+
+class ws_session final : public session_base, public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(tcp::socket socket, ws_route route, state_ptr state)
+      : ws_(std::move(socket)), route_(route), state_(std::move(state)) {
+    beast::error_code ec;
+    const auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  ~ws_session() override {
+    notify_close("gateway stopped");  // only if the read loop never got to say why
+    if (id_) state_->remove_session(id_);
+  }
+
+  void run(request_t req) {
+    id_ = state_->add_session(weak_from_this());
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { add_common_headers(res); }));
+    ws_.read_message_max(state_->config.max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  }
+
+  void shutdown() override {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (self->accepted_)
+        self->request_close(websocket::close_code::going_away, "gateway stopping");
+      else
+        self->force_close();
+    });
+  }
+
+  // Force: close the TCP socket; the pending read fails and on_close follows.
+  void force_close() {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  asio::any_io_executor executor() { return ws_.get_executor(); }
+
+  // ---- on the strand only ----
+  void enqueue(std::string payload, bool binary) {
+    if (close_requested_ || ended_) return;
+    queue_.push_back({std::move(payload), binary});
+    if (!writing_) write_next();
+  }
+
+  void request_close(uint16_t code, std::string reason) {
+    if (close_requested_ || ended_) return;
+    close_requested_ = true;
+    if (reason.size() > 123) reason.resize(123);  // RFC 6455: the close payload is at most 125 bytes
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    if (!writing_) start_close();
+  }
+
+private:
+  struct frame {
+    std::string payload;
+    bool binary;
+  };
+
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      spdlog::warn("gateway websocket handshake failed remote={} error={}", remote_, ec.message());
+      ended_ = true;
+      return;
+    }
+    accepted_ = true;
+    ++state_->metrics.ws_opened;
+    auto conn = std::make_shared<ws_connection_impl>(weak_from_this(), state_, remote_);
+    const auto& hook = route_ == ws_route::worker ? state_->hooks.on_worker_socket : state_->hooks.on_client_socket;
+    try {
+      if (hook) handler_ = hook(conn);
+    } catch (const std::exception& e) {
+      spdlog::error("gateway socket hook threw remote={} route={} error={}", remote_, route_name(), e.what());
+    }
+    spdlog::debug("gateway websocket open remote={} route={}", remote_, route_name());
+    if (!handler_) {
+      request_close(websocket::close_code::try_again_later, "no handler for this socket");
+    }
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t bytes) {
+    if (ec) {
+      std::string why;
+      if (ec == websocket::error::closed) {
+        const auto& r = ws_.reason();
+        why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + std::string(r.reason.c_str()));
+      } else if (ec == websocket::error::message_too_big) {
+        ++state_->metrics.ws_too_big;
+        why = "frame too big (limit " + std::to_string(state_->config.max_frame_bytes) + " bytes): closed with 1009";
+      } else {
+        why = "error: " + ec.message();
+      }
+      ended_ = true;
+      queue_.clear();
+      spdlog::debug("gateway websocket end remote={} route={} {}", remote_, route_name(), why);
+      notify_close(why);
+      return;
+    }
+    ++state_->metrics.ws_frames_in;
+    state_->metrics.ws_bytes_in += bytes;
+    std::string payload = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    const bool binary = ws_.got_binary();
+    const bool want_binary = route_ == ws_route::worker;
+    if (close_requested_) {
+      // Closing: drop what arrives until the peer's close frame.
+    } else if (binary != want_binary) {
+      request_close(websocket::close_code::unknown_data,
+                    want_binary ? "binary frames only on /ws/worker" : "text frames only on /ws/generate");
+    } else if (handler_) {
+      try {
+        handler_->on_message(std::move(payload), binary);
+      } catch (const std::exception& e) {
+        spdlog::error("gateway websocket handler threw remote={} route={} error={}", remote_, route_name(), e.what());
+        request_close(websocket::close_code::internal_error, "internal error");
+      }
+    }
+    do_read();
+  }
+
+  void write_next() {
+    writing_ = true;
+    ws_.binary(queue_.front().binary);
+    ws_.async_write(asio::buffer(queue_.front().payload),
+                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t bytes) {
+    writing_ = false;
+    if (ec) {
+      spdlog::debug("gateway websocket write failed remote={} error={}", remote_, ec.message());
+      queue_.clear();
+      force_close();  // the read fails next and reports the end
+      return;
+    }
+    ++state_->metrics.ws_frames_out;
+    state_->metrics.ws_bytes_out += bytes;
+    queue_.pop_front();
+    if (!queue_.empty())
+      write_next();
+    else if (close_requested_)
+      start_close();
+  }
+
+  void start_close() {
+    if (ended_) return;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) self->force_close();
+      // Otherwise the read loop sees the peer's close frame (error::closed).
+    });
+  }
+
+  void notify_close(const std::string& why) {
+    if (close_notified_) return;
+    close_notified_ = true;
+    if (accepted_) ++state_->metrics.ws_closed;
+    if (auto h = std::move(handler_)) {
+      try {
+        h->on_close(why);
+      } catch (const std::exception& e) {
+        spdlog::error("gateway websocket on_close threw remote={} error={}", remote_, e.what());
+      }
+    }
+  }
+
+  const char* route_name() const { return route_ == ws_route::worker ? "worker" : "client"; }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  ws_route route_;
+  state_ptr state_;
+  std::uint64_t id_ = 0;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::deque<frame> queue_;
+  ws_handler_ptr handler_;
+  websocket::close_reason close_reason_;
+  bool accepted_ = false, writing_ = false, close_requested_ = false, ended_ = false, close_notified_ = false;
+};
+
+template <class Fn>
+void ws_connection_impl::post_to_session(Fn fn) {
+  std::lock_guard<std::mutex> lock(state_->post_mutex);
+  if (!state_->post_open) return;
+  auto session = session_.lock();
+  if (!session) return;
+  auto exec = session->executor();
+  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+}
+
+void ws_connection_impl::send_text(std::string payload) {
+  post_to_session([p = std::move(payload)](ws_session& s) mutable { s.enqueue(std::move(p), false); });
+}
+void ws_connection_impl::send_binary(std::string payload) {
+  post_to_session([p = std::move(payload)](ws_session& s) mutable { s.enqueue(std::move(p), true); });
+}
+void ws_connection_impl::close(uint16_t code, std::string reason) {
+  post_to_session([code, r = std::move(reason)](ws_session& s) mutable { s.request_close(code, std::move(r)); });
+}
+
+class http_session final : public session_base, public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket socket, state_ptr state) : stream_(std::move(socket)), state_(std::move(state)) {}
+  ~http_session() override {
+    if (id_) state_->remove_session(id_);
+  }
+
+  void run() {
+    id_ = state_->add_session(weak_from_this());
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  }
+
+  void shutdown() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(http_body_limit);
+    stream_.expires_after(http_read_timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream) return close_send();
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+        // Malformed request: answer 400 once, then hang up.
+        ++state_->metrics.http_errors;
+        request_t bad;
+        bad.version(11);
+        bad.keep_alive(false);
+        write(json_error(bad, http::status::bad_request, "malformed request: " + ec.message()), false);
+      }
+      return;
+    }
+    request_t req = parser_->release();
+    if (websocket::is_upgrade(req)) {
+      const std::string_view target = req.target();
+      const std::string_view path = target.substr(0, target.find('?'));
+      std::optional<ws_route> route;
+      if (path == "/ws/worker") route = ws_route::worker;
+      if (path == "/ws/generate") route = ws_route::client;
+      if (route) {
+        stream_.expires_never();
+        std::make_shared<ws_session>(stream_.release_socket(), *route, state_)->run(std::move(req));
+        return;
+      }
+      return write(json_error(req, http::status::not_found, "no websocket endpoint here"), req.keep_alive());
+    }
+    const bool keep_alive = req.keep_alive();
+    try {
+      write(handle_request(*state_, req), keep_alive);
+    } catch (const std::exception& e) {
+      ++state_->metrics.http_errors;
+      spdlog::error("gateway request failed target={} error={}", std::string(req.target()), e.what());
+      write(json_error(req, http::status::internal_server_error, e.what()), keep_alive);
+    }
+  }
+
+  void write(http::message_generator msg, bool keep_alive) {
+    keep_alive = keep_alive && msg.keep_alive();
+    stream_.expires_after(http_read_timeout);
+    beast::async_write(stream_, std::move(msg),
+                       beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
+  }
+
+  void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+    if (ec) return;
+    if (!keep_alive) return close_send();
+    do_read();
+  }
+
+  void close_send() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  state_ptr state_;
+  std::uint64_t id_ = 0;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+struct gateway::impl {
+  state_ptr state;
+  std::unique_ptr<asio::io_context> ioc;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  bool started = false, stopped = false;
+
+  void do_accept() {
+    acceptor->async_accept(asio::make_strand(*ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec) {
+        spdlog::warn("gateway accept failed error={}", ec.message());
+      } else {
+        std::make_shared<http_session>(std::move(socket), state)->run();
+      }
+      do_accept();
+    });
+  }
+
+  std::size_t live_sessions() {
+    std::lock_guard<std::mutex> lock(state->sessions_mutex);
+    return state->sessions.size();
+  }
+
+  // Asks every live session to end, then waits up to `limit` for them to go.
+  bool end_sessions(bool force, std::chrono::milliseconds limit) {
+    std::vector<std::shared_ptr<session_base>> live;
+    {
+      std::lock_guard<std::mutex> lock(state->sessions_mutex);
+      for (auto& [id, weak] : state->sessions)
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    for (auto& s : live) {
+      if (force) {
+        if (auto ws = std::dynamic_pointer_cast<ws_session>(s))
+          asio::post(ws->executor(), [ws] { ws->force_close(); });
+        else
+          s->shutdown();
+      } else {
+        s->shutdown();
+      }
+    }
+    live.clear();
+    std::unique_lock<std::mutex> lock(state->sessions_mutex);
+    return state->sessions_cv.wait_for(lock, limit, [this] { return state->sessions.empty(); });
+  }
+};
+
+gateway::gateway(gateway_config config, gateway_hooks hooks) : impl_(std::make_unique<impl>()) {
+  impl_->state = std::make_shared<gateway_state>();
+  impl_->state->config = std::move(config);
+  impl_->state->hooks = std::move(hooks);
+}
+
+gateway::~gateway() { stop(); }
+
+uint16_t gateway::start() {
+  if (impl_->started) throw std::runtime_error("gateway: start() called twice");
+  impl_->started = true;
+  const auto& cfg = impl_->state->config;
+  const int threads = cfg.threads < 1 ? 1 : cfg.threads;
+  impl_->ioc = std::make_unique<asio::io_context>(threads);
+  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
+  try {
+    tcp::resolver resolver(*impl_->ioc);
+    const auto results = resolver.resolve(cfg.host, std::to_string(cfg.port), tcp::resolver::passive);
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    impl_->acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*impl_->ioc));
+    impl_->acceptor->open(endpoint.protocol());
+    impl_->acceptor->set_option(asio::socket_base::reuse_address(true));
+    impl_->acceptor->bind(endpoint);
+    impl_->acceptor->listen(asio::socket_base::max_listen_connections);
+  } catch (const std::exception& e) {
+    impl_->acceptor.reset();
+    impl_->ioc.reset();
+    throw std::runtime_error("gateway: cannot listen on " + where + ": " + e.what());
+  }
+  const uint16_t port = impl_->acceptor->local_endpoint().port();
+  impl_->do_accept();
+  for (int i = 0; i < threads; ++i) impl_->threads.emplace_back([ioc = impl_->ioc.get()] { ioc->run(); });
+  spdlog::info("gateway listening host={} port={} static_dir={} threads={}", cfg.host, port, cfg.static_dir, threads);
+  return port;
+}
+
+void gateway::stop() {
+  if (!impl_ || !impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  auto* acceptor = impl_->acceptor.get();
+  asio::post(acceptor->get_executor(), [acceptor] {
+    beast::error_code ec;
+    acceptor->close(ec);
+  });
+  // Polite first (WebSocket close 1001, the peer answers), then by force.
+  if (!impl_->end_sessions(false, std::chrono::milliseconds(2000)))
+    impl_->end_sessions(true, std::chrono::milliseconds(2000));
+  {
+    std::lock_guard<std::mutex> lock(impl_->state->post_mutex);
+    impl_->state->post_open = false;
+  }
+  impl_->ioc->stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->acceptor.reset();
+  impl_->ioc.reset();  // destroys leftover handlers: their sessions report on_close
+  spdlog::info("gateway stopped");
+}
+
+}  // namespace tessera::net
