@@ -66,7 +66,7 @@ void print_table(const planner::model_profile& model, const planner::plan& p, co
   }
 }
 
-nlohmann::json baseline_json(const planner::plan& b, const planner::plan& p) {
+nlohmann::ordered_json baseline_json(const planner::plan& b, const planner::plan& p) {
   if (!b.feasible) return {{"fits_memory", false}, {"reason", b.reason}};
   return {{"fits_memory", true},
           {"predicted_ms_per_token", b.predicted_ms_per_token},
@@ -75,8 +75,23 @@ nlohmann::json baseline_json(const planner::plan& b, const planner::plan& p) {
 
 }  // namespace
 
+const char* kPlanUsage =
+    "usage: tessera plan --model DIR_OR_ONNX_OR_STATS_JSON --workers workers.json\n"
+    "                    [--objective latency|throughput] [--context N] [--sequences N]\n"
+    "                    [--horizon TOKENS] [--json]\n"
+    "  --objective  latency: minimise the sum of stage times (default); throughput: the slowest stage\n"
+    "  --context    KV budget per sequence in tokens (default 2048)\n"
+    "  --sequences  concurrent sequences whose KV each worker holds (default 1)\n"
+    "  --horizon    tokens over which weight downloads are amortised (default 1000; 0 ignores loads)\n"
+    "workers.json format: docs/planner.md, example: configs/workers.example.json\n";
+
 int run_plan_command(const arg_list& args) {
-  const cli_args a(args, {"--model", "--workers", "--objective", "--context", "--sequences", "--horizon"}, {"--json"});
+  const cli_args a(args, {"--model", "--workers", "--objective", "--context", "--sequences", "--horizon"},
+                   {"--json", "--help"});
+  if (a.has("--help")) {
+    std::fputs(kPlanUsage, stdout);
+    return 0;
+  }
   if (!a.positionals().empty()) throw usage_error("unexpected argument '" + a.positionals().front() + "'");
   const std::string model_path = a.require("--model");
   const std::string workers_path = a.require("--workers");
@@ -104,10 +119,9 @@ int run_plan_command(const arg_list& args) {
   const planner::plan mp = planner::memory_proportional(model, workers, o);
 
   if (a.has("--json")) {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["objective"] = planner::to_string(o.goal);
-    j["feasible"] = p.feasible;
-    j["stages"] = nlohmann::json::array();
+    j["stages"] = nlohmann::ordered_json::array();
     if (p.feasible) {
       for (const auto& s : p.stages)
         j["stages"].push_back({{"worker", s.worker_id},
@@ -116,7 +130,9 @@ int run_plan_command(const arg_list& args) {
                                {"predicted_ms", s.predicted_ms}});
       j["predicted_ms_per_token"] = p.predicted_ms_per_token;
       j["baselines"] = {{"equal_split", baseline_json(eq, p)}, {"memory_proportional", baseline_json(mp, p)}};
+      j["feasible"] = true;
     } else {
+      j["feasible"] = false;
       j["reason"] = p.reason;
     }
     std::printf("%s\n", j.dump(2).c_str());
