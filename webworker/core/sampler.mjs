@@ -15,11 +15,12 @@ export function sampleToken(logitsRow, { temperature = 1, top_k = 0, top_p = 1, 
   const order = Array.from({ length: n }, (_, i) => i);
   order.sort((a, b) => logitsRow[b] - logitsRow[a] || a - b);
   const k = top_k > 0 ? Math.min(Number(top_k), n) : n;
-  const max = logitsRow[order[0]] / temperature;
+  const t = Math.fround(temperature);
+  const max = Math.fround(logitsRow[order[0]] / t);
   const probs = new Float64Array(k);
   let sum = 0;
   for (let i = 0; i < k; ++i) {
-    probs[i] = Math.exp(logitsRow[order[i]] / temperature - max);
+    probs[i] = Math.exp(Math.fround(logitsRow[order[i]] / t) - max);
     sum += probs[i];
   }
   let keep = k;

@@ -94,3 +94,27 @@ test('a browser tab joins, loads a shard, serves forwards and shows its layers',
   conn2.close(1000);
   await page.close();
 });
+
+test('with a (software) WebGPU adapter the tab joins as webgpu and computes the same results', { skip, timeout: 180000 }, async () => {
+  const gpu = await launchBrowser({
+    extraArgs: ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'],
+  });
+  try {
+    const page = await gpu.context.newPage();
+    await page.goto(`${node.httpUrl}/?reconnect=0&name=gpu`);
+    const conn = await node.nextWorker(60000);
+    const hello = (await conn.next({ timeoutMs: 60000 })).hello;
+    assert.equal(hello.device_kind, 'webgpu');
+    conn.send(assign);
+    const loaded = (await conn.until('loaded', 60000)).at(-1).loaded;
+    assert.equal(loaded.ok, true, loaded.error);
+    conn.send({ forward: { request_id: 1, sequence_id: 1, position: 0, seq_len: 2, token_ids: [1, 2], shard_id: 'toyB' } });
+    const r = (await conn.next({ timeoutMs: 60000 })).result;
+    assert.ok(r, 'expected a Result');
+    const hidden = readWireTensor(r.tensors.find((t) => t.name === 'hidden'));
+    assert.deepEqual(Array.from(hidden.data), [1, 1001, 3, 1003]);
+    conn.close(1000);
+  } finally {
+    await gpu.close();
+  }
+});
