@@ -1,0 +1,203 @@
+// graph_writer and external_data_file: thin helpers over the onnx protobuf types.
+#include "model/onnx_builder_graph.hpp"
+
+#include <cstring>
+
+#include "model/model_error.hpp"
+
+namespace tessera::model {
+namespace {
+
+void set_attr(onnx::AttributeProto& a, const onnx_attr& attr) {
+  a.set_name(attr.name);
+  if (auto* i = std::get_if<int64_t>(&attr.value)) {
+    a.set_type(onnx::AttributeProto::INT);
+    a.set_i(*i);
+  } else if (auto* f = std::get_if<float>(&attr.value)) {
+    a.set_type(onnx::AttributeProto::FLOAT);
+    a.set_f(*f);
+  } else if (auto* v = std::get_if<std::vector<int64_t>>(&attr.value)) {
+    a.set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : *v) a.add_ints(x);
+  } else {
+    a.set_type(onnx::AttributeProto::STRING);
+    a.set_s(std::get<std::string>(attr.value));
+  }
+}
+
+void set_value_info(onnx::ValueInfoProto& vi, const std::string& name, int elem_type,
+                    const std::vector<onnx_dim>& dims) {
+  vi.set_name(name);
+  auto* tt = vi.mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(elem_type);
+  auto* shape = tt->mutable_shape();
+  for (const auto& d : dims) {
+    auto* dim = shape->add_dim();
+    if (auto* v = std::get_if<int64_t>(&d))
+      dim->set_dim_value(*v);
+    else
+      dim->set_dim_param(std::get<std::string>(d));
+  }
+}
+
+}  // namespace
+
+external_data_file::external_data_file(const std::string& path, std::string location)
+    : path_(path), location_(std::move(location)), out_(path, std::ios::binary | std::ios::trunc) {
+  if (!out_) throw model_error("cannot create external data file " + path);
+}
+
+void external_data_file::append(onnx::TensorProto& t, const void* bytes, uint64_t size) {
+  static const char zeros[64] = {};
+  if (uint64_t pad = (64 - offset_ % 64) % 64) {
+    out_.write(zeros, std::streamsize(pad));
+    offset_ += pad;
+  }
+  out_.write(static_cast<const char*>(bytes), std::streamsize(size));
+  if (!out_) throw model_error("write failed on " + path_ + " (disk full?)");
+  t.set_data_location(onnx::TensorProto::EXTERNAL);
+  t.clear_external_data();
+  auto add = [&](const char* k, const std::string& v) {
+    auto* e = t.add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  };
+  add("location", location_);
+  add("offset", std::to_string(offset_));
+  add("length", std::to_string(size));
+  offset_ += size;
+}
+
+void external_data_file::close() {
+  out_.flush();
+  if (!out_) throw model_error("write failed on " + path_ + " (disk full?)");
+  out_.close();
+}
+
+std::vector<std::string> graph_writer::node(const std::string& op, const std::string& name,
+                                            const std::vector<std::string>& inputs,
+                                            const std::vector<onnx_attr>& attrs, int num_outputs) {
+  auto* n = graph_.add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (const auto& i : inputs) n->add_input(i);
+  std::vector<std::string> outs;
+  for (int i = 0; i < num_outputs; ++i) {
+    outs.push_back(name + "/output_" + std::to_string(i));
+    n->add_output(outs.back());
+  }
+  for (const auto& a : attrs) set_attr(*n->add_attribute(), a);
+  return outs;
+}
+
+std::string graph_writer::op_to(const std::string& output, const std::string& op, const std::string& name,
+                                const std::vector<std::string>& inputs, const std::vector<onnx_attr>& attrs) {
+  auto* n = graph_.add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (const auto& i : inputs) n->add_input(i);
+  n->add_output(output);
+  for (const auto& a : attrs) set_attr(*n->add_attribute(), a);
+  return output;
+}
+
+std::string graph_writer::const_i64(const std::string& name, const std::vector<int64_t>& values,
+                                    std::vector<int64_t> dims) {
+  auto* n = graph_.add_node();
+  n->set_op_type("Constant");
+  n->set_name(name);
+  std::string out = name + "/output_0";
+  n->add_output(out);
+  auto* a = n->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t v : values) t->add_int64_data(v);
+  return out;
+}
+
+std::string graph_writer::const_f32(const std::string& name, const std::vector<float>& values,
+                                    std::vector<int64_t> dims) {
+  auto* n = graph_.add_node();
+  n->set_op_type("Constant");
+  n->set_name(name);
+  std::string out = name + "/output_0";
+  n->add_output(out);
+  auto* a = n->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  auto* t = a->mutable_t();
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) t->add_dims(d);
+  for (float v : values) t->add_float_data(v);
+  return out;
+}
+
+void graph_writer::input(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims) {
+  set_value_info(*graph_.add_input(), name, elem_type, dims);
+}
+
+void graph_writer::output(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims) {
+  set_value_info(*graph_.add_output(), name, elem_type, dims);
+}
+
+void graph_writer::initializer(external_data_file& data, const std::string& name, int elem_type,
+                               const std::vector<int64_t>& dims, const void* bytes, uint64_t size) {
+  auto* t = graph_.add_initializer();
+  t->set_name(name);
+  t->set_data_type(elem_type);
+  for (int64_t d : dims) t->add_dims(d);
+  data.append(*t, bytes, size);
+}
+
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t exp = (x >> 23) & 0xFFu;
+  uint32_t mant = x & 0x7FFFFFu;
+  if (exp == 0xFF) return uint16_t(sign | 0x7C00u | (mant ? 0x200u : 0u));  // inf / nan
+  int32_t e = int32_t(exp) - 127 + 15;
+  if (e >= 31) return uint16_t(sign | 0x7C00u);  // overflow -> inf
+  if (e <= 0) {
+    if (e < -10) return uint16_t(sign);  // underflow -> signed zero
+    mant |= 0x800000u;                   // subnormal half
+    const uint32_t shift = uint32_t(14 - e);
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1u))) ++h;
+    return uint16_t(sign | h);
+  }
+  uint32_t h = (uint32_t(e) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may carry into exponent: still correct
+  return uint16_t(sign | h);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu, x;
+  if (exp == 0x1F) {
+    x = sign | 0x7F800000u | (mant << 13);
+  } else if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400u));
+      x = sign | (uint32_t(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
+    }
+  } else {
+    x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+}  // namespace tessera::model
