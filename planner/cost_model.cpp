@@ -103,6 +103,9 @@ double cost_model::link_ms(const worker_profile& w, layer_range r) const {
 
 uint64_t cost_model::missing_bytes(const worker_profile& w, layer_range r) const {
   const int n = model_->num_layers();
+  if (w.cached_layers.empty())
+    return param_prefix_[r.end] - param_prefix_[r.begin] + (r.begin == 0 ? model_->embed_param_bytes : 0) +
+           (r.end == n ? model_->head_param_bytes : 0) + model_->prelude_param_bytes;
   // Mark the layers of r the worker holds (ranges may overlap).
   std::vector<char> held(static_cast<size_t>(std::max(0, r.size())), 0);
   bool embed_held = false, head_held = false, any_held = false;
@@ -152,9 +155,18 @@ double cost_model::stage_ms(const worker_profile& w, layer_range r) const {
 }
 
 std::vector<double> cost_model::stage_table(const worker_profile& w) const {
+  std::vector<double> table;
+  stage_table_into(w, table);
+  return table;
+}
+
+// The same arithmetic as stage_ms, in the same order (so the values are equal
+// bit for bit), with the per-row and per-column terms hoisted out of the loop.
+void cost_model::stage_table_into(const worker_profile& w, std::vector<double>& table) const {
+  constexpr double inf = std::numeric_limits<double>::infinity();
   const int n = model_->num_layers();
   const auto stride = static_cast<size_t>(n + 1);
-  std::vector<double> table(stride * stride, std::numeric_limits<double>::infinity());
+  table.assign(stride * stride, inf);
   // held_prefix[l]: parameter bytes of the held layers among [0, l).
   std::vector<char> held(static_cast<size_t>(n), 0);
   bool embed_held = false, head_held = false, any_held = false;
@@ -168,16 +180,43 @@ std::vector<double> cost_model::stage_table(const worker_profile& w) const {
   for (int l = 0; l < n; ++l)
     held_prefix[static_cast<size_t>(l) + 1] =
         held_prefix[static_cast<size_t>(l)] + (held[static_cast<size_t>(l)] ? model_->layers[static_cast<size_t>(l)].param_bytes : 0);
+  const double speed = effective_flops_per_s(w);
+  const uint64_t kv_factor = options_.context_tokens * options_.concurrent_sequences;
+  std::vector<double> out_ms(stride, 0);
+  for (int j = 1; j <= n; ++j) {
+    const double out = j == n ? static_cast<double>(model_->token_bytes)
+                              : static_cast<double>(model_->layers[static_cast<size_t>(j) - 1].boundary_bytes_per_token);
+    out_ms[static_cast<size_t>(j)] = transfer_ms(out, w.upload_bytes_per_s);
+  }
   for (int i = 0; i < n; ++i) {
+    const double in = i == 0 ? static_cast<double>(model_->token_bytes)
+                             : static_cast<double>(model_->layers[static_cast<size_t>(i) - 1].boundary_bytes_per_token);
+    const double rtt_in = w.rtt_ms + transfer_ms(in, w.download_bytes_per_s);
+    double* row = &table[static_cast<size_t>(i) * stride];
     for (int j = i + 1; j <= n; ++j) {
-      uint64_t missing = (param_prefix_[j] - param_prefix_[i]) - (held_prefix[j] - held_prefix[i]);
-      if (i == 0 && !embed_held) missing += model_->embed_param_bytes;
-      if (j == n && !head_held) missing += model_->head_param_bytes;
-      if (!any_held) missing += model_->prelude_param_bytes;
-      table[static_cast<size_t>(i) * stride + static_cast<size_t>(j)] = stage_ms_given_missing(w, {i, j}, missing);
+      uint64_t weights = param_prefix_[j] - param_prefix_[i] + model_->prelude_param_bytes;
+      if (i == 0) weights += model_->embed_param_bytes;
+      if (j == n) weights += model_->head_param_bytes;
+      const uint64_t memory = weights + (kv_prefix_[j] - kv_prefix_[i]) * kv_factor + options_.scratch_bytes;
+      // Memory and missing bytes only grow with j: once a range does not fit, no longer one does.
+      if (memory > w.memory_bytes) break;
+      double flops = static_cast<double>(flops_prefix_[j] - flops_prefix_[i]);
+      if (i == 0) flops += static_cast<double>(model_->embed_flops_per_token);
+      if (j == n) flops += static_cast<double>(model_->head_flops_per_token);
+      const double compute = flops == 0 ? 0.0 : (speed <= 0 ? inf : flops / speed * 1000.0);
+      double load = 0;
+      if (options_.load_horizon_tokens > 0) {
+        uint64_t missing = (param_prefix_[j] - param_prefix_[i]) - (held_prefix[j] - held_prefix[i]);
+        if (i == 0 && !embed_held) missing += model_->embed_param_bytes;
+        if (j == n && !head_held) missing += model_->head_param_bytes;
+        if (!any_held) missing += model_->prelude_param_bytes;
+        load = transfer_ms(static_cast<double>(missing), w.download_bytes_per_s) / options_.load_horizon_tokens;
+      }
+      const double cost = compute + (rtt_in + out_ms[static_cast<size_t>(j)]) + load;
+      if (cost == inf) break;
+      row[j] = cost;
     }
   }
-  return table;
 }
 
 double cost_model::prefill_stage_ms(const worker_profile& w, layer_range r, uint64_t prompt_tokens) const {

@@ -67,11 +67,12 @@ std::vector<assignment> role_dp(const model_profile& model, const std::vector<wo
     const worker_profile& w = workers[static_cast<size_t>(k)];
     auto at = [&](int r, int len) -> double& { return cost[(static_cast<size_t>(k) * 4 + r) * N1 + len]; };
     at(only, n) = cm.stage_ms(w, role_range(only, n, n));
-    for (int len = 1; len <= n - 1; ++len) {
-      at(first, len) = cm.stage_ms(w, role_range(first, len, n));
-      at(last, len) = cm.stage_ms(w, role_range(last, len, n));
+    // Costs are infinite from the first length that does not fit on (memory grows with length).
+    for (int r : {first, last, middle}) {
+      const int longest = r == middle ? n - 2 : n - 1;
+      for (int len = 1; len <= longest; ++len)
+        if ((at(r, len) = cm.stage_ms(w, role_range(r, len, n))) == inf) break;
     }
-    for (int len = 1; len <= n - 2; ++len) at(middle, len) = cm.stage_ms(w, role_range(middle, len, n));
   }
   // dp[(k * (n + 1) + L) * 4 + f], choice packs len * 8 + role (kSkip for skip).
   const size_t layer_states = N1 * 4;
@@ -104,7 +105,7 @@ std::vector<assignment> role_dp(const model_profile& model, const std::vector<wo
           const int lo = r == only ? n : 1;
           for (int len = lo; len <= room; ++len) {
             const double c = row[len];
-            if (c == inf) continue;
+            if (c == inf) break;  // longer ranges need more memory: infinite too
             relax(L + len, f | bit, combine(goal, v, c), len * 8 + r);
           }
         }
@@ -140,24 +141,44 @@ std::vector<assignment> role_dp(const model_profile& model, const std::vector<wo
   return out;
 }
 
-std::vector<std::vector<double>> stage_tables(const model_profile& model, const std::vector<worker_profile>& workers,
-                                              const planner_options& options) {
-  const cost_model cm(model, options);
-  std::vector<std::vector<double>> tables;
-  tables.reserve(workers.size());
-  for (const auto& w : workers) tables.push_back(cm.stage_table(w));
-  return tables;
-}
+// Stage-cost tables of the workers. A single DP computes each table once, on
+// the fly; the order search reuses them and keeps them when they fit in ~16 MB.
+class table_source {
+public:
+  table_source(const model_profile& model, const std::vector<worker_profile>& workers, const planner_options& options,
+               bool reuse)
+      : cm_(model, options), workers_(workers) {
+    const double entries = static_cast<double>(workers.size()) * (model.num_layers() + 1) * (model.num_layers() + 1);
+    keep_ = reuse && entries <= 2e6;
+    if (keep_) cache_.resize(workers.size());
+  }
+  const std::vector<double>& get(int k) {
+    if (!keep_) {
+      cm_.stage_table_into(workers_[static_cast<size_t>(k)], scratch_);
+      return scratch_;
+    }
+    auto& t = cache_[static_cast<size_t>(k)];
+    if (t.empty()) cm_.stage_table_into(workers_[static_cast<size_t>(k)], t);
+    return t;
+  }
 
-std::vector<assignment> order_dp_tables(const std::vector<std::vector<double>>& tables, int n,
-                                        const std::vector<int>& order, objective goal, double* best_value) {
+private:
+  cost_model cm_;
+  const std::vector<worker_profile>& workers_;
+  bool keep_ = false;
+  std::vector<std::vector<double>> cache_;
+  std::vector<double> scratch_;
+};
+
+std::vector<assignment> order_dp_tables(table_source& tables, int n, const std::vector<int>& order, objective goal,
+                                        double* best_value) {
   const int m = static_cast<int>(order.size());
   const auto N1 = static_cast<size_t>(n + 1);
   std::vector<double> dp(static_cast<size_t>(m + 1) * N1, inf);
   std::vector<int32_t> from(dp.size(), -1);  // previous cut i, or -2 for skip
   dp[0] = 0;
   for (int k = 0; k < m; ++k) {
-    const std::vector<double>& table = tables[static_cast<size_t>(order[static_cast<size_t>(k)])];
+    const std::vector<double>& table = tables.get(order[static_cast<size_t>(k)]);
     const double* cur = &dp[static_cast<size_t>(k) * N1];
     double* nxt = &dp[static_cast<size_t>(k + 1) * N1];
     int32_t* nfrom = &from[static_cast<size_t>(k + 1) * N1];
@@ -171,7 +192,7 @@ std::vector<assignment> order_dp_tables(const std::vector<std::vector<double>>& 
       const double* row = &table[static_cast<size_t>(i) * N1];
       for (int j = i + 1; j <= n; ++j) {
         const double c = row[j];
-        if (c == inf) continue;
+        if (c == inf) break;  // longer ranges need more memory: infinite too
         const double value = goal == objective::latency ? v + c : std::max(v, c);
         if (value < nxt[j]) {
           nxt[j] = value;
@@ -198,9 +219,7 @@ std::vector<assignment> order_dp_tables(const std::vector<std::vector<double>>& 
 std::vector<assignment> order_dp(const model_profile& model, const std::vector<worker_profile>& workers,
                                  const std::vector<int>& order, const planner_options& options,
                                  double* best_value) {
-  const cost_model cm(model, options);
-  std::vector<std::vector<double>> tables(workers.size());
-  for (int k : order) tables[static_cast<size_t>(k)] = cm.stage_table(workers[static_cast<size_t>(k)]);
+  table_source tables(model, workers, options, false);
   return order_dp_tables(tables, model.num_layers(), order, options.goal, best_value);
 }
 
@@ -213,7 +232,9 @@ std::vector<assignment> subset_dp(const model_profile& model, const std::vector<
                                   const planner_options& options, double* best_value) {
   const int n = model.num_layers();
   const int m = static_cast<int>(workers.size());
-  const auto tables = stage_tables(model, workers, options);
+  const cost_model cm(model, options);
+  std::vector<std::vector<double>> tables;
+  for (const auto& w : workers) tables.push_back(cm.stage_table(w));
   const auto N1 = static_cast<size_t>(n + 1);
   const size_t masks = size_t{1} << m;
   // dp[mask * N1 + j]: best cover of [0, j) by exactly the workers in mask.
@@ -271,7 +292,7 @@ std::vector<assignment> order_search(const model_profile& model, const std::vect
                                      int max_rounds) {
   const int n = model.num_layers();
   const int m = static_cast<int>(workers.size());
-  const auto tables = stage_tables(model, workers, options);
+  table_source tables(model, workers, options, true);
   double best_value = inf;
   std::vector<assignment> best;
   std::vector<int> best_order;
@@ -286,8 +307,11 @@ std::vector<assignment> order_search(const model_profile& model, const std::vect
   }
   if (best_order.empty()) best_order = orders.front();
   // Local search: pipeline workers first, then swap pairs among the first few
-  // positions while that improves the DP's value.
-  for (int round = 0; round < max_rounds; ++round) {
+  // positions while that improves the DP's value (at most kSwapBudget DPs).
+  // The budget keeps the search near 2e7 DP relaxations (4 to 96 swaps).
+  const double dp_work = 0.5 * n * n * m;
+  int budget = static_cast<int>(std::max(4.0, std::min(96.0, 2e7 / std::max(1.0, dp_work))));
+  for (int round = 0; round < max_rounds && budget > 0; ++round) {
     std::vector<int> order;
     std::vector<char> placed(static_cast<size_t>(m), 0);
     for (const auto& a : best) {
@@ -298,8 +322,8 @@ std::vector<assignment> order_search(const model_profile& model, const std::vect
       if (!placed[static_cast<size_t>(k)]) order.push_back(k);
     const int window = std::min(m, static_cast<int>(best.size()) + 4);
     bool improved = false;
-    for (int p = 0; p < window && !improved; ++p) {
-      for (int q = p + 1; q < window && !improved; ++q) {
+    for (int p = 0; p < window && !improved && budget > 0; ++p) {
+      for (int q = p + 1; q < window && !improved && budget > 0; ++q, --budget) {
         std::swap(order[static_cast<size_t>(p)], order[static_cast<size_t>(q)]);
         double value = inf;
         auto stages = order_dp_tables(tables, n, order, options.goal, &value);

@@ -115,6 +115,7 @@ public:
   // stage_ms for every range of one worker: entry [i * (n + 1) + j] is range [i, j)
   // (+infinity where i >= j). O(n^2); values equal stage_ms exactly.
   std::vector<double> stage_table(const worker_profile& worker) const;
+  void stage_table_into(const worker_profile& worker, std::vector<double>& table) const;
 
   const model_profile& model() const { return *model_; }
   const planner_options& options() const { return options_; }
