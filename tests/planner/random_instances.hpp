@@ -58,12 +58,12 @@ inline instance random_instance(std::mt19937_64& rng, const instance_shape& shap
   in.options.scratch_bytes = static_cast<uint64_t>(log_uni(1e5, 1e8));
   in.options.load_horizon_tokens = pick(0, 3) == 0 ? 0.0 : log_uni(10, 1e5);
   const cost_model cm(in.model, in.options);
-  // Memories scaled so that roughly one instance in six cannot be served at all.
+  // Memories scaled so that a fifth of the instances or so cannot be served at all.
   const double need = static_cast<double>(cm.memory_bytes({0, n}));
   for (int k = 0; k < m; ++k) {
     worker_profile w;
     w.id = "w" + std::to_string(k);
-    w.memory_bytes = static_cast<uint64_t>(need * log_uni(0.08, 1.6));
+    w.memory_bytes = static_cast<uint64_t>(need * log_uni(0.15, 2.5));
     w.flops_per_s = log_uni(1e9, 5e13);
     if (pick(0, 4) == 0) w.measured_layer_ms = log_uni(0.01, 50);
     w.rtt_ms = uni(0, 80);
