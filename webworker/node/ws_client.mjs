@@ -64,16 +64,17 @@ export class NodeWebSocket {
         this.closeSent = true;
         for (const part of encodeFrame(OP.CLOSE, closePayload(code === 1005 ? 1000 : code), true)) this.socket.write(part);
       }
-      this.socket.end();
-      this.#finish(code, reason);
+      this.socket.end();  // flushes our close frame; destroy() would drop it
+      this.#finish(code, reason, false);
     }
   }
 
-  #finish(code, reason) {
+  #finish(code, reason, destroy = true) {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.closeTimer);
-    this.socket.destroy();
+    if (destroy) this.socket.destroy();
+    else setTimeout(() => this.socket.destroy(), 1000).unref?.();
     this.onclose({ code, reason });
   }
 }
