@@ -1,12 +1,15 @@
 // `tessera model build --preset NAME --out DIR [--seed N] [--dtype fp32|fp16] [overrides]`:
 // writes a seeded Llama-family model directory (see model/llama_builder.hpp).
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
 #include "model/llama_builder.hpp"
+#include "model/llama_overrides.hpp"
 #include "model/model_error.hpp"
 
 namespace tessera::app {
@@ -17,13 +20,9 @@ constexpr const char* k_usage =
     "         [--layers N] [--hidden N] [--heads N] [--kv-heads N] [--ffn N] [--vocab N] [--context N]\n"
     "         [--head-dim N] [--rope-theta X] [--tie-embeddings] [--attention-bias]";
 
-// Applies an integer override, rejecting values < 1 by naming the flag.
-void override_int(const cli_args& a, const std::string& flag, int64_t& field) {
-  if (!a.has(flag)) return;
-  const long long v = a.get_int(flag, 0);
-  if (v < 1) throw usage_error(flag + " must be a positive integer, got " + std::to_string(v));
-  if (v > (1LL << 24)) throw usage_error(flag + " " + std::to_string(v) + " is too large");
-  field = v;
+std::optional<int64_t> int_flag(const cli_args& a, const std::string& flag) {
+  if (!a.has(flag)) return std::nullopt;
+  return a.get_int(flag, 0);
 }
 
 }  // namespace
@@ -47,39 +46,23 @@ int run_model_build(const arg_list& args) {
   } catch (const model::model_error& e) {
     throw usage_error(std::string("--preset: ") + e.what());
   }
-  const bool hidden_or_heads = a.has("--hidden") || a.has("--heads");
-  override_int(a, "--layers", config.num_hidden_layers);
-  override_int(a, "--hidden", config.hidden_size);
-  override_int(a, "--heads", config.num_attention_heads);
-  override_int(a, "--kv-heads", config.num_key_value_heads);
-  override_int(a, "--ffn", config.intermediate_size);
-  override_int(a, "--vocab", config.vocab_size);
-  override_int(a, "--context", config.max_position_embeddings);
-  // A preset's head_dim follows --hidden / --heads unless --head-dim is given.
-  if (hidden_or_heads) config.head_dim = 0;
-  override_int(a, "--head-dim", config.head_dim);
-  if (a.has("--rope-theta")) {
-    const double theta = a.get_double("--rope-theta", 0);
-    if (!(theta > 0)) throw usage_error("--rope-theta must be positive, got " + *a.get("--rope-theta"));
-    config.rope_theta = theta;
+  model::llama_overrides o;
+  o.layers = int_flag(a, "--layers");
+  o.hidden = int_flag(a, "--hidden");
+  o.heads = int_flag(a, "--heads");
+  o.kv_heads = int_flag(a, "--kv-heads");
+  o.ffn = int_flag(a, "--ffn");
+  o.vocab = int_flag(a, "--vocab");
+  o.context = int_flag(a, "--context");
+  o.head_dim = int_flag(a, "--head-dim");
+  if (a.has("--rope-theta")) o.rope_theta = a.get_double("--rope-theta", 0);
+  o.tie_embeddings = a.has("--tie-embeddings");
+  o.attention_bias = a.has("--attention-bias");
+  try {
+    config = model::apply_overrides(config, o);
+  } catch (const model::model_error& e) {
+    throw usage_error(e.what());
   }
-  if (a.has("--tie-embeddings")) config.tie_word_embeddings = true;
-  if (a.has("--attention-bias")) config.attention_bias = true;
-  if (config.vocab_size < 259 && (a.has("--vocab")))
-    throw usage_error("--vocab " + std::to_string(config.vocab_size) + " is smaller than the byte tokenizer's 259 ids");
-
-  // Cross-field rules, named by flag.
-  if (config.head_dim == 0 && config.hidden_size % config.num_attention_heads != 0)
-    throw usage_error("--hidden " + std::to_string(config.hidden_size) + " is not a multiple of --heads " +
-                      std::to_string(config.num_attention_heads) + " (or give --head-dim)");
-  if (config.resolved_head_dim() % 2 != 0)
-    throw usage_error("head dim " + std::to_string(config.resolved_head_dim()) +
-                      " (--hidden / --heads, or --head-dim) must be even for rotary embeddings");
-  if (config.num_attention_heads % config.num_key_value_heads != 0)
-    throw usage_error("--kv-heads " + std::to_string(config.num_key_value_heads) + " must divide --heads " +
-                      std::to_string(config.num_attention_heads));
-  if (config.head_dim == 0) config.head_dim = config.resolved_head_dim();
-  model::validate(config);
 
   const long long seed = a.get_int("--seed", 0);
   if (seed < 0) throw usage_error("--seed must be non-negative, got " + std::to_string(seed));
