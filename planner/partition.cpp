@@ -45,8 +45,15 @@ layer_range role_range(int role_id, int len, int n) {
 namespace detail {
 
 bool position_free(const model_profile& model, const std::vector<worker_profile>& workers) {
-  for (const auto& l : model.layers)
-    if (!(l == model.layers.front())) return false;
+  // The last layer's boundary never crosses a link (the last stage returns a token id).
+  const layer_profile& a = model.layers.front();
+  for (size_t l = 0; l < model.layers.size(); ++l) {
+    const layer_profile& b = model.layers[l];
+    if (a.param_bytes != b.param_bytes || a.flops_per_token != b.flops_per_token ||
+        a.kv_bytes_per_token != b.kv_bytes_per_token)
+      return false;
+    if (l + 1 < model.layers.size() && a.boundary_bytes_per_token != b.boundary_bytes_per_token) return false;
+  }
   for (const auto& w : workers)
     for (const auto& c : w.cached_layers)
       if (!c.empty()) return false;
@@ -368,11 +375,9 @@ std::vector<std::vector<int>> candidate_orders(const model_profile& model,
   std::vector<std::vector<int>> orders = {input, by_memory, cached_first, uncached_first};
   // With uniform layers, the role DP without caches gives the best structure;
   // the order DP then re-cuts it with the caches counted.
-  bool uniform = true;
-  for (const auto& l : model.layers) uniform = uniform && l == model.layers.front();
-  if (uniform && !model.layers.empty()) {
-    auto bare = workers;
-    for (auto& w : bare) w.cached_layers.clear();
+  auto bare = workers;
+  for (auto& w : bare) w.cached_layers.clear();
+  if (!model.layers.empty() && position_free(model, bare)) {
     const auto shape = role_dp(model, bare, options);
     if (!shape.empty()) {
       std::vector<char> placed(static_cast<size_t>(m), 0);

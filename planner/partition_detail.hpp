@@ -9,7 +9,8 @@
 namespace tessera::planner::detail {
 
 // True when a stage's cost depends only on worker, length and role: every
-// layer has the same profile and no worker holds cached weights.
+// layer has the same profile (the last layer's outgoing boundary aside, it
+// never crosses a link) and no worker holds cached weights.
 bool position_free(const model_profile& model, const std::vector<worker_profile>& workers);
 
 // Role DP (position-free costs only). Stages in pipeline order; empty when nothing fits.

@@ -1,6 +1,7 @@
 // Unit tests: partition behaviour on hand-made pools, baselines, infeasibility.
 #include <catch2/catch.hpp>
 
+#include "planner/partition_detail.hpp"
 #include "planner/planner.hpp"
 
 using namespace tessera::planner;
@@ -130,4 +131,31 @@ TEST_CASE("evaluate rejects gaps, overlaps and a worker used twice", "[planner][
   CHECK_FALSE(evaluate(m, pool, {{0, {0, 2}}, {0, {2, 4}}}, no_overheads()).feasible);
   CHECK_FALSE(evaluate(m, pool, {{0, {0, 3}}}, no_overheads()).feasible);
   CHECK(evaluate(m, pool, {{1, {0, 1}}, {0, {1, 4}}}, no_overheads()).feasible);
+}
+
+TEST_CASE("a model whose last layer sends a different boundary is still position-free and planned exactly",
+          "[planner][partition]") {
+  auto m = uniform(6, 1000);
+  m.layers.back().boundary_bytes_per_token = 123;  // into the head: never sent over a link
+  const std::vector<worker_profile> pool = {make("a", 3500, 1e6, 1), make("b", 3500, 1e6, 2), make("c", 9000, 1e5, 1)};
+  REQUIRE(tessera::planner::detail::position_free(m, pool));
+  m.layers[2].param_bytes = 999;
+  CHECK_FALSE(tessera::planner::detail::position_free(m, pool));
+  planner_options o = no_overheads();
+  for (objective goal : {objective::latency, objective::throughput}) {
+    o.goal = goal;
+    CHECK(partition(m, pool, o).predicted_ms_per_token == Approx(brute_force_partition(m, pool, o).predicted_ms_per_token));
+  }
+}
+
+TEST_CASE("prefill of a plan sums its stages' prefill times", "[planner][partition]") {
+  const auto m = uniform(4, 1000);
+  const std::vector<worker_profile> pool = {make("a", 2500, 1e6, 3), make("b", 2500, 1e6, 5)};
+  const plan p = evaluate(m, pool, {{0, {0, 2}}, {1, {2, 4}}}, no_overheads());
+  REQUIRE(p.feasible);
+  const cost_model cm(m, no_overheads());
+  const double expect = cm.prefill_stage_ms(pool[0], {0, 2}, 64) + cm.prefill_stage_ms(pool[1], {2, 4}, 64);
+  CHECK(predict_prefill_ms(m, pool, p, 64, no_overheads()) == Approx(expect));
+  // 64 tokens of compute: 2 layers x 1000 FLOPs x 64 / 1e6 FLOP/s = 128 ms per stage.
+  CHECK(expect > 2 * 128);
 }

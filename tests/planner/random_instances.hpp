@@ -47,6 +47,8 @@ inline instance random_instance(std::mt19937_64& rng, const instance_shape& shap
     }
     in.model.layers.push_back(layer);
   }
+  // The last layer's outgoing boundary (into the head) never crosses a link.
+  if (pick(0, 3) == 0) in.model.layers.back().boundary_bytes_per_token = static_cast<uint64_t>(log_uni(1e3, 5e4));
   in.model.embed_param_bytes = static_cast<uint64_t>(base.param_bytes * uni(0, 3));
   in.model.head_param_bytes = static_cast<uint64_t>(base.param_bytes * uni(0, 3));
   in.model.prelude_param_bytes = static_cast<uint64_t>(log_uni(1e3, 1e6));
