@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -81,6 +82,46 @@ struct file_slice_body {
     char buf_[64 * 1024];
   };
 };
+
+// The WebSocket's next layer: a tcp_stream whose teardown drains the peer's
+// bytes until its FIN. Beast 1.81's own TCP teardown stops after one read and
+// closes with unread data, which resets the connection and loses our close
+// frame (1009 for an oversized message) while the peer is still sending.
+struct draining_stream : beast::tcp_stream {
+  using beast::tcp_stream::tcp_stream;
+};
+
+template <class Handler>
+struct drain_op {
+  draining_stream& stream;
+  std::shared_ptr<std::array<char, 16 * 1024>> buf;
+  std::shared_ptr<Handler> handler;
+  void operator()(beast::error_code ec, std::size_t) {
+    if (!ec) {
+      stream.async_read_some(asio::buffer(*buf), std::move(*this));
+      return;
+    }
+    stream.close();
+    (*handler)(ec == asio::error::eof ? beast::error_code{} : ec);
+  }
+};
+
+// Found by ADL from websocket::stream<draining_stream> (server role only here).
+template <class TeardownHandler>
+void async_teardown(beast::role_type, draining_stream& stream, TeardownHandler&& handler) {
+  using handler_t = std::decay_t<TeardownHandler>;
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::chrono::seconds(2));  // a peer that never sends FIN
+  drain_op<handler_t> op{stream, std::make_shared<std::array<char, 16 * 1024>>(),
+                         std::make_shared<handler_t>(std::forward<TeardownHandler>(handler))};
+  stream.async_read_some(asio::buffer(*op.buf), std::move(op));
+}
+
+inline void teardown(beast::role_type, draining_stream& stream, beast::error_code& ec) {
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+}
 
 // Every session can be asked to end (on stop()); the registry counts the live ones.
 class session_base {
@@ -503,7 +544,7 @@ private:
 
   const char* route_name() const { return route_ == ws_route::worker ? "worker" : "client"; }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<draining_stream> ws_;
   ws_route route_;
   state_ptr state_;
   std::uint64_t id_ = 0;
@@ -702,6 +743,7 @@ uint16_t gateway::start() {
   } catch (const std::exception& e) {
     impl_->acceptor.reset();
     impl_->ioc.reset();
+    impl_->started = false;
     throw std::runtime_error("gateway: cannot listen on " + where + ": " + e.what());
   }
   const uint16_t port = impl_->acceptor->local_endpoint().port();
