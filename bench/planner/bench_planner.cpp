@@ -55,7 +55,7 @@ struct pool_maker {
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
   // Device classes by effective decode FLOP/s (memory-bandwidth bound) and budget.
-  worker_profile device(int index, int num_layers, double cache_probability) {
+  worker_profile device(int index, int num_layers, double cache_probability, bool fast_links_only = false) {
     worker_profile w;
     w.id = "w" + std::to_string(index);
     const int kind = pick(0, 9);
@@ -72,7 +72,8 @@ struct pool_maker {
       w.memory_bytes = static_cast<uint64_t>(uni(8e9, 22e9));
       w.flops_per_s = log_uni(2e12, 2e13);
     }
-    if (pick(0, 1) == 0) {  // slow link: home uplink / mobile
+    const bool slow = pick(0, 1) == 0;
+    if (slow && !fast_links_only) {  // slow link: home uplink / mobile
       w.rtt_ms = uni(20, 120);
       w.download_bytes_per_s = log_uni(2e6, 2e7);
       w.upload_bytes_per_s = w.download_bytes_per_s * uni(0.1, 0.5);
@@ -170,8 +171,19 @@ void quality(uint64_t seed, int pools) {
   std::printf("## quality: %d random pools, model %s (%d layers, %.1f GB fp16), context 2048\n\n", pools,
               model.name.c_str(), model.num_layers(),
               cost_model(model, planner_options{}).weight_bytes({0, model.num_layers()}) / 1e9);
-  for (double horizon : {2000.0, 0.0})
+  struct scenario {
+    double horizon;
+    bool fast_only;
+    const char* text;
+  };
+  const scenario scenarios[] = {
+      {2000.0, false, "mixed links, weight loads amortised over 2000 tokens"},
+      {0.0, false, "mixed links, steady state (loads ignored)"},
+      {0.0, true, "fast links only, steady state"},
+  };
+  for (const scenario& sc : scenarios)
   for (objective goal : {objective::latency, objective::throughput}) {
+    const double horizon = sc.horizon;
     pool_maker mk(seed);
     ratio_stats eq, mp;
     int dp_infeasible = 0, solved = 0;
@@ -180,7 +192,7 @@ void quality(uint64_t seed, int pools) {
     for (int t = 0; t < pools; ++t) {
       const int m = mk.pick(3, 24);
       std::vector<worker_profile> workers;
-      for (int k = 0; k < m; ++k) workers.push_back(mk.device(k, model.num_layers(), 0.3));
+      for (int k = 0; k < m; ++k) workers.push_back(mk.device(k, model.num_layers(), 0.3, sc.fast_only));
       planner_options o;
       o.goal = goal;
       o.context_tokens = 2048;
@@ -200,7 +212,7 @@ void quality(uint64_t seed, int pools) {
     std::sort(stages.begin(), stages.end());
     std::printf("### objective %s, %s: %d pools planned, %d with no feasible plan at all, median %.0f stages, "
                 "mean solve %.2f ms\n\n",
-                to_string(goal), horizon > 0 ? "weight loads amortised over 2000 tokens" : "steady state (loads ignored)", solved, dp_infeasible, stages.empty() ? 0.0 : stages[stages.size() / 2],
+                to_string(goal), sc.text, solved, dp_infeasible, stages.empty() ? 0.0 : stages[stages.size() / 2],
                 total_ms / pools);
     std::printf("| baseline | median baseline/DP | closest to DP (min) | farthest (max) | baseline does not fit memory |\n"
                 "|---|---|---|---|---|\n");
