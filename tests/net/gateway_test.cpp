@@ -349,16 +349,20 @@ TEST_CASE_METHOD(gateway_fixture, "a frame over max_frame_bytes closes the socke
   CHECK(rec->messages.size() == 1);  // the oversized frame never reached the handler
 }
 
-TEST_CASE_METHOD(gateway_fixture, "a text frame on the worker socket is refused with 1003", "[gateway][ws]") {
-  ws_client c;
-  c.connect(ws_url("/ws/worker"));
-  c.send_text("not protobuf");
-  const auto r = c.read(10s);
-  REQUIRE(r.what == ws_read_result::kind::closed);
-  CHECK(r.close_code == 1003);
-  REQUIRE(rec->wait([](recorder& x) { return x.close_reasons.size() == 1; }));
-  std::lock_guard<std::mutex> lock(rec->m);
-  CHECK(rec->messages.empty());
+TEST_CASE_METHOD(gateway_fixture, "frames reach the handler with their type; the runtime judges them", "[gateway][ws]") {
+  ws_client w, c;
+  w.connect(ws_url("/ws/worker"));
+  w.send_text("text on the worker socket");
+  auto r = w.read(10s);
+  REQUIRE(r.what == ws_read_result::kind::message);
+  CHECK_FALSE(r.binary);
+  CHECK(r.payload == "echo:text on the worker socket");
+  c.connect(ws_url("/ws/generate"));
+  c.send_binary(std::string("\x00\x01", 2));
+  r = c.read(10s);
+  REQUIRE(r.what == ws_read_result::kind::message);
+  CHECK(r.binary);
+  CHECK(r.payload == std::string("\x00\x01", 2));
 }
 
 TEST_CASE_METHOD(gateway_fixture, "the runtime can close a socket with a code; later sends are dropped", "[gateway][ws]") {
