@@ -47,7 +47,14 @@ void llama_graph_builder::build() {
   std::string x = g.op("Gather", "/model/embed_tokens/Gather", {table, "input_ids"}, {{"axis", int64_t(0)}});
   if (dtype == weight_dtype::fp16) x = g.op("Cast", "/model/embed_tokens/Cast", {x}, {{"to", int64_t(k_float)}});
 
-  for (int i = 0; i < config.num_hidden_layers; ++i) x = build_layer(i, x, pre);
+  // The residual stream crosses every layer boundary: record its type so stage
+  // cutters know the boundary tensors' shapes without shape inference.
+  const std::vector<onnx_dim> stream = {"batch", "sequence", config.hidden_size};
+  g.value_info(x, k_float, stream);
+  for (int i = 0; i < config.num_hidden_layers; ++i) {
+    x = build_layer(i, x, pre);
+    g.value_info(x, k_float, stream);
+  }
 
   const std::string normed = rms_norm(x, "model.norm.weight", "/model/norm");
   // The head's matrix is always its own initializer (a copy of the embedding when

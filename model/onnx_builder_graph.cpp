@@ -143,6 +143,10 @@ void graph_writer::output(const std::string& name, int elem_type, const std::vec
   set_value_info(*graph_.add_output(), name, elem_type, dims);
 }
 
+void graph_writer::value_info(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims) {
+  set_value_info(*graph_.add_value_info(), name, elem_type, dims);
+}
+
 void graph_writer::initializer(external_data_file& data, const std::string& name, int elem_type,
                                const std::vector<int64_t>& dims, const void* bytes, uint64_t size) {
   auto* t = graph_.add_initializer();

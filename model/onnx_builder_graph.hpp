@@ -64,6 +64,8 @@ public:
 
   void input(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims);
   void output(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims);
+  // Records the type and shape of an intermediate tensor (graph.value_info).
+  void value_info(const std::string& name, int elem_type, const std::vector<onnx_dim>& dims);
   // Declares an initializer whose bytes go to `data` (bytes already in the tensor's element type).
   void initializer(external_data_file& data, const std::string& name, int elem_type,
                    const std::vector<int64_t>& dims, const void* bytes, uint64_t size);

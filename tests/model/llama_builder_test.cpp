@@ -11,6 +11,7 @@
 
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "model/llama_builder.hpp"
 #include "model/llama_config.hpp"
@@ -387,4 +388,31 @@ TEST_CASE("Llama-3 rope scaling changes only the low frequencies") {
   CHECK(plain[0] == 1.0f);
   CHECK(scaled[0] == base[0]);                         // high frequency kept
   CHECK(scaled[7] == Approx(base[7] / 8).epsilon(1e-6));  // low frequency divided by factor
+}
+
+TEST_CASE("layer boundaries carry value_info and shape inference types every node output") {
+  temp_dir tmp;
+  build(tmp.path / "m", preset_config("tiny"));
+  auto m = load_model(tmp.path / "m" / "model.onnx");
+  std::set<std::string> typed;
+  for (const auto& vi : m.graph().value_info()) {
+    CHECK(vi.type().tensor_type().shape().dim_size() == 3);
+    CHECK(vi.type().tensor_type().shape().dim(2).dim_value() == 64);
+    typed.insert(vi.name());
+  }
+  CHECK(typed.count("/model/embed_tokens/Gather/output_0") == 1);
+  CHECK(typed.count("/model/layers.3/mlp_residual/Add/output_0") == 1);
+  CHECK(typed.size() == 5);  // embedding + one per layer
+
+  onnx::shape_inference::InferShapes(m);
+  std::set<std::string> inferred;
+  for (const auto& vi : m.graph().value_info())
+    if (vi.type().tensor_type().elem_type() != 0) inferred.insert(vi.name());
+  for (const auto& o : m.graph().output()) inferred.insert(o.name());
+  for (const auto& n : m.graph().node()) {
+    for (const auto& o : n.output()) {
+      INFO(n.name() << " -> " << o);
+      CHECK(inferred.count(o) == 1);
+    }
+  }
 }
