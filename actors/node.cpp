@@ -1,0 +1,188 @@
+// node_runtime: wires config, model, actors, gateway and local workers.
+// Start order: model -> actor system (planner under the node actor) -> gateway
+// -> local workers. Stop order (BUILD-NOTES): workers, gateway (sockets end,
+// proxies quit), planner and node actor, then the actor system.
+#include "actors/node.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/local_workers.hpp"
+#include "actors/socket_handler.hpp"
+#include "actors/spawn.hpp"
+#include "actors/status_board.hpp"
+#include "model/tokenizer.hpp"
+#include "net/gateway.hpp"
+
+namespace tessera::actors {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct system_config : caf::actor_system_config {
+  explicit system_config(int threads) {
+    register_message_types(*this);
+    set("scheduler.max-threads", threads);
+  }
+};
+
+// The root actor: supervises the planner (a crash is logged with its reason).
+caf::behavior node_actor(caf::event_based_actor* self, caf::actor planner) {
+  self->monitor(planner);
+  self->set_down_handler([=](caf::down_msg& d) {
+    if (d.reason && d.reason != caf::exit_reason::user_shutdown)
+      spdlog::error("node: planner stopped: {}", self->system().render(d.reason));
+  });
+  return {[=](stop_atom) {
+    self->send_exit(planner, caf::exit_reason::user_shutdown);
+    self->quit();
+  }};
+}
+
+// Runs `tessera model build --preset P --out DIR` with this executable.
+void build_model(const std::string& preset, const std::string& dir) {
+  spdlog::info("model dir={} missing: building preset={}", dir, preset);
+  fs::create_directories(fs::path(dir).parent_path().empty() ? "." : fs::path(dir).parent_path());
+  pid_t pid = fork();
+  if (pid < 0)
+    throw std::runtime_error("cannot fork to build the model");
+  if (pid == 0) {
+    execl("/proc/self/exe", "tessera", "model", "build", "--preset", preset.c_str(), "--out", dir.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("`tessera model build --preset " + preset + " --out " + dir + "` failed");
+}
+
+}  // namespace
+
+struct node_runtime::impl {
+  node_config config;
+  std::shared_ptr<status_board> board = std::make_shared<status_board>();
+  std::shared_ptr<shard_registry> shards = std::make_shared<shard_registry>();
+  std::shared_ptr<const model::tokenizer> tok;
+  std::unique_ptr<system_config> sys_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor planner, root;
+  std::unique_ptr<net::gateway> gateway;
+  local_workers workers;
+  std::atomic<uint64_t> next_worker_id{1};
+  uint16_t port = 0;
+  bool running = false;
+};
+
+node_runtime::node_runtime(node_config config) : impl_(std::make_unique<impl>()) {
+  impl_->config = std::move(config);
+}
+
+node_runtime::~node_runtime() { stop(); }
+
+uint16_t node_runtime::start() {
+  auto& d = *impl_;
+  auto& cfg = d.config;
+  d.running = true;
+  if (!fs::exists(fs::path(cfg.model_dir) / "model.onnx")) {
+    if (cfg.preset.empty())
+      throw std::runtime_error(cfg.model_dir + ": no model.onnx (set model.preset to build one)");
+    build_model(cfg.preset, cfg.model_dir);
+  }
+  d.tok = model::load_tokenizer(cfg.model_dir);
+  fs::create_directories(cfg.shard_dir);
+
+  d.sys_cfg = std::make_unique<system_config>(cfg.system_threads);
+  d.sys = std::make_unique<caf::actor_system>(*d.sys_cfg);
+  planner_actor_options popts;
+  popts.model_dir = cfg.model_dir;
+  popts.shard_dir = cfg.shard_dir;
+  popts.objective = cfg.objective;
+  popts.context = cfg.context;
+  popts.expected_workers = cfg.local_workers.size();
+  d.planner = spawn_planner_actor(*d.sys, popts, d.board, d.shards);
+  d.root = d.sys->spawn(node_actor, d.planner);
+
+  worker_options wopts;
+  wopts.heartbeat_ms = cfg.heartbeat_ms;
+  wopts.heartbeat_timeout_ms = cfg.heartbeat_timeout_ms;
+  request_options ropts;
+  ropts.context = cfg.context;
+  ropts.step_timeout_ms = cfg.step_timeout_ms;
+  ropts.queue_timeout_ms = cfg.queue_timeout_ms;
+
+  net::gateway_config gcfg;
+  gcfg.host = cfg.listen_host;
+  gcfg.port = cfg.listen_port;
+  gcfg.static_dir = cfg.static_dir;
+  net::gateway_hooks hooks;
+  auto* sys = d.sys.get();
+  auto planner = d.planner;
+  auto tok = d.tok;
+  auto board = d.board;
+  auto shards = d.shards;
+  auto* ids = &d.next_worker_id;
+  hooks.on_worker_socket = [=](net::ws_connection_ptr conn) -> net::ws_handler_ptr {
+    auto id = ids->fetch_add(1);
+    return std::make_shared<actor_socket_handler>(spawn_worker_actor(*sys, std::move(conn), id, planner, wopts));
+  };
+  auto max_default = cfg.max_tokens_default;
+  hooks.on_client_socket = [=](net::ws_connection_ptr conn) -> net::ws_handler_ptr {
+    return std::make_shared<actor_socket_handler>(
+        spawn_client_actor(*sys, std::move(conn), planner, tok, ropts, max_default));
+  };
+  hooks.status_json = [this] { return status_json(); };
+  hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };
+  d.gateway = std::make_unique<net::gateway>(gcfg, hooks);
+  d.port = d.gateway->start();
+  spdlog::info("node listening on http://{}:{} (workers: /ws/worker, clients: /ws/generate)", cfg.listen_host,
+               d.port);
+  if (!cfg.port_file.empty()) {
+    auto tmp = cfg.port_file + ".tmp";
+    std::ofstream(tmp) << d.port << "\n";
+    fs::rename(tmp, cfg.port_file);
+  }
+  std::string host = cfg.listen_host == "0.0.0.0" ? "127.0.0.1" : cfg.listen_host;
+  d.workers.start(cfg, "ws://" + host + ":" + std::to_string(d.port) + "/ws/worker");
+  return d.port;
+}
+
+void node_runtime::stop() {
+  auto& d = *impl_;
+  if (!d.running)
+    return;
+  d.running = false;
+  spdlog::info("node stopping");
+  d.workers.stop();
+  if (d.gateway)
+    d.gateway->stop();
+  d.gateway.reset();
+  if (d.root)
+    caf::anon_send(d.root, stop_atom::value);
+  d.root = nullptr;
+  d.planner = nullptr;
+  d.sys.reset();  // waits for every actor to finish
+  spdlog::info("node stopped");
+}
+
+std::string node_runtime::status_json() const {
+  auto j = nlohmann::json::parse(impl_->board->planner_json(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    j = nlohmann::json::object();
+  j["listen"] = impl_->config.listen_host + ":" + std::to_string(impl_->port);
+  return j.dump();
+}
+
+}  // namespace tessera::actors

@@ -1,0 +1,297 @@
+// The planner actor: worker inventory + current plan. Re-plans (planner/) on
+// every join and leave after a short settle time, cuts and assigns the stage
+// shards, and serves routes once every stage reported Loaded. Spawned detached:
+// cutting shards is blocking file I/O. State, then behaviour.
+#include <chrono>
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/plan_view.hpp"
+#include "actors/shard_maker.hpp"
+#include "actors/spawn.hpp"
+#include "model/graph_inspector.hpp"
+
+namespace tessera::actors {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct worker_entry {
+  caf::actor handle;
+  worker_info info;
+};
+
+struct stage_slot {
+  uint64_t worker_id = 0;
+  stage_shard shard;
+  bool loaded = false;
+};
+
+struct planner_state {
+  planner_actor_options opts;
+  std::shared_ptr<status_board> board;
+  std::shared_ptr<shard_registry> shards;
+  bool model_ok = false;
+  std::string model_name;
+  planner::model_profile model;
+  planner::planner_options popts;
+  std::map<uint64_t, worker_entry> workers;
+  planner::plan current;
+  std::vector<stage_slot> slots;
+  uint32_t version = 0;
+  bool ready = false;
+  std::string reason = "starting";
+  bool replan_scheduled = false;
+  clock_type::time_point started = clock_type::now();
+  std::vector<std::string> history;
+  std::vector<caf::actor> subscribers;
+  static inline const char* name = "tessera.planner";
+};
+
+using planner_actor = caf::stateful_actor<planner_state>;
+
+void publish(planner_actor* self) {
+  auto& st = self->state;
+  nlohmann::json workers = nlohmann::json::array();
+  for (auto& [id, w] : st.workers) {
+    nlohmann::json jw = {{"id", id},
+                         {"name", w.info.name},
+                         {"device", w.info.device_kind},
+                         {"memory_bytes", w.info.memory_bytes},
+                         {"flops_per_s", w.info.flops_per_s},
+                         {"threads", w.info.threads}};
+    for (auto& s : st.slots)
+      if (s.worker_id == id) {
+        jw["layers"] = {s.shard.layer_begin, s.shard.layer_end};
+        jw["shard"] = s.shard.id;
+        jw["loaded"] = s.loaded;
+      }
+    workers.push_back(jw);
+  }
+  nlohmann::json j = {{"ready", st.ready},
+                      {"reason", st.reason},
+                      {"plan_version", st.version},
+                      {"model", {{"name", st.model_name}, {"num_layers", st.model.num_layers()}}},
+                      {"workers", workers},
+                      {"plan", nlohmann::json::parse(plan_json(st.current))},
+                      {"replans", st.history}};
+  st.board->set_planner_json(j.dump());
+}
+
+void schedule_replan(planner_actor* self, uint32_t delay_ms) {
+  if (self->state.replan_scheduled)
+    return;
+  self->state.replan_scheduled = true;
+  self->delayed_send(self, std::chrono::milliseconds(delay_ms), tick_atom::value);
+}
+
+route current_route(planner_actor* self) {
+  auto& st = self->state;
+  route r;
+  r.plan_version = st.version;
+  for (auto& s : st.slots) {
+    auto it = st.workers.find(s.worker_id);
+    if (it == st.workers.end())
+      return {};
+    r.hops.push_back({it->second.handle, s.worker_id, s.shard.id, static_cast<uint32_t>(s.shard.layer_begin),
+                      static_cast<uint32_t>(s.shard.layer_end)});
+  }
+  return r;
+}
+
+void set_unready(planner_actor* self, std::string reason) {
+  auto& st = self->state;
+  if (st.ready || st.reason != reason)
+    spdlog::info("planner not ready: {}", reason);
+  st.ready = false;
+  st.reason = std::move(reason);
+}
+
+void replan(planner_actor* self) {
+  auto& st = self->state;
+  st.replan_scheduled = false;
+  if (!st.model_ok)
+    return publish(self);
+  if (st.workers.empty()) {
+    st.current = {};
+    st.slots.clear();
+    set_unready(self, "no workers connected");
+    return publish(self);
+  }
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - st.started).count();
+  if (st.workers.size() < st.opts.expected_workers && waited < st.opts.first_plan_wait_ms && st.slots.empty()) {
+    set_unready(self, "waiting for workers (" + std::to_string(st.workers.size()) + " of " +
+                          std::to_string(st.opts.expected_workers) + " joined)");
+    schedule_replan(self, static_cast<uint32_t>(st.opts.first_plan_wait_ms - waited));
+    return publish(self);
+  }
+  std::vector<planner::worker_profile> profiles;
+  std::vector<uint64_t> ids;
+  for (auto& [id, w] : st.workers) {
+    profiles.push_back(to_worker_profile(w.info));
+    ids.push_back(id);
+  }
+  bool all_present = !st.current.stages.empty();
+  planner::plan previous = st.current;
+  for (auto& s : previous.stages) {
+    auto it = std::find(ids.begin(), ids.end(), std::stoull(s.worker_id));
+    s.worker_index = it == ids.end() ? -1 : static_cast<int>(it - ids.begin());
+    all_present = all_present && it != ids.end();
+  }
+  planner::plan chosen;
+  std::string why;
+  if (all_present) {
+    auto r = planner::replan(st.model, profiles, previous, st.popts);
+    chosen = r.chosen;
+    why = r.why;
+  } else {
+    chosen = planner::partition(st.model, profiles, st.popts);
+    why = previous.stages.empty() ? "first plan" : "a stage's worker left";
+  }
+  if (!chosen.feasible) {
+    st.current = {};
+    st.slots.clear();
+    set_unready(self, "the pool cannot hold the model: " + chosen.reason);
+    return publish(self);
+  }
+  if (plan_signature(chosen) == plan_signature(st.current) && !st.slots.empty())
+    return publish(self);  // same assignment: nothing moves
+  std::vector<std::pair<int, int>> ranges;
+  for (auto& s : chosen.stages)
+    ranges.emplace_back(s.layers.begin, s.layers.end);
+  std::vector<stage_shard> made;
+  try {
+    made = make_stage_shards(st.opts.model_dir, st.opts.shard_dir, ranges, *st.shards);
+  } catch (const std::exception& e) {
+    set_unready(self, std::string("cutting the stage shards failed: ") + e.what());
+    spdlog::error("planner: {}", st.reason);
+    return publish(self);
+  }
+  st.version += 1;
+  st.current = chosen;
+  st.slots.clear();
+  std::string line = "v" + std::to_string(st.version) + " (" + why + "):";
+  for (size_t i = 0; i < chosen.stages.size(); ++i) {
+    stage_slot slot;
+    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
+    slot.shard = made[i];
+    assign_shard a{slot.shard.id, static_cast<uint32_t>(slot.shard.layer_begin),
+                   static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, st.version};
+    for (auto& f : slot.shard.files)
+      a.files.push_back({f.name, f.url, f.sha256, f.bytes});
+    self->send(st.workers[slot.worker_id].handle, a);
+    line += " worker " + std::to_string(slot.worker_id) + " [" + std::to_string(slot.shard.layer_begin) + "," +
+            std::to_string(slot.shard.layer_end) + ")";
+    st.slots.push_back(std::move(slot));
+  }
+  spdlog::info("plan {} predicted_ms_per_token={:.2f}", line, chosen.predicted_ms_per_token);
+  st.history.push_back(line);
+  if (st.history.size() > 20)
+    st.history.erase(st.history.begin());
+  set_unready(self, "loading stage shards for plan v" + std::to_string(st.version));
+  publish(self);
+}
+
+caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
+                               std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.board = std::move(board);
+  st.shards = std::move(shards);
+  st.popts.goal = st.opts.objective == "throughput" ? planner::objective::throughput : planner::objective::latency;
+  st.popts.context_tokens = st.opts.context;
+  st.popts.concurrent_sequences = 8;
+  st.popts.scratch_bytes = 32ull << 20;
+  try {
+    auto stats = model::inspect_model(st.opts.model_dir);
+    st.model = to_model_profile(stats);
+    st.model_name = stats.name;
+    st.model_ok = true;
+    st.reason = "waiting for workers";
+    spdlog::info("planner model={} layers={} dir={}", stats.name, stats.num_layers, st.opts.model_dir);
+  } catch (const std::exception& e) {
+    st.reason = std::string("model cannot be inspected: ") + e.what();
+    spdlog::error("planner: {}", st.reason);
+  }
+  publish(self);
+  schedule_replan(self, st.opts.settle_ms);
+  self->set_down_handler([=](caf::down_msg& d) {
+    auto& st = self->state;
+    for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
+      if (it->second.handle.address() != d.source)
+        continue;
+      auto id = it->first;
+      spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
+      st.workers.erase(it);
+      for (auto& s : st.slots)
+        if (s.worker_id == id)
+          set_unready(self, "worker " + std::to_string(id) + " left; re-planning");
+      schedule_replan(self, st.opts.settle_ms);
+      publish(self);
+      return;
+    }
+    auto& subs = st.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(), [&](auto& a) { return a.address() == d.source; }),
+               subs.end());
+  });
+  return {
+      [=](worker_joined& j) {
+        auto& st = self->state;
+        self->monitor(j.worker);
+        st.workers[j.info.worker_id] = {j.worker, j.info};
+        schedule_replan(self, st.opts.settle_ms);
+        publish(self);
+      },
+      [=](shard_loaded& l) {
+        auto& st = self->state;
+        bool all = !st.slots.empty();
+        for (auto& s : st.slots) {
+          if (s.worker_id == l.worker_id && s.shard.id == l.shard_id) {
+            if (!l.ok) {
+              set_unready(self, "worker " + std::to_string(l.worker_id) + " could not load shard " + l.shard_id +
+                                    ": " + l.error);
+              return publish(self);
+            }
+            s.loaded = true;
+            spdlog::info("worker={} loaded shard={} download_ms={:.0f} load_ms={:.0f}", l.worker_id, l.shard_id,
+                         l.download_ms, l.load_ms);
+          }
+          all = all && s.loaded;
+        }
+        if (all && !st.ready) {
+          st.ready = true;
+          st.reason.clear();
+          spdlog::info("planner: plan v{} serving ({} stages)", st.version, st.slots.size());
+          for (auto& sub : st.subscribers)
+            self->send(sub, plan_changed{current_route(self), st.history.empty() ? "" : st.history.back()});
+        }
+        publish(self);
+      },
+      [=](tick_atom) { replan(self); },
+      [=](get_route_atom) -> route_reply {
+        auto& st = self->state;
+        if (!st.ready)
+          return {false, {}, st.reason};
+        return {true, current_route(self), ""};
+      },
+      [=](subscribe_atom, caf::actor& who) {
+        self->monitor(who);
+        self->state.subscribers.push_back(who);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
+                               std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
+  return sys.spawn<caf::detached>(planner_behavior, std::move(opts), std::move(board), std::move(shards));
+}
+
+}  // namespace tessera::actors

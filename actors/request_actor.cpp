@@ -1,0 +1,320 @@
+// The request actor: one prompt from tokenising to the final message.
+// State, then behaviour. Recovery (issue 6, first form): when a stage is lost
+// the request fetches a new route and rebuilds every stage's KV by running the
+// tokens so far from position 0; Forward cuts KV to `position`, so this is
+// idempotent, and step i always draws seeded_uniform(seed, i), so the output
+// is the one a fault-free run gives.
+#include <chrono>
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/spawn.hpp"
+#include "actors/stop_strings.hpp"
+#include "model/tokenizer.hpp"
+
+namespace tessera::actors {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+double ms_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct request_state {
+  net::ws_connection_ptr client;
+  uint64_t id = 0;
+  generate_params params;
+  caf::actor planner;
+  std::shared_ptr<const model::tokenizer> tok;
+  request_options opts;
+
+  std::vector<int64_t> tokens;  // prompt + generated
+  size_t prompt_len = 0;
+  uint32_t max_tokens = 0;
+  std::unique_ptr<model::stream_decoder> decoder;
+  std::unique_ptr<stop_matcher> stops;
+
+  route path;
+  bool have_route = false;
+  bool kv_ready = false;        // every stage of `path` holds KV for tokens[0 .. n-1)
+  uint32_t step = 0;            // number of the step in flight (0: none yet)
+  bool in_flight = false;
+  std::set<caf::actor_addr> dead;     // hop workers seen going down
+  std::set<caf::actor> used_workers;  // to release KV at the end
+  uint32_t failures = 0;
+  std::string queued_reason;
+  uint32_t replays = 0;
+
+  clock_type::time_point created = clock_type::now();
+  clock_type::time_point routed, first_token, last_token, step_sent;
+  bool routed_once = false;
+  double compute_ms = 0;        // decode steps only
+  double wall_ms = 0;           // decode steps only
+  uint32_t decode_steps = 0;
+  static inline const char* name = "tessera.request";
+};
+
+using request_actor = caf::stateful_actor<request_state>;
+
+void send_json(request_actor* self, const json& j) { self->state.client->send_text(j.dump()); }
+
+void release_all(request_actor* self) {
+  for (auto& w : self->state.used_workers)
+    self->send(w, release_sequence{self->state.id});
+  self->state.used_workers.clear();
+}
+
+void fail(request_actor* self, errc code, const std::string& message) {
+  spdlog::warn("request={} failed: {}", self->state.id, message);
+  send_json(self, {{"error", message}, {"code", to_string(code)}});
+  release_all(self);
+  self->quit(make_error(code, message));
+}
+
+void finish(request_actor* self, const std::string& reason) {
+  auto& st = self->state;
+  std::string tail = st.decoder->finish();
+  tail = st.stops->push(tail);
+  tail += st.stops->flush();
+  auto generated = st.tokens.size() - st.prompt_len;
+  double per_token = generated > 1 ? ms_between(st.first_token, st.last_token) / (generated - 1) : 0;
+  json timings = {
+      {"queue_ms", st.routed_once ? ms_between(st.created, st.routed) : 0.0},
+      {"ttft_ms", generated > 0 ? ms_between(st.created, st.first_token) : 0.0},
+      {"per_token_ms", per_token},
+      {"total_ms", ms_between(st.created, clock_type::now())},
+      {"decode_steps", st.decode_steps},
+      {"compute_ms_per_token", st.decode_steps ? st.compute_ms / st.decode_steps : 0.0},
+      {"overhead_ms_per_token", st.decode_steps ? (st.wall_ms - st.compute_ms) / st.decode_steps : 0.0},
+      {"stages", st.path.hops.size()},
+      {"replays", st.replays},
+  };
+  json done = {{"done", true},
+               {"finish_reason", reason},
+               {"usage", {{"prompt_tokens", st.prompt_len}, {"completion_tokens", generated}}},
+               {"timings", timings}};
+  if (!tail.empty())
+    done["text"] = tail;
+  send_json(self, done);
+  spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
+               st.id, reason, st.prompt_len, generated, timings["ttft_ms"].get<double>(), per_token);
+  release_all(self);
+  self->quit();
+}
+
+void ask_route(request_actor* self);
+
+void send_step(request_actor* self) {
+  auto& st = self->state;
+  stage_step s;
+  s.request_id = st.id;
+  s.sequence_id = st.id;
+  s.step = ++st.step;
+  if (!st.kv_ready) {  // prefill, or rebuild after a route change: everything from 0
+    s.position = 0;
+    s.token_ids = st.tokens;
+    if (st.step > 1)
+      ++st.replays;
+  } else {
+    s.position = static_cast<uint32_t>(st.tokens.size() - 1);
+    s.token_ids = {st.tokens.back()};
+  }
+  s.seq_len = static_cast<uint32_t>(s.token_ids.size());
+  auto index = st.tokens.size() - st.prompt_len;  // which generated token this step draws
+  if (st.params.temperature <= 0.0f)
+    s.sampling = {1.0f, 1, 1.0f, 0.0f};  // top-1: the argmax
+  else
+    s.sampling = {st.params.temperature, st.params.top_k, st.params.top_p,
+                  seeded_uniform(st.params.seed, index)};
+  s.path = st.path;
+  s.hop = 0;
+  s.reply_to = self;
+  st.in_flight = true;
+  st.step_sent = clock_type::now();
+  for (auto& h : st.path.hops)
+    st.used_workers.insert(h.worker);
+  self->send(st.path.hops[0].worker, std::move(s));
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
+}
+
+// A stage was lost or refused the step: get a route again and rebuild the KV.
+void recover(request_actor* self, const std::string& why) {
+  auto& st = self->state;
+  if (!st.in_flight)
+    return;
+  st.in_flight = false;
+  st.have_route = false;
+  st.kv_ready = false;
+  if (++st.failures > st.opts.max_failures)
+    return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
+                                              " lost stages; last: " + why);
+  spdlog::info("request={} step={} lost: {}; re-routing", st.id, st.step, why);
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+}
+
+void on_route(request_actor* self, route_reply& r) {
+  auto& st = self->state;
+  bool usable = r.ready && !r.path.hops.empty();
+  for (auto& h : r.path.hops)
+    if (st.dead.count(h.worker.address()))
+      usable = false;
+  if (!usable) {
+    auto reason = r.ready ? std::string("waiting for the plan to drop a lost worker") : r.reason;
+    if (ms_between(st.created, clock_type::now()) > st.opts.queue_timeout_ms)
+      return fail(self, errc::no_capacity, "no capacity after " + std::to_string(st.opts.queue_timeout_ms) +
+                                               " ms: " + reason);
+    if (reason != st.queued_reason) {
+      st.queued_reason = reason;
+      send_json(self, {{"status", "queued"}, {"reason", reason}});
+    }
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+    return;
+  }
+  if (!st.routed_once) {
+    st.routed_once = true;
+    st.routed = clock_type::now();
+  }
+  if (!st.queued_reason.empty()) {
+    st.queued_reason.clear();
+    send_json(self, {{"status", "running"}});
+  }
+  if (st.have_route && st.path.plan_version != r.path.plan_version)
+    st.kv_ready = false;
+  st.path = std::move(r.path);
+  st.have_route = true;
+  for (auto& h : st.path.hops)
+    self->monitor(h.worker);
+  send_step(self);
+}
+
+void ask_route(request_actor* self) {
+  self->request(self->state.planner, std::chrono::seconds(5), get_route_atom::value)
+      .then([=](route_reply& r) { on_route(self, r); },
+            [=](caf::error& e) {
+              route_reply r;
+              r.reason = "planner did not answer: " + self->system().render(e);
+              on_route(self, r);
+            });
+}
+
+void on_token(request_actor* self, step_result& r) {
+  auto& st = self->state;
+  if (!st.in_flight || r.step != st.step || r.token_ids.empty())
+    return;  // stale (a replaced step) or empty
+  st.in_flight = false;
+  auto now = clock_type::now();
+  if (st.kv_ready) {
+    st.compute_ms += r.compute_ms;
+    st.wall_ms += ms_between(st.step_sent, now);
+    ++st.decode_steps;
+  }
+  st.kv_ready = true;
+  auto id = r.token_ids[0];
+  bool was_first = st.tokens.size() == st.prompt_len;
+  st.tokens.push_back(id);
+  if (was_first)
+    st.first_token = now;
+  st.last_token = now;
+  if (st.tok->is_stop(id)) {
+    st.tokens.pop_back();  // the stop token is not part of the reply
+    return finish(self, "stop");
+  }
+  auto text = st.stops->push(st.decoder->push(id));
+  send_json(self, {{"token", id}, {"text", text}});
+  if (st.stops->stopped())
+    return finish(self, "stop");
+  if (st.tokens.size() - st.prompt_len >= st.max_tokens)
+    return finish(self, "length");
+  send_step(self);
+}
+
+caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
+                               generate_params params, caf::actor planner,
+                               std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  auto& st = self->state;
+  st.client = std::move(client);
+  st.id = id;
+  st.params = std::move(params);
+  st.planner = std::move(planner);
+  st.tok = std::move(tok);
+  st.opts = opts;
+  st.decoder = std::make_unique<model::stream_decoder>(*st.tok);
+  st.stops = std::make_unique<stop_matcher>(st.params.stop);
+  self->set_down_handler([=](caf::down_msg& d) {
+    self->state.dead.insert(d.source);
+    for (auto& h : self->state.path.hops)
+      if (h.worker.address() == d.source)
+        recover(self, "stage worker " + std::to_string(h.worker_id) + " went down");
+  });
+  self->set_exit_handler([=](caf::exit_msg& e) {
+    release_all(self);  // the client went away: drop our KV on the workers
+    self->quit(e.reason);
+  });
+  return {
+      [=](tick_atom) { ask_route(self); },  // (re)start: ask the planner
+      [=](tick_atom, uint32_t step) {
+        if (self->state.in_flight && step == self->state.step)
+          recover(self, "step " + std::to_string(step) + " timed out after " +
+                            std::to_string(self->state.opts.step_timeout_ms) + " ms");
+      },
+      [=](step_result& r) { on_token(self, r); },
+      [=](step_failed& f) {
+        if (f.step == self->state.step)
+          recover(self, f.reason);
+      },
+      [=](relayed_input&) {},  // issue 6: replay store (not kept yet)
+  };
+}
+
+// Validates and tokenises before anything runs; errors go to the client.
+caf::behavior request_init(request_actor* self, net::ws_connection_ptr client, uint64_t id,
+                           generate_params params, caf::actor planner,
+                           std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  auto bhvr = request_behavior(self, client, id, params, planner, tok, opts);
+  auto& st = self->state;
+  st.tokens = st.params.prompt_ids;
+  if (st.tokens.empty()) {
+    auto ids = st.tok->encode(st.params.prompt, true);
+    st.tokens.assign(ids.begin(), ids.end());
+  }
+  st.prompt_len = st.tokens.size();
+  if (st.prompt_len == 0) {
+    fail(self, errc::bad_request, "empty prompt");
+    return bhvr;
+  }
+  for (auto t : st.tokens)
+    if (t < 0 || static_cast<uint64_t>(t) >= st.tok->vocab_size()) {
+      fail(self, errc::bad_request, "prompt_ids: token " + std::to_string(t) + " outside the vocabulary of " +
+                                        std::to_string(st.tok->vocab_size()));
+      return bhvr;
+    }
+  if (st.prompt_len >= st.opts.context) {
+    fail(self, errc::prompt_too_long, "prompt is " + std::to_string(st.prompt_len) +
+                                          " tokens; the context holds " + std::to_string(st.opts.context) +
+                                          " (prompt + reply)");
+    return bhvr;
+  }
+  st.max_tokens = std::min<uint32_t>(st.params.max_tokens,
+                                     st.opts.context - static_cast<uint32_t>(st.prompt_len));
+  self->send(self, tick_atom::value);
+  return bhvr;
+}
+
+}  // namespace
+
+caf::actor spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client, uint64_t request_id,
+                               generate_params params, caf::actor planner,
+                               std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  return sys.spawn(request_init, std::move(client), request_id, std::move(params), std::move(planner),
+                   std::move(tok), opts);
+}
+
+}  // namespace tessera::actors

@@ -1,0 +1,95 @@
+// Spawn functions of the Tessera actors (behaviour in actors/<name>.cpp).
+// Included by actors/*.cpp and tests/actors only (pulls in CAF).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+#include "net/gateway.hpp"
+
+namespace tessera::model {
+class tokenizer;
+}
+
+namespace tessera::actors {
+
+class status_board;
+class shard_registry;
+struct node_config;
+
+struct worker_options {
+  uint32_t heartbeat_ms = 1000;          // told to the worker in Welcome
+  uint32_t heartbeat_timeout_ms = 3000;  // silence longer than this: gone
+  uint32_t hello_timeout_ms = 10000;     // no Hello by then: disconnected
+};
+
+// The proxy of one worker socket. Expects ws_frame / ws_closed from the socket
+// handler, stage_step / assign_shard / release_sequence from the runtime; sends
+// worker_joined and shard_loaded to `planner`. Quits with a tessera error when
+// the socket closes, heartbeats stop, or the worker breaks the protocol.
+caf::actor spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              uint64_t worker_id, caf::actor planner, worker_options opts);
+
+// The ledger of sequences whose KV lives on one worker (kv_note, release_sequence,
+// kv_query_atom -> kv_summary).
+caf::actor spawn_kv_owner(caf::actor_system& sys, uint64_t worker_id);
+
+// A client request as parsed from /ws/generate.
+struct generate_params {
+  std::string prompt;
+  std::vector<int64_t> prompt_ids;  // used when non-empty (prompt ignored)
+  uint32_t max_tokens = 64;
+  float temperature = 0.0f;  // 0: greedy
+  int64_t top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+};
+
+struct request_options {
+  uint32_t context = 256;
+  uint32_t step_timeout_ms = 30000;
+  uint32_t queue_timeout_ms = 120000;
+  uint32_t route_retry_ms = 200;
+  uint32_t max_failures = 8;  // route losses survived by one request
+};
+
+// One prompt: tokenises, waits for a route, runs prefill and the decode loop,
+// streams {token, text} and a final {done, usage, timings} to `client`, then
+// quits. On a lost stage it fetches a new route and rebuilds the KV by running
+// the tokens so far from position 0 (idempotent: a Forward cuts KV first).
+caf::actor spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client,
+                               uint64_t request_id, generate_params params, caf::actor planner,
+                               std::shared_ptr<const model::tokenizer> tok, request_options opts);
+
+// One client socket on /ws/generate: parses JSON requests, answers bad input
+// with {"error"} (the socket stays usable), runs its requests one after another.
+caf::actor spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              caf::actor planner, std::shared_ptr<const model::tokenizer> tok,
+                              request_options opts, uint32_t max_tokens_default);
+
+struct planner_actor_options {
+  std::string model_dir;
+  std::string shard_dir;
+  std::string objective = "latency";
+  uint32_t context = 256;
+  size_t expected_workers = 0;    // wait for this many before the first plan...
+  uint32_t first_plan_wait_ms = 15000;  // ...but no longer than this
+  uint32_t settle_ms = 300;       // coalesce joins/leaves before re-planning
+};
+
+// Holds the worker inventory and the plan; re-plans on join/leave; makes the
+// stage shards (cached by content id), assigns them, answers get_route_atom
+// with route_reply and tells subscribers about plan changes. Publishes its view
+// to `board` (the /api/status snapshot).
+caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
+                               std::shared_ptr<status_board> board,
+                               std::shared_ptr<shard_registry> shards);
+
+}  // namespace tessera::actors

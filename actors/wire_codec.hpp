@@ -1,0 +1,48 @@
+// Translation between the worker protocol (net/proto/worker.proto) and actor
+// messages. Pure functions: no CAF runtime, no sockets. The worker actor calls
+// these; tests/actors checks them against hand-built frames.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace tessera::actors {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+std::string encode_welcome(uint64_t worker_id, uint32_t heartbeat_ms);
+std::string encode_assign(const assign_shard& a);
+// The Forward for step.path.hops[step.hop] (its shard id travels along).
+std::string encode_forward(const stage_step& step);
+std::string encode_release(uint64_t sequence_id);
+std::string encode_heartbeat(uint64_t unix_ms);
+
+// One decoded FromWorker frame.
+struct worker_frame {
+  enum class kind { hello, loaded, result, heartbeat, error, progress };
+  kind what = kind::heartbeat;
+  uint32_t protocol_version = 0;  // hello
+  worker_info hello;              // hello (worker_id left 0)
+  shard_loaded loaded;            // loaded (worker_id left 0)
+  // result
+  uint64_t request_id = 0;
+  uint64_t sequence_id = 0;
+  uint32_t step = 0;
+  std::vector<tensor_blob> tensors;
+  std::vector<int64_t> token_ids;
+  double compute_ms = 0;
+  std::string shard_id;
+  // error
+  uint32_t error_code = 0;
+  std::string error_message;
+  // progress
+  uint64_t bytes_done = 0, bytes_total = 0;
+};
+
+// false (and `error` says why) when the bytes are not a FromWorker with a body.
+bool decode_from_worker(const std::string& bytes, worker_frame& out, std::string& error);
+
+}  // namespace tessera::actors

@@ -1,0 +1,197 @@
+// The worker actor: proxy of one worker socket. State, then behaviour.
+#include <chrono>
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/spawn.hpp"
+#include "actors/wire_codec.hpp"
+
+namespace tessera::actors {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct worker_state {
+  net::ws_connection_ptr conn;
+  uint64_t id = 0;
+  caf::actor planner;
+  caf::actor kv;
+  worker_options opts;
+  bool welcomed = false;
+  std::string name;
+  clock_type::time_point last_seen = clock_type::now();
+  clock_type::time_point started = clock_type::now();
+  // In-flight Forwards by request id (a request has one step in flight).
+  std::map<uint64_t, stage_step> pending;
+  static inline const char* name_ = "tessera.worker";
+};
+
+using worker_actor = caf::stateful_actor<worker_state>;
+
+// Tells every request with a step in flight here that it is lost.
+void fail_pending(worker_actor* self, const std::string& reason) {
+  auto& st = self->state;
+  for (auto& [rid, s] : st.pending)
+    self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id, reason});
+  st.pending.clear();
+}
+
+// Closes the socket and quits with a reason everyone monitoring us sees.
+void disconnect(worker_actor* self, errc code, uint16_t ws_code, const std::string& reason) {
+  auto& st = self->state;
+  spdlog::warn("worker={} name={} disconnect reason=\"{}\"", st.id, st.name, reason);
+  fail_pending(self, reason);
+  st.conn->close(ws_code, reason.substr(0, 120));
+  self->quit(make_error(code, reason));
+}
+
+void on_result(worker_actor* self, worker_frame& f) {
+  auto& st = self->state;
+  auto it = st.pending.find(f.request_id);
+  if (it == st.pending.end() || it->second.step != f.step || it->second.sequence_id != f.sequence_id) {
+    spdlog::debug("worker={} stale result request={} step={} ignored", st.id, f.request_id, f.step);
+    return;
+  }
+  stage_step s = std::move(it->second);
+  st.pending.erase(it);
+  s.compute_ms += f.compute_ms;
+  self->send(st.kv, kv_note{s.sequence_id, s.position + s.seq_len});
+  if (s.hop + 1 < s.path.hops.size()) {
+    s.hop += 1;
+    s.token_ids.clear();
+    s.tensors = std::move(f.tensors);
+    if (s.keep_inputs)
+      self->send(s.reply_to, relayed_input{s.request_id, s.step, s.hop, s.position, s.seq_len, s.tensors});
+    auto next = s.path.hops[s.hop].worker;
+    self->send(next, std::move(s));
+    return;
+  }
+  self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, std::move(f.token_ids),
+                                     s.compute_ms, static_cast<uint32_t>(s.path.hops.size())});
+}
+
+void on_frame(worker_actor* self, const ws_frame& frame) {
+  auto& st = self->state;
+  if (!frame.binary)
+    return disconnect(self, errc::malformed_frame, 1003, "text frame on the worker socket");
+  worker_frame f;
+  std::string error;
+  if (!decode_from_worker(frame.payload, f, error))
+    return disconnect(self, errc::malformed_frame, 1008, "malformed frame: " + error);
+  st.last_seen = clock_type::now();
+  if (!st.welcomed) {
+    if (f.what != worker_frame::kind::hello)
+      return disconnect(self, errc::malformed_frame, 1008, "first frame is not Hello");
+    if (f.protocol_version != kProtocolVersion)
+      return disconnect(self, errc::protocol_mismatch, 1008,
+                        "protocol version " + std::to_string(f.protocol_version) +
+                            " (node speaks " + std::to_string(kProtocolVersion) + ")");
+    st.welcomed = true;
+    st.name = f.hello.name;
+    f.hello.worker_id = st.id;
+    st.conn->send_binary(encode_welcome(st.id, st.opts.heartbeat_ms));
+    spdlog::info("worker={} name={} joined device={} memory={} flops={:.3g} threads={} from={}", st.id,
+                 st.name, f.hello.device_kind, f.hello.memory_bytes, f.hello.flops_per_s,
+                 f.hello.threads, st.conn->remote_endpoint());
+    self->send(st.planner, worker_joined{f.hello, self});
+    return;
+  }
+  switch (f.what) {
+    case worker_frame::kind::hello:
+      return disconnect(self, errc::malformed_frame, 1008, "second Hello");
+    case worker_frame::kind::result:
+      return on_result(self, f);
+    case worker_frame::kind::loaded:
+      f.loaded.worker_id = st.id;
+      self->send(st.planner, f.loaded);
+      return;
+    case worker_frame::kind::error: {
+      spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
+                   f.request_id, f.error_message);
+      auto it = st.pending.find(f.request_id);
+      if (it != st.pending.end() && f.request_id != 0) {
+        auto& s = it->second;
+        self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
+                                           "worker error " + std::to_string(f.error_code) + ": " +
+                                               f.error_message});
+        st.pending.erase(it);
+      }
+      return;
+    }
+    case worker_frame::kind::heartbeat:
+    case worker_frame::kind::progress:
+      return;
+  }
+}
+
+caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, uint64_t id,
+                              caf::actor planner, worker_options opts) {
+  auto& st = self->state;
+  st.conn = std::move(conn);
+  st.id = id;
+  st.planner = std::move(planner);
+  st.opts = opts;
+  st.kv = spawn_kv_owner(self->home_system(), id);
+  self->link_to(st.kv);
+  auto tick_ms = std::max<uint32_t>(10, opts.heartbeat_timeout_ms / 4);
+  self->delayed_send(self, std::chrono::milliseconds(tick_ms), tick_atom::value);
+  return {
+      [=](ws_frame& frame) { on_frame(self, frame); },
+      [=](ws_closed& c) {
+        auto& st = self->state;
+        spdlog::info("worker={} name={} socket closed reason=\"{}\"", st.id, st.name, c.reason);
+        fail_pending(self, "worker socket closed: " + c.reason);
+        self->quit(make_error(errc::socket_closed, c.reason));
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        auto now = clock_type::now();
+        if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
+          return disconnect(self, errc::timeout, 1008, "no Hello within " +
+                                                           std::to_string(st.opts.hello_timeout_ms) + " ms");
+        if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(st.opts.heartbeat_timeout_ms))
+          return disconnect(self, errc::heartbeat_timeout, 1011,
+                            "no heartbeat for " + std::to_string(st.opts.heartbeat_timeout_ms) + " ms");
+        self->delayed_send(self, std::chrono::milliseconds(tick_ms), tick_atom::value);
+      },
+      [=](stage_step& s) {
+        auto& st = self->state;
+        if (s.hop >= s.path.hops.size() || s.path.hops[s.hop].worker_id != st.id) {
+          self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
+                                             "step routed to the wrong worker"});
+          return;
+        }
+        st.conn->send_binary(encode_forward(s));
+        s.tensors.clear();
+        s.token_ids.clear();
+        st.pending[s.request_id] = std::move(s);
+      },
+      [=](assign_shard& a) {
+        auto& st = self->state;
+        spdlog::info("worker={} assign shard={} layers={}-{} head={} plan={}", st.id, a.shard_id,
+                     a.layer_begin, a.layer_end, a.head.empty() ? "-" : a.head, a.plan_version);
+        st.conn->send_binary(encode_assign(a));
+      },
+      [=](release_sequence r) {
+        auto& st = self->state;
+        st.conn->send_binary(encode_release(r.sequence_id));
+        self->send(st.kv, r);
+      },
+      [=](kv_query_atom q) { return self->delegate(self->state.kv, q); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn, uint64_t worker_id,
+                              caf::actor planner, worker_options opts) {
+  return sys.spawn(worker_behavior, std::move(conn), worker_id, std::move(planner), opts);
+}
+
+}  // namespace tessera::actors

@@ -1,0 +1,214 @@
+// The request actor against a fake planner and a fake one-stage worker (both
+// plain actors): streaming, stop conditions, queued status, a lost stage
+// rebuilt from position 0, and bad prompts.
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/spawn.hpp"
+#include "actors/stop_strings.hpp"
+#include "fake_socket.hpp"
+#include "model/byte_tokenizer.hpp"
+
+using namespace tessera::actors;
+using tessera::testing::fake_connection;
+using json = nlohmann::json;
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() { register_message_types(*this); }
+};
+
+// A one-stage "model": the next token is (last input token + 1) mod 256, and
+// it records every step's position so tests can see prefill and replays.
+struct fake_stage_state {
+  std::vector<uint32_t> positions;
+  int fail_at_step = -1;  // answer this step number with step_failed once
+};
+caf::behavior fake_stage(caf::stateful_actor<fake_stage_state>* self, int fail_at_step) {
+  self->state.fail_at_step = fail_at_step;
+  return {
+      [=](stage_step& s) {
+        self->state.positions.push_back(s.position);
+        if (static_cast<int>(s.step) == self->state.fail_at_step) {
+          self->state.fail_at_step = -1;
+          self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, 0, 1, "injected"});
+          return;
+        }
+        self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, {(s.token_ids.back() + 1) % 256},
+                                           1.0, 1});
+      },
+      [=](release_sequence) {},
+      [=](get_route_atom) { return self->state.positions; },
+  };
+}
+
+// A planner that says "not ready" `not_ready` times, then serves `stage`.
+caf::behavior fake_planner(caf::stateful_actor<int>* self, caf::actor stage, int not_ready) {
+  self->state = not_ready;
+  return {[=](get_route_atom) -> route_reply {
+    if (self->state-- > 0)
+      return {false, {}, "waiting for workers (0 of 1 joined)"};
+    route r;
+    r.plan_version = 1;
+    r.hops.push_back({stage, 1, "s", 0, 4});
+    return {true, r, ""};
+  }};
+}
+
+struct request_fixture {
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  std::shared_ptr<const tessera::model::tokenizer> tok = std::make_shared<tessera::model::byte_tokenizer>();
+  request_options opts;
+  std::shared_ptr<fake_connection> conn = std::make_shared<fake_connection>();
+
+  // Runs one request to the end; returns every JSON message it sent.
+  std::vector<json> run(generate_params p, caf::actor planner) {
+    auto r = spawn_request_actor(sys, conn, 1, std::move(p), planner, tok, opts);
+    self->monitor(r);
+    bool down = false;
+    self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds(10)) >> [] {});
+    REQUIRE(down);
+    std::vector<json> out;
+    for (size_t i = 0; i < conn->count(); ++i)
+      out.push_back(json::parse(conn->wait_frame(i)->payload));
+    return out;
+  }
+  std::vector<uint32_t> positions(const caf::actor& stage) {
+    std::vector<uint32_t> out;
+    self->request(stage, std::chrono::seconds(5), get_route_atom::value)
+        .receive([&](std::vector<uint32_t>& p) { out = p; }, [](caf::error&) { FAIL("no answer"); });
+    return out;
+  }
+};
+
+std::string text_of(const std::vector<json>& msgs) {
+  std::string text;
+  for (auto& m : msgs) {
+    if (m.contains("token"))
+      text += m["text"].get<std::string>();
+    if (m.contains("done") && m.contains("text"))
+      text += m["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(request_fixture, "a greedy request streams max_tokens tokens and ends with usage and timings") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 0);
+  generate_params p;
+  p.prompt = "abc";
+  p.max_tokens = 4;
+  auto msgs = run(p, planner);
+  REQUIRE(msgs.size() == 5);
+  CHECK(text_of(msgs) == "defg");
+  CHECK(msgs[0]["token"] == int('d'));
+  auto& done = msgs.back();
+  CHECK(done["done"] == true);
+  CHECK(done["finish_reason"] == "length");
+  CHECK(done["usage"]["prompt_tokens"] == 4);  // BOS + 3 bytes
+  CHECK(done["usage"]["completion_tokens"] == 4);
+  CHECK(done["timings"].contains("queue_ms"));
+  CHECK(done["timings"].contains("ttft_ms"));
+  CHECK(done["timings"].contains("per_token_ms"));
+  // prefill at 0 for the 4 prompt tokens, then one position per token
+  CHECK(positions(stage) == std::vector<uint32_t>{0, 4, 5, 6});
+}
+
+TEST_CASE_METHOD(request_fixture, "a stop string ends the reply before the stop text") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 0);
+  generate_params p;
+  p.prompt = "a";
+  p.max_tokens = 20;
+  p.stop = {"ef"};
+  auto msgs = run(p, planner);
+  CHECK(text_of(msgs) == "bcd");
+  CHECK(msgs.back()["finish_reason"] == "stop");
+}
+
+TEST_CASE_METHOD(request_fixture, "without capacity the client is told it is queued, then served") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 3);
+  opts.route_retry_ms = 10;
+  generate_params p;
+  p.prompt = "x";
+  p.max_tokens = 2;
+  auto msgs = run(p, planner);
+  REQUIRE(msgs.size() >= 2);
+  CHECK(msgs[0]["status"] == "queued");
+  CHECK(msgs[0]["reason"].get<std::string>().find("waiting for workers") != std::string::npos);
+  CHECK(text_of(msgs) == "yz");
+  CHECK(msgs.back()["done"] == true);
+}
+
+TEST_CASE_METHOD(request_fixture, "a lost stage is rebuilt from position 0 and the reply is unchanged") {
+  auto stage = sys.spawn(fake_stage, 3);
+  auto planner = sys.spawn(fake_planner, stage, 0);
+  opts.route_retry_ms = 10;
+  generate_params p;
+  p.prompt = "abc";
+  p.max_tokens = 4;
+  auto msgs = run(p, planner);
+  CHECK(text_of(msgs) == "defg");
+  CHECK(msgs.back()["timings"]["replays"] == 1);
+  // step 3 (position 5) failed, then the tokens so far were replayed from 0
+  CHECK(positions(stage) == std::vector<uint32_t>{0, 4, 5, 0, 6});
+}
+
+TEST_CASE_METHOD(request_fixture, "a prompt longer than the context is a clear error") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 0);
+  opts.context = 8;
+  generate_params p;
+  p.prompt = "0123456789";
+  auto msgs = run(p, planner);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["code"] == "prompt_too_long");
+  CHECK(msgs[0]["error"].get<std::string>().find("context holds 8") != std::string::npos);
+}
+
+TEST_CASE_METHOD(request_fixture, "no capacity for longer than the queue timeout fails with the reason") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 1000000);
+  opts.route_retry_ms = 10;
+  opts.queue_timeout_ms = 100;
+  generate_params p;
+  p.prompt = "x";
+  auto msgs = run(p, planner);
+  CHECK(msgs.front()["status"] == "queued");
+  CHECK(msgs.back()["code"] == "no_capacity");
+}
+
+TEST_CASE("seeded draws are reproducible, in [0,1) and differ across steps and seeds") {
+  CHECK(seeded_uniform(7, 3) == seeded_uniform(7, 3));
+  CHECK(seeded_uniform(7, 3) != seeded_uniform(7, 4));
+  CHECK(seeded_uniform(7, 3) != seeded_uniform(8, 3));
+  for (uint64_t i = 0; i < 1000; ++i) {
+    auto x = seeded_uniform(1, i);
+    CHECK(x >= 0.0f);
+    CHECK(x < 1.0f);
+  }
+}
+
+TEST_CASE("the stop matcher holds back a possible stop prefix and never emits past a stop") {
+  stop_matcher m({"END"});
+  CHECK(m.push("abcE") == "abc");
+  CHECK(m.push("N") == "");
+  CHECK(m.push("x") == "ENx");
+  CHECK(m.push("yEND tail") == "y");
+  CHECK(m.stopped());
+  CHECK(m.flush() == "");
+  stop_matcher none({});
+  CHECK(none.push("abc") == "abc");
+}

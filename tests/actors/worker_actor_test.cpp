@@ -1,0 +1,253 @@
+// The worker actor with a fake socket: Hello/Welcome and the version check,
+// malformed frames, relaying a step worker -> worker -> requester, losing the
+// socket mid-step, and heartbeat silence.
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/socket_handler.hpp"
+#include "actors/spawn.hpp"
+#include "fake_socket.hpp"
+#include "net/proto/worker.pb.h"
+
+using namespace tessera::actors;
+using tessera::testing::fake_connection;
+namespace wire = tessera::wire;
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() { register_message_types(*this); }
+};
+
+std::string hello_frame(uint32_t version, const std::string& name = "w") {
+  wire::FromWorker m;
+  auto* h = m.mutable_hello();
+  h->set_protocol_version(version);
+  h->set_device_kind("node-cpu");
+  h->set_memory_bytes(1ull << 30);
+  h->set_flops_per_s(2e9);
+  h->set_name(name);
+  h->set_threads(1);
+  return m.SerializeAsString();
+}
+
+wire::ToWorker to_worker(const fake_connection::frame& f) {
+  wire::ToWorker m;
+  REQUIRE(f.binary);
+  REQUIRE(m.ParseFromString(f.payload));
+  return m;
+}
+
+struct worker_fixture {
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  worker_options opts;
+
+  // Spawns a worker actor on a fake socket and completes its Hello.
+  std::pair<caf::actor, std::shared_ptr<fake_connection>> joined(uint64_t id) {
+    auto conn = std::make_shared<fake_connection>();
+    auto w = spawn_worker_actor(sys, conn, id, self, opts);
+    actor_socket_handler handler(w);
+    handler.on_message(hello_frame(1, "w" + std::to_string(id)), true);
+    bool got = false;
+    self->receive([&](worker_joined& j) {
+      CHECK(j.info.worker_id == id);
+      CHECK(j.info.memory_bytes == (1ull << 30));
+      got = true;
+    }, caf::after(std::chrono::seconds(5)) >> [] {});
+    REQUIRE(got);
+    auto welcome = conn->wait_frame(0);
+    REQUIRE(welcome);
+    CHECK(to_worker(*welcome).welcome().worker_id() == id);
+    return {w, conn};
+  }
+
+  caf::error wait_down(const caf::actor& a) {
+    caf::error reason;
+    bool got = false;
+    self->receive([&](caf::down_msg& d) {
+      reason = d.reason;
+      got = true;
+    }, caf::after(std::chrono::seconds(5)) >> [] {});
+    REQUIRE(got);
+    return reason;
+  }
+};
+
+bool is(const caf::error& e, errc code) {
+  return e.category() == caf::atom("tessera") && e.code() == static_cast<uint8_t>(code);
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(worker_fixture, "a worker's Hello is answered with Welcome and reported to the planner") {
+  auto [w, conn] = joined(7);
+  CHECK(to_worker(*conn->wait_frame(0)).welcome().protocol_version() == 1);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(worker_fixture, "a worker speaking another protocol version is disconnected with the reason") {
+  auto conn = std::make_shared<fake_connection>();
+  auto w = spawn_worker_actor(sys, conn, 1, self, opts);
+  self->monitor(w);
+  actor_socket_handler(w).on_message(hello_frame(2), true);
+  CHECK(conn->wait_close() == 1008);
+  CHECK(conn->close_reason().find("version 2") != std::string::npos);
+  CHECK(is(wait_down(w), errc::protocol_mismatch));
+}
+
+TEST_CASE_METHOD(worker_fixture, "a malformed frame disconnects the worker") {
+  auto [w, conn] = joined(2);
+  self->monitor(w);
+  actor_socket_handler(w).on_message(std::string("\xff\xff\xff", 3), true);
+  CHECK(conn->wait_close() == 1008);
+  CHECK(is(wait_down(w), errc::malformed_frame));
+}
+
+TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last stage's token reaches the requester") {
+  auto [a, conn_a] = joined(1);
+  auto [b, conn_b] = joined(2);
+  stage_step s;
+  s.request_id = 5;
+  s.sequence_id = 5;
+  s.step = 1;
+  s.position = 0;
+  s.seq_len = 3;
+  s.token_ids = {10, 11, 12};
+  s.sampling = {1.0f, 1, 1.0f, 0.5f};
+  s.path.plan_version = 1;
+  s.path.hops = {{a, 1, "shardA", 0, 2}, {b, 2, "shardB", 2, 4}};
+  s.reply_to = self;
+  self->send(a, s);
+
+  auto fwd_a = to_worker(*conn_a->wait_frame(1)).forward();
+  CHECK(fwd_a.shard_id() == "shardA");
+  CHECK(fwd_a.token_ids_size() == 3);
+  CHECK(fwd_a.seq_len() == 3);
+  CHECK_FALSE(fwd_a.has_sampling());
+
+  wire::FromWorker ra;
+  auto* res = ra.mutable_result();
+  res->set_request_id(5);
+  res->set_sequence_id(5);
+  res->set_step(1);
+  res->set_compute_ms(2.0);
+  auto* t = res->add_tensors();
+  t->set_name("hidden");
+  t->set_dtype(wire::FLOAT32);
+  t->add_shape(1);
+  t->add_shape(3);
+  t->set_data(std::string(12, '\x01'));
+  actor_socket_handler(a).on_message(ra.SerializeAsString(), true);
+
+  auto fwd_b = to_worker(*conn_b->wait_frame(1)).forward();
+  CHECK(fwd_b.shard_id() == "shardB");
+  CHECK(fwd_b.token_ids_size() == 0);
+  REQUIRE(fwd_b.tensors_size() == 1);
+  CHECK(fwd_b.tensors(0).name() == "hidden");
+  CHECK(fwd_b.tensors(0).data() == std::string(12, '\x01'));
+  CHECK(fwd_b.sampling().top_k() == 1);
+  CHECK(fwd_b.sampling().random() == Approx(0.5f));
+
+  wire::FromWorker rb;
+  auto* res_b = rb.mutable_result();
+  res_b->set_request_id(5);
+  res_b->set_sequence_id(5);
+  res_b->set_step(1);
+  res_b->set_compute_ms(3.0);
+  res_b->add_token_ids(42);
+  actor_socket_handler(b).on_message(rb.SerializeAsString(), true);
+
+  bool got = false;
+  self->receive([&](step_result& r) {
+    CHECK(r.request_id == 5);
+    CHECK(r.step == 1);
+    REQUIRE(r.token_ids.size() == 1);
+    CHECK(r.token_ids[0] == 42);
+    CHECK(r.compute_ms == Approx(5.0));
+    got = true;
+  }, caf::after(std::chrono::seconds(5)) >> [] {});
+  CHECK(got);
+
+  // A late duplicate of the same result is ignored (stale), nothing reaches us.
+  actor_socket_handler(b).on_message(rb.SerializeAsString(), true);
+  bool extra = false;
+  self->receive([&](step_result&) { extra = true; }, caf::after(std::chrono::milliseconds(100)) >> [] {});
+  CHECK_FALSE(extra);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(worker_fixture, "a socket that closes mid-step fails the step and the worker quits with the reason") {
+  auto [w, conn] = joined(3);
+  self->monitor(w);
+  stage_step s;
+  s.request_id = 9;
+  s.sequence_id = 9;
+  s.step = 4;
+  s.seq_len = 1;
+  s.token_ids = {1};
+  s.path.hops = {{w, 3, "s", 0, 4}};
+  s.reply_to = self;
+  self->send(w, s);
+  REQUIRE(conn->wait_frame(1));
+  actor_socket_handler(w).on_close("tab closed");
+  bool failed = false;
+  self->receive([&](step_failed& f) {
+    CHECK(f.request_id == 9);
+    CHECK(f.step == 4);
+    CHECK(f.worker_id == 3);
+    failed = true;
+  }, caf::after(std::chrono::seconds(5)) >> [] {});
+  CHECK(failed);
+  CHECK(is(wait_down(w), errc::socket_closed));
+}
+
+TEST_CASE_METHOD(worker_fixture, "a worker that stops sending heartbeats is declared gone") {
+  opts.heartbeat_ms = 20;
+  opts.heartbeat_timeout_ms = 150;
+  auto [w, conn] = joined(4);
+  self->monitor(w);
+  CHECK(is(wait_down(w), errc::heartbeat_timeout));
+  CHECK(conn->wait_close() == 1011);
+}
+
+TEST_CASE_METHOD(worker_fixture, "the kv ledger follows steps and releases") {
+  auto [w, conn] = joined(6);
+  stage_step s;
+  s.request_id = 1;
+  s.sequence_id = 77;
+  s.step = 1;
+  s.position = 0;
+  s.seq_len = 4;
+  s.token_ids = {1, 2, 3, 4};
+  s.path.hops = {{w, 6, "s", 0, 4}};
+  s.reply_to = self;
+  self->send(w, s);
+  REQUIRE(conn->wait_frame(1));
+  wire::FromWorker r;
+  r.mutable_result()->set_request_id(1);
+  r.mutable_result()->set_sequence_id(77);
+  r.mutable_result()->set_step(1);
+  r.mutable_result()->add_token_ids(5);
+  actor_socket_handler(w).on_message(r.SerializeAsString(), true);
+  self->receive([](step_result&) {}, caf::after(std::chrono::seconds(5)) >> [] { FAIL("no result"); });
+  kv_summary before;
+  self->request(w, std::chrono::seconds(5), kv_query_atom::value).receive(
+      [&](kv_summary& s) { before = s; }, [](caf::error&) { FAIL("kv query failed"); });
+  CHECK(before.sequences == 1);
+  CHECK(before.tokens == 4);
+  self->send(w, release_sequence{77});
+  auto rel = conn->wait_frame(2);
+  REQUIRE(rel);
+  CHECK(to_worker(*rel).release().sequence_id() == 77);
+  kv_summary after;
+  self->request(w, std::chrono::seconds(5), kv_query_atom::value).receive(
+      [&](kv_summary& s) { after = s; }, [](caf::error&) { FAIL("kv query failed"); });
+  CHECK(after.sequences == 0);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
