@@ -219,6 +219,17 @@ inline http::message_generator handle_request(const gateway_config& config, cons
     std::string body = hooks.status_json ? hooks.status_json() : std::string("{}");
     return text_response(req, http::status::ok, std::move(body), "application/json");
   }
+  if (path == "/v1/models") {
+    // OpenAI-style model list, derived from the status snapshot's model.name.
+    nlohmann::json list = {{"object", "list"}, {"data", nlohmann::json::array()}};
+    if (hooks.status_json) {
+      const auto status = nlohmann::json::parse(hooks.status_json(), nullptr, false);
+      if (status.is_object() && status.contains("model") && status["model"].is_object() &&
+          status["model"].contains("name") && status["model"]["name"].is_string())
+        list["data"].push_back({{"id", status["model"]["name"]}, {"object", "model"}, {"owned_by", "tessera"}});
+    }
+    return text_response(req, http::status::ok, dump_json(list), "application/json");
+  }
   if (path == "/metrics")
     return text_response(req, http::status::ok, metrics_text(metrics), "text/plain; version=0.0.4");
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,7 @@ void write_file(const fs::path& p, const std::string& content) {
 struct gateway_fixture {
   fs::path root;
   std::string shard_bytes;
+  std::string big_bytes;  // several 64 KiB body chunks
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
   std::vector<std::shared_ptr<echo_handler>> handlers;  // guarded by rec->m
   std::unique_ptr<gateway> gw;
@@ -105,6 +107,8 @@ struct gateway_fixture {
     write_file(root / "secret.txt", "TOP SECRET");
     for (int i = 0; i < 1000; ++i) shard_bytes.push_back(static_cast<char>(i % 251));
     write_file(root / "shards" / "s1.onnx", shard_bytes);
+    for (int i = 0; i < 300000; ++i) big_bytes.push_back(static_cast<char>((i * 31) % 253));
+    write_file(static_dir / "big.wasm", big_bytes);
 
     gateway_config cfg;
     cfg.host = "127.0.0.1";
@@ -125,7 +129,7 @@ struct gateway_fixture {
     };
     hooks.on_client_socket = make_handler;
     hooks.on_worker_socket = make_handler;
-    hooks.status_json = [] { return std::string("{\"ready\":true,\"workers\":[]}"); };
+    hooks.status_json = [] { return std::string("{\"ready\":true,\"model\":{\"name\":\"tiny\"},\"workers\":[]}"); };
     hooks.find_shard = [this](const std::string& id, const std::string& name) -> std::optional<shard_file> {
       if (id == "abc123" && name == "s1.onnx") return shard_file{(root / "shards" / "s1.onnx").string(), "abc123"};
       return std::nullopt;
@@ -264,12 +268,30 @@ TEST_CASE_METHOD(gateway_fixture, "shard range requests return 206 slices and 41
   CHECK(r.body.size() == 1000);
 }
 
+TEST_CASE_METHOD(gateway_fixture, "large files stream whole and in ranges across chunk boundaries", "[gateway][http]") {
+  auto r = http_get(port, "/big.wasm");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("content-length") == "300000");
+  CHECK(r.body == big_bytes);
+  r = http_get(port, "/big.wasm", "Range: bytes=65530-200000\r\n");
+  REQUIRE(r.status == 206);
+  CHECK(r.body == big_bytes.substr(65530, 200000 - 65530 + 1));
+  CHECK(r.header("content-range") == "bytes 65530-200000/300000");
+}
+
 TEST_CASE_METHOD(gateway_fixture, "/api/status returns the runtime's JSON snapshot", "[gateway][http]") {
   const auto r = http_get(port, "/api/status");
   CHECK(r.status == 200);
   CHECK(r.header("content-type") == "application/json");
-  CHECK(r.body == "{\"ready\":true,\"workers\":[]}");
+  CHECK(r.body == "{\"ready\":true,\"model\":{\"name\":\"tiny\"},\"workers\":[]}");
   check_isolation_headers(r);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "/v1/models lists the served model by the status snapshot's name", "[gateway][http]") {
+  const auto r = http_get(port, "/v1/models");
+  CHECK(r.status == 200);
+  CHECK(r.header("content-type") == "application/json");
+  CHECK(r.body == "{\"data\":[{\"id\":\"tiny\",\"object\":\"model\",\"owned_by\":\"tessera\"}],\"object\":\"list\"}");
 }
 
 TEST_CASE_METHOD(gateway_fixture, "/metrics counts requests in Prometheus text format", "[gateway][http]") {
@@ -426,6 +448,29 @@ TEST_CASE_METHOD(gateway_fixture, "sends from many threads all arrive, in order 
   CHECK(next == std::vector<int>(threads, per_thread));
 }
 
+TEST_CASE_METHOD(gateway_fixture, "eight clients at once each get their own replies", "[gateway][ws]") {
+  constexpr int clients = 8, messages = 50;
+  std::vector<std::future<int>> done;
+  for (int c = 0; c < clients; ++c)
+    done.push_back(std::async(std::launch::async, [this, c] {
+      ws_client client;
+      client.connect(ws_url("/ws/generate"));
+      int good = 0;
+      for (int i = 0; i < messages; ++i) {
+        const std::string m = std::to_string(c) + "/" + std::to_string(i);
+        client.send_text(m);
+        const auto r = client.read(10s);
+        if (r.what == ws_read_result::kind::message && r.payload == "echo:" + m) ++good;
+      }
+      client.close();
+      return good;
+    }));
+  for (auto& f : done) CHECK(f.get() == messages);
+  REQUIRE(rec->wait([](recorder& x) { return x.close_reasons.size() == clients; }));
+  gw->stop();
+  CHECK(close_calls() == std::vector<int>(clients, 1));
+}
+
 TEST_CASE_METHOD(gateway_fixture, "stop() with open sockets closes them with 1001 and calls on_close once each", "[gateway][ws]") {
   ws_client a, b;
   a.connect(ws_url("/ws/generate"));
@@ -474,4 +519,28 @@ TEST_CASE("start() names the address when it cannot bind", "[gateway]") {
   cfg.port = port;
   gateway second(cfg, gateway_hooks{});
   CHECK_THROWS_WITH(second.start(), Catch::Contains("127.0.0.1:" + std::to_string(port)));
+}
+
+// Not a test: `tessera_net_gateway_tests "[.bench]"` prints loopback numbers.
+TEST_CASE_METHOD(gateway_fixture, "loopback echo round trip and shard download rate", "[.bench]") {
+  ws_client c;
+  c.connect(ws_url("/ws/worker"));
+  const std::string frame(4096, 'h');  // ~ one fp32 hidden state of a 1024-wide model
+  constexpr int rounds = 2000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    c.send_binary(frame);
+    REQUIRE(c.read(10s).what == ws_read_result::kind::message);
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  const std::string shard(64 << 20, 's');
+  write_file(root / "shards" / "s1.onnx", shard);
+  const auto t2 = std::chrono::steady_clock::now();
+  const auto r = http_get(port, "/shards/abc123/s1.onnx");
+  const auto t3 = std::chrono::steady_clock::now();
+  REQUIRE(r.body.size() == shard.size());
+  const double rtt_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / rounds;
+  const double mb_s = shard.size() / 1e6 / std::chrono::duration<double>(t3 - t2).count();
+  std::printf("ws echo 4 KiB: %.1f us per round trip (%d rounds); shard download 64 MiB: %.0f MB/s\n", rtt_us,
+              rounds, mb_s);
 }
