@@ -544,3 +544,25 @@ TEST_CASE_METHOD(gateway_fixture, "loopback echo round trip and shard download r
   std::printf("ws echo 4 KiB: %.1f us per round trip (%d rounds); shard download 64 MiB: %.0f MB/s\n", rtt_us,
               rounds, mb_s);
 }
+
+TEST_CASE("a socket nobody handles is closed with 1013 (try again later)", "[gateway][ws]") {
+  gateway g(gateway_config{}, gateway_hooks{});
+  const uint16_t port = g.start();
+  ws_client c;
+  c.connect("ws://127.0.0.1:" + std::to_string(port) + "/ws/worker");
+  const auto r = c.read(10s);
+  REQUIRE(r.what == ws_read_result::kind::closed);
+  CHECK(r.close_code == 1013);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a client read that times out drops the connection and the server sees it", "[gateway][ws_client]") {
+  ws_client c;
+  c.connect(ws_url("/ws/generate"));
+  const auto r = c.read(50ms);  // the echo handler says nothing unprompted
+  CHECK(r.what == ws_read_result::kind::timeout);
+  CHECK_FALSE(c.is_open());
+  CHECK_THROWS(c.send_text("x"));
+  REQUIRE(rec->wait([](recorder& x) { return x.close_reasons.size() == 1; }));
+  gw->stop();
+  CHECK(close_calls() == std::vector<int>{1});
+}
