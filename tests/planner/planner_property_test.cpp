@@ -208,3 +208,36 @@ TEST_CASE("on position-free pools the DP is never worse than either baseline", "
   }
   CHECK(worse == 0);
 }
+
+TEST_CASE("on pools of up to 10 workers the order search stays close to the exact subset DP",
+          "[planner][property]") {
+  std::mt19937_64 rng(4242);
+  int total = 0, optimal = 0, missed = 0, below_exact = 0;
+  double worst = 1.0;
+  for (int t = 0; t < 400; ++t) {
+    instance in = random_instance(rng, instance_shape{6, 10, t % 2 == 0, true});
+    in.options.goal = t % 4 < 2 ? objective::throughput : objective::latency;
+    const int n = in.model.num_layers(), m = static_cast<int>(in.workers.size());
+    REQUIRE(detail::subset_dp_affordable(n, m));
+    double exact = 0;
+    detail::subset_dp(in.model, in.workers, in.options, &exact);
+    if (std::isinf(exact)) continue;
+    ++total;
+    const auto stages = detail::order_search(in.model, in.workers, in.options,
+                                             detail::candidate_orders(in.model, in.workers, in.options), 8);
+    if (stages.empty()) {
+      ++missed;
+      continue;
+    }
+    const plan p = evaluate(in.model, in.workers, stages, in.options);
+    if (p.predicted_ms_per_token < exact * (1 - 1e-9)) ++below_exact;
+    if (same_cost(p.predicted_ms_per_token, exact)) ++optimal;
+    worst = std::max(worst, p.predicted_ms_per_token / exact);
+  }
+  WARN("order search vs subset DP (m <= 10): " << optimal << "/" << total << " optimal, " << missed
+       << " feasible pools missed, worst ratio " << worst);
+  CHECK(below_exact == 0);
+  CHECK(total > 200);
+  CHECK(missed <= total / 50);
+  CHECK(optimal >= total * 8 / 10);
+}
