@@ -2,11 +2,20 @@
 // of the public interface (planner.hpp is).
 #pragma once
 
+#include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "planner/planner.hpp"
 
 namespace tessera::planner::detail {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+// The objective's way of adding a stage: sum (latency) or max (throughput).
+inline double combine(objective goal, double acc, double stage_cost) {
+  return goal == objective::latency ? acc + stage_cost : std::max(acc, stage_cost);
+}
 
 // True when a stage's cost depends only on worker, length and role: every
 // layer has the same profile (the last layer's outgoing boundary aside, it
