@@ -137,13 +137,13 @@ caf::behavior client_behavior(client_actor* self, net::ws_connection_ptr conn, c
       [=](ws_frame& f) {
         auto& st = self->state;
         if (f.binary) {
-          st.conn->send_text(json{{"error", "binary frames are not accepted on /ws/generate"}}.dump());
+          st.conn->send_text(json{{"error", "binary frames are not accepted on /ws/generate"}, {"code", "bad_request"}}.dump());
           return;
         }
         try {
           st.queue.push_back(parse_request(f.payload, st.max_tokens_default));
         } catch (const std::invalid_argument& e) {
-          st.conn->send_text(json{{"error", e.what()}}.dump());
+          st.conn->send_text(json{{"error", e.what()}, {"code", "bad_request"}}.dump());
           return;
         }
         start_next(self);

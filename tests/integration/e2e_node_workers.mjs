@@ -6,13 +6,13 @@
 import path from 'node:path';
 import * as h from './harness.mjs';
 
-const [tessera, preset = 'tiny'] = process.argv.slice(2);
+const [tessera, preset = 'small'] = process.argv.slice(2);
 h.watchdog(600000, 'e2e_node_workers');
 const dir = h.tmpDir('tessera-e2e-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 const config = h.writeConfig(dir, {
   modelDir,
-  workers: [{ name: 'big', memory: '1500MB' }, { name: 'mid', memory: '700MB' }, { name: 'small', memory: '300MB' }],
+  workers: [{ name: 'big', memory: '160MB' }, { name: 'mid', memory: '120MB' }, { name: 'small', memory: '90MB' }],
 });
 const MAX = 24;
 const prompts = ['The quick brown fox', 'Hello, world', 'Tessera runs models on many machines', 'a', '0123456789'];
@@ -58,11 +58,14 @@ try {
   const left = workerPids.filter(h.alive);
   h.check(left.length === 0, 'no local worker process is left');
   node = null;
+  h.removeDir(dir);
   console.log('PASS e2e_node_workers');
 } catch (e) {
   console.error(`FAIL: ${e.message}`);
   if (node) console.error(`node log: ${node.logFile}`);
   h.killAll();
+  h.removeDir(path.join(dir, 'model'));
+  h.removeDir(path.join(dir, 'shards'));
   process.exit(1);
 }
 process.exit(0);

@@ -33,6 +33,10 @@ export function watchdog(ms, what) {
   t.unref();
 }
 
+export function removeDir(dir) {
+  try { fs.rmSync(dir, { recursive: true, force: true }); } catch {}
+}
+
 export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
