@@ -173,6 +173,9 @@ llama_config from_hf_config_json(const nlohmann::json& j) {
   c.tie_word_embeddings = j.value("tie_word_embeddings", false);
   if (auto act = j.value("hidden_act", std::string("silu")); act != "silu")
     throw model_error("config.json: \"hidden_act\" '" + act + "' is not supported (silu only)");
+  if (j.value("use_sliding_window", false))
+    throw model_error("config.json: \"use_sliding_window\" true is not supported (full causal attention only)");
+  if (j.value("mlp_bias", false)) throw model_error("config.json: \"mlp_bias\" true is not supported");
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const auto& s = j["rope_scaling"];
     rope_scaling_config r;

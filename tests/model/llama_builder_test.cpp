@@ -416,3 +416,58 @@ TEST_CASE("layer boundaries carry value_info and shape inference types every nod
     }
   }
 }
+
+TEST_CASE("Hugging Face config.json of Llama-3.2 and Qwen2.5 shapes are read with their quirks") {
+  const auto llama = from_hf_config_json(nlohmann::json::parse(R"({
+    "architectures": ["LlamaForCausalLM"], "attention_bias": false, "bos_token_id": 128000,
+    "eos_token_id": [128001, 128008, 128009], "head_dim": 64, "hidden_act": "silu", "hidden_size": 2048,
+    "intermediate_size": 8192, "max_position_embeddings": 131072, "model_type": "llama",
+    "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+    "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+    "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16", "vocab_size": 128256})"));
+  CHECK(llama.parameter_count() == 1235814400ull);  // Llama-3.2-1B
+  REQUIRE(llama.rope_scaling);
+  CHECK(llama.rope_scaling->factor == 32.0);
+  CHECK(llama.eos_token_id == 128001);
+  CHECK(llama.tie_word_embeddings);
+  CHECK_FALSE(llama.attention_bias);
+
+  const auto qwen = from_hf_config_json(nlohmann::json::parse(R"({
+    "architectures": ["Qwen2ForCausalLM"], "hidden_act": "silu", "hidden_size": 896, "intermediate_size": 4864,
+    "max_position_embeddings": 32768, "model_type": "qwen2", "num_attention_heads": 14, "num_hidden_layers": 24,
+    "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768,
+    "tie_word_embeddings": true, "use_sliding_window": false, "vocab_size": 151936, "bos_token_id": 151643,
+    "eos_token_id": 151643})"));
+  CHECK(qwen.attention_bias);  // Qwen2 always has q/k/v biases
+  CHECK(qwen.resolved_head_dim() == 64);
+  CHECK(qwen.parameter_count() == 494032768ull);  // Qwen2.5-0.5B
+  CHECK(to_hf_config_json(qwen, "float32")["architectures"][0] == "Qwen2ForCausalLM");
+
+  auto bad = nlohmann::json::parse(R"({"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+    "intermediate_size": 8, "vocab_size": 10})");
+  try {
+    from_hf_config_json(bad);
+    FAIL("accepted a config without max_position_embeddings");
+  } catch (const model_error& e) {
+    CHECK(std::string(e.what()).find("max_position_embeddings") != std::string::npos);
+  }
+  bad["max_position_embeddings"] = 16;
+  bad["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  CHECK_THROWS_WITH(from_hf_config_json(bad), Catch::Contains("dynamic"));
+}
+
+TEST_CASE("a model with Llama-3 rope scaling, attention bias and tied embeddings passes the checker") {
+  auto c = preset_config("tiny");
+  c.rope_theta = 500000;
+  c.rope_scaling = rope_scaling_config{};
+  c.rope_scaling->original_max_position_embeddings = 16;
+  c.attention_bias = true;
+  c.tie_word_embeddings = true;
+  temp_dir tmp;
+  build(tmp.path / "m", c);
+  CHECK_NOTHROW(onnx::checker::check_model((tmp.path / "m" / "model.onnx").string()));
+  const auto j = nlohmann::json::parse(read_file(tmp.path / "m" / "config.json"));
+  CHECK(j["rope_scaling"]["rope_type"] == "llama3");
+  CHECK(from_hf_config_json(j).rope_scaling->original_max_position_embeddings == 16);
+}
