@@ -44,7 +44,7 @@ private:
 };
 
 std::vector<assignment> order_dp_tables(table_source& tables, int n, const std::vector<int>& order, objective goal,
-                                        double* best_value) {
+                                        double* best_value, double stage_cap = inf) {
   const int m = static_cast<int>(order.size());
   const auto N1 = static_cast<size_t>(n + 1);
   std::vector<double> dp(static_cast<size_t>(m + 1) * N1, inf);
@@ -66,6 +66,7 @@ std::vector<assignment> order_dp_tables(table_source& tables, int n, const std::
       for (int j = i + 1; j <= n; ++j) {
         const double c = row[j];
         if (c == inf) break;  // longer ranges need more memory: infinite too
+        if (c > stage_cap) continue;
         const double value = goal == objective::latency ? v + c : std::max(v, c);
         if (value < nxt[j]) {
           nxt[j] = value;
@@ -100,7 +101,7 @@ std::vector<assignment> order_dp(const model_profile& model, const std::vector<w
 
 std::vector<assignment> order_search(const model_profile& model, const std::vector<worker_profile>& workers,
                                      const planner_options& options, std::vector<std::vector<int>> orders,
-                                     int max_rounds) {
+                                     int max_rounds, double stage_cap) {
   const int n = model.num_layers();
   const int m = static_cast<int>(workers.size());
   table_source tables(model, workers, options, true);
@@ -109,7 +110,7 @@ std::vector<assignment> order_search(const model_profile& model, const std::vect
   std::vector<int> best_order;
   for (const auto& order : orders) {
     double value = inf;
-    auto stages = order_dp_tables(tables, n, order, options.goal, &value);
+    auto stages = order_dp_tables(tables, n, order, options.goal, &value, stage_cap);
     if (value < best_value) {
       best_value = value;
       best = std::move(stages);
@@ -137,7 +138,7 @@ std::vector<assignment> order_search(const model_profile& model, const std::vect
       for (int q = p + 1; q < window && !improved && budget > 0; ++q, --budget) {
         std::swap(order[static_cast<size_t>(p)], order[static_cast<size_t>(q)]);
         double value = inf;
-        auto stages = order_dp_tables(tables, n, order, options.goal, &value);
+        auto stages = order_dp_tables(tables, n, order, options.goal, &value, stage_cap);
         if (value < best_value * (1 - 1e-12)) {
           best_value = value;
           best = std::move(stages);

@@ -23,8 +23,10 @@ inline double combine(objective goal, double acc, double stage_cost) {
 bool position_free(const model_profile& model, const std::vector<worker_profile>& workers);
 
 // Role DP (position-free costs only). Stages in pipeline order; empty when nothing fits.
+// Every DP takes `stage_cap`: stages costing more are not used (the second,
+// latency pass of the throughput objective; infinity = no cap).
 std::vector<assignment> role_dp(const model_profile& model, const std::vector<worker_profile>& workers,
-                                const planner_options& options);
+                                const planner_options& options, double stage_cap = inf);
 
 // Order DP for one worker order. Stages in pipeline order; empty when nothing
 // fits. *best_value (if given) receives the DP's objective value.
@@ -36,12 +38,12 @@ std::vector<assignment> order_dp(const model_profile& model, const std::vector<w
 // small pools with position-dependent costs.
 bool subset_dp_affordable(int n, int m);
 std::vector<assignment> subset_dp(const model_profile& model, const std::vector<worker_profile>& workers,
-                                  const planner_options& options, double* best_value);
+                                  const planner_options& options, double* best_value, double stage_cap = inf);
 
 // Best order DP over `orders`, then up to max_rounds of pairwise-swap local search.
 std::vector<assignment> order_search(const model_profile& model, const std::vector<worker_profile>& workers,
                                      const planner_options& options, std::vector<std::vector<int>> orders,
-                                     int max_rounds);
+                                     int max_rounds, double stage_cap = inf);
 
 // The worker orders partition() tries when costs depend on position.
 std::vector<std::vector<int>> candidate_orders(const model_profile& model,

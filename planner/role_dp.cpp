@@ -47,7 +47,7 @@ bool position_free(const model_profile& model, const std::vector<worker_profile>
 
 // Returns the stages in pipeline order, or an empty vector when nothing fits.
 std::vector<assignment> role_dp(const model_profile& model, const std::vector<worker_profile>& workers,
-                                const planner_options& options) {
+                                const planner_options& options, double stage_cap) {
   const int n = model.num_layers();
   const int m = static_cast<int>(workers.size());
   const cost_model cm(model, options);
@@ -98,6 +98,7 @@ std::vector<assignment> role_dp(const model_profile& model, const std::vector<wo
           for (int len = lo; len <= room; ++len) {
             const double c = row[len];
             if (c == inf) break;  // longer ranges need more memory: infinite too
+            if (c > stage_cap) continue;
             relax(L + len, f | bit, combine(goal, v, c), len * 8 + r);
           }
         }

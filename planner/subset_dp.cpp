@@ -17,7 +17,7 @@ bool subset_dp_affordable(int n, int m) {
 }
 
 std::vector<assignment> subset_dp(const model_profile& model, const std::vector<worker_profile>& workers,
-                                  const planner_options& options, double* best_value) {
+                                  const planner_options& options, double* best_value, double stage_cap) {
   const int n = model.num_layers();
   const int m = static_cast<int>(workers.size());
   const cost_model cm(model, options);
@@ -39,7 +39,7 @@ std::vector<assignment> subset_dp(const model_profile& model, const std::vector<
         const double* row = &tables[static_cast<size_t>(k)][static_cast<size_t>(i) * N1];
         for (int j = i + 1; j <= n; ++j) {
           const double c = row[j];
-          if (c == inf) continue;
+          if (c == inf || c > stage_cap) continue;
           const double value = combine(options.goal, v, c);
           double& slot = dp[next_mask * N1 + static_cast<size_t>(j)];
           if (value < slot) {
