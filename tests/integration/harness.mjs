@@ -136,6 +136,63 @@ export function prompt(tessera, port, text, opts = {}) {
   });
 }
 
+// Like prompt(), and calls onMessage(json) for each streamed message as it arrives.
+export function promptStream(tessera, port, text, opts, onMessage) {
+  const args = ['prompt', '--json', '--url', `ws://127.0.0.1:${port}/ws/generate`, '--timeout-ms', '60000'];
+  for (const [k, v] of Object.entries(opts)) args.push(`--${k}`, String(v));
+  args.push(text);
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(tessera, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let buf = '';
+    let err = '';
+    const messages = [];
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const m = JSON.parse(line);
+        messages.push(m);
+        onMessage(m);
+      }
+    });
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`tessera prompt exited ${code}: ${err}`));
+      const tokens = messages.filter((m) => 'token' in m).map((m) => m.token);
+      resolve({ tokens, done: messages[messages.length - 1], messages });
+    });
+  });
+}
+
+// Starts one more headless worker against the node (not a child of the node).
+export function startWorker(port, name, memory, cacheDir) {
+  return track(spawn(process.execPath, [path.join(repoRoot, 'webworker', 'node', 'worker.mjs'),
+                                        '--url', `ws://127.0.0.1:${port}/ws/worker`, '--memory', memory,
+                                        '--threads', '1', '--name', name, '--cache', cacheDir],
+                     { stdio: 'ignore', detached: true }));
+}
+
+// The PID of the node's local worker called `name` (its --name argument).
+export function workerPid(nodePid, name) {
+  for (const pid of childPids(nodePid)) {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const i = argv.indexOf('--name');
+    if (i >= 0 && argv[i + 1] === name) return pid;
+  }
+  return undefined;
+}
+
+// Resolves when /api/status satisfies pred (bounded).
+export function waitStatus(port, what, ms, pred) {
+  return waitFor(what, ms, async () => {
+    const s = await getJson(port, '/api/status');
+    return pred(s) ? s : undefined;
+  }, 100);
+}
+
 // Greedy reference ids from the whole model (tests/integration/reference.mjs).
 export function reference(modelDir, maxTokens, prompts) {
   const out = execFileSync(process.execPath, [path.join(repoRoot, 'tests', 'integration', 'reference.mjs'),
