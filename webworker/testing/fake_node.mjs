@@ -30,6 +30,8 @@ export class FakeWorkerConn {
       try { this.parser.push(c); } catch (e) { this.#deliver({ protocolError: e.message }); socket.destroy(); }
     });
     socket.on('close', () => this.#closed({ code: 1006, reason: 'socket closed' }));
+    // upgraded sockets of an http.Server are half-open capable: a peer's FIN only ends reading
+    socket.on('end', () => { socket.destroy(); this.#closed({ code: 1006, reason: 'peer ended the connection' }); });
     socket.on('error', () => {});
   }
 

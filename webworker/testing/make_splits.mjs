@@ -4,7 +4,7 @@
 // Writes MODELS_DIR/PRESET/ (model.onnx, config.json, ...) and
 // MODELS_DIR/PRESET-split/<plan>-<head>/.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { splitsFor, splitDir } from './plans.mjs';
 
@@ -14,11 +14,19 @@ if (!bin || !models || !preset) {
   process.exit(2);
 }
 const modelDir = path.join(models, preset);
-const run = (args) => execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+function run(args) {
+  try {
+    execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (e) {
+    console.error(`make_splits: '${bin} ${args.join(' ')}' failed (${e.status ?? e.signal ?? e.message})`);
+    process.exit(1);
+  }
+}
 
 let t0 = Date.now();
 rmSync(modelDir, { recursive: true, force: true });
 rmSync(path.join(models, `${preset}-split`), { recursive: true, force: true });
+mkdirSync(path.join(models, `${preset}-split`), { recursive: true });
 run(['model', 'build', '--preset', preset, '--out', modelDir]);
 console.log(`built ${preset} -> ${modelDir} in ${Date.now() - t0} ms`);
 const config = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
