@@ -61,6 +61,7 @@ async function generate(pipeline, promptIds, n) {
     input = [next];
     if (next === EOS) break;
   }
+  pipeline.release('demo');
   const totalMs = performance.now() - t0;
   const perToken = out.length > 1 ? (totalMs - prefillMs) / (out.length - 1) : 0;
   return { tokens: out, prefillMs, perToken };
@@ -76,6 +77,11 @@ async function main() {
   console.log(`model  ${manifest.model.name ?? a.model}: ${manifest.model.num_layers ?? '?'} layers, head=${manifest.head}`);
   console.log(`stages ${manifest.stages.length}: ${plan}`);
   console.log(`prompt "${a.prompt}" (${promptIds.length} tokens), generating ${a.tokens}`);
+  // warm-up (first runs allocate and tune kernels), then time each
+  for (const p of [chained, whole]) {
+    await p.step('warm', { position: 0, tokenIds: promptIds });
+    p.release('warm');
+  }
   const c = await generate(chained, promptIds, a.tokens);
   const w = await generate(whole, promptIds, a.tokens);
   const same = c.tokens.length === w.tokens.length && c.tokens.every((t, i) => t === w.tokens[i]);
