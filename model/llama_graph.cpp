@@ -60,7 +60,7 @@ void llama_graph_builder::build() {
   // The head's matrix is always its own initializer (a copy of the embedding when
   // tied), so a stage holding only the head needs no embedding table.
   const std::string head_src = config.tie_word_embeddings ? emb_name : "lm_head.weight";
-  const std::string w = matrix_weight(head_src, config.vocab_size, config.hidden_size, "/lm_head");
+  const std::string w = matrix_weight(head_src, config.vocab_size, config.hidden_size, "/lm_head", "lm_head.weight");
   g.op_to("logits", "MatMul", "/lm_head/MatMul", {normed, w});
 }
 
@@ -192,7 +192,7 @@ std::string llama_graph_builder::linear(const std::string& x, const std::string&
 }
 
 std::string llama_graph_builder::matrix_weight(const std::string& hf_name, int64_t out, int64_t in,
-                                               const std::string& prefix) {
+                                               const std::string& prefix, const std::string& stored_name) {
   const std::vector<float> hf = weights.load(hf_name, {out, in});
   if (hf.size() != uint64_t(out) * uint64_t(in))
     throw model_error("weight source returned " + std::to_string(hf.size()) + " values for " + hf_name + " " +
@@ -200,9 +200,7 @@ std::string llama_graph_builder::matrix_weight(const std::string& hf_name, int64
   std::vector<float> t(hf.size());
   for (int64_t r = 0; r < out; ++r)
     for (int64_t c = 0; c < in; ++c) t[size_t(c) * size_t(out) + size_t(r)] = hf[size_t(r) * size_t(in) + size_t(c)];
-  // The tied head reads the embedding but stores it under the head's own name.
-  const std::string name = prefix == "/lm_head" ? std::string("lm_head.weight") : hf_name;
-  return as_float(store(name, {in, out}, t), prefix);
+  return as_float(store(stored_name.empty() ? hf_name : stored_name, {in, out}, t), prefix);
 }
 
 std::string llama_graph_builder::vector_weight(const std::string& hf_name, int64_t n, const std::string& prefix) {

@@ -30,8 +30,10 @@ private:
   std::string linear(const std::string& x, const std::string& hf_prefix, int64_t in, int64_t out, bool bias,
                      const std::string& prefix);
   // Writes the weight (transposed to [in, out] for matrices) and returns a float32 tensor name
-  // (the initializer itself, or a Cast of it for fp16).
-  std::string matrix_weight(const std::string& hf_name, int64_t out, int64_t in, const std::string& prefix);
+  // (the initializer itself, or a Cast of it for fp16). The initializer is named `stored_name`
+  // when given (the tied head reads the embedding but stores it as lm_head.weight).
+  std::string matrix_weight(const std::string& hf_name, int64_t out, int64_t in, const std::string& prefix,
+                            const std::string& stored_name = "");
   std::string vector_weight(const std::string& hf_name, int64_t n, const std::string& prefix);
   std::string store(const std::string& hf_name, const std::vector<int64_t>& dims, const std::vector<float>& values);
   std::string as_float(const std::string& stored, const std::string& prefix);
