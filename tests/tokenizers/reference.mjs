@@ -21,6 +21,13 @@ export async function loadModel(m) {
   return { dir, tokenizer: mod.fromPreTrained(), nfc: json.normalizer?.type === 'NFC' };
 }
 
+const chatMessages = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'Hi there! Ça va? 😀' },
+  { role: 'assistant', content: 'Hello.' },
+  { role: 'user', content: 'What is 2+2?' },
+];
+
 async function main() {
   const out = process.argv[2];
   if (!out) throw new Error('usage: node reference.mjs OUT.json');
@@ -39,7 +46,16 @@ async function main() {
         expected_roundtrip: nfc ? text.normalize('NFC') : text,
       };
     });
-    result.models.push({ name: m.name, dir, cases });
+    // The chat template, where the JavaScript side can render it (its Jinja subset parses the
+    // Llama-3 template; Qwen3's is beyond it and the Llama-2 package ships none).
+    let chat = null;
+    try {
+      const text = tokenizer.apply_chat_template(chatMessages, { tokenize: false, add_generation_prompt: true });
+      chat = { messages: chatMessages, text, ids: tokenizer.encode(text, { add_special_tokens: false }) };
+    } catch {
+      chat = null;
+    }
+    result.models.push({ name: m.name, dir, cases, chat });
   }
   writeFileSync(out, JSON.stringify(result, null, 1));
   console.log(`reference ids for ${result.models.length} tokenizers x ${samples.length} samples -> ${out}`);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/chat_template.hpp"
 #include "model/tokenizer.hpp"
 
 using namespace tessera::model;
@@ -79,6 +80,15 @@ int main(int argc, char** argv) {
       for (token_id id : got_special) streamed += stream.push(id);
       streamed += stream.finish();
       check(streamed == decoded, label + " streamed decode equals decode\n  got " + q(streamed));
+    }
+    if (m.contains("chat") && !m["chat"].is_null()) {
+      std::vector<chat_message> messages;
+      for (const auto& msg : m["chat"].at("messages")) messages.push_back({msg.at("role"), msg.at("content")});
+      const std::string text = format_chat(tok->chat(), messages, true);
+      check(text == m["chat"].at("text").get<std::string>(),
+            name + " chat template (" + to_string(tok->chat()) + ")\n  want " + q(m["chat"].at("text")) + "\n  got  " + q(text));
+      const auto ids = encode_chat(*tok, messages, true);
+      check(ids == m["chat"].at("ids").get<std::vector<token_id>>(), name + " chat ids\n  got " + show(ids));
     }
   }
   std::cout << passed << " passed, " << failed << " failed\n";
