@@ -1,4 +1,5 @@
-// A sentencepiece `tokenizer.model` (Llama-2, Mistral, TinyLlama ...) through libsentencepiece.
+// A sentencepiece `tokenizer.model` (Llama-2, Mistral, TinyLlama ...), read by Tessera itself
+// (BPE and unigram models, byte fallback, precompiled charsmaps); see sentencepiece_tokenizer.cpp.
 #pragma once
 
 #include <memory>
