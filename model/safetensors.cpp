@@ -52,7 +52,7 @@ float bfloat16_to_float(uint16_t b) {
   return f;
 }
 
-uint16_t float_to_half(float f) {
+uint16_t float_to_fp16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000u;
@@ -77,7 +77,7 @@ uint16_t float_to_half(float f) {
   return static_cast<uint16_t>(sign | half);
 }
 
-float half_to_float(uint16_t h) {
+float fp16_to_float(uint16_t h) {
   const uint32_t sign = (h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1Fu;
   uint32_t mant = h & 0x3FFu;
@@ -183,7 +183,7 @@ std::vector<float> safetensors_file::read_float32(const safetensors_tensor& t) c
     std::vector<uint16_t> raw(count);
     in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(t.bytes));
     if (t.dtype == "F16")
-      for (uint64_t i = 0; i < count; ++i) out[i] = half_to_float(raw[i]);
+      for (uint64_t i = 0; i < count; ++i) out[i] = fp16_to_float(raw[i]);
     else
       for (uint64_t i = 0; i < count; ++i) out[i] = bfloat16_to_float(raw[i]);
   }
@@ -225,7 +225,7 @@ void write_safetensors(const std::string& path, const std::vector<safetensors_en
       } else {
         std::vector<uint16_t> raw(t.values.size());
         for (std::size_t i = 0; i < raw.size(); ++i)
-          raw[i] = t.dtype == "F16" ? float_to_half(t.values[i]) : float_to_bfloat16(t.values[i]);
+          raw[i] = t.dtype == "F16" ? float_to_fp16(t.values[i]) : float_to_bfloat16(t.values[i]);
         out.write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size() * 2));
       }
     }

@@ -58,8 +58,8 @@ void write_safetensors(const std::string& path, const std::vector<safetensors_en
 std::size_t safetensors_dtype_size(const std::string& dtype);
 
 // float32 <-> fp16 / bf16 conversions (round to nearest even; NaN and infinities kept).
-uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
+uint16_t float_to_fp16(float f);
+float fp16_to_float(uint16_t h);
 uint16_t float_to_bfloat16(float f);
 float bfloat16_to_float(uint16_t b);
 
