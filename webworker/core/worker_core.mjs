@@ -54,6 +54,9 @@ export class WorkerCore {
     const u = new URL(url);
     this.httpBase = `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}/`;
     const flops = await this.measure();
+    // a new connection may be a restarted node reusing sequence ids: keep the
+    // loaded stage (a re-Assign of it is instant) but no KV
+    this.runner?.releaseAll();
     this.#setStatus({ state: 'connecting' });
     const ws = await this.shell.connect(url);
     this.ws = ws;

@@ -16,6 +16,7 @@ import { splitDir } from '../testing/plans.mjs';
 import { loadWholeModel, readManifest } from '../node/ort_node.mjs';
 import { argmaxRow } from '../core/pipeline.mjs';
 import { encodeBytes, BOS } from '../core/byte_text.mjs';
+import { launchBrowser, haveChromium } from '../testing/chromium.mjs';
 
 const MODELS = process.env.TESSERA_MODELS;
 const NAME = process.env.TESSERA_PIPELINE_MODEL ?? 'tiny';
@@ -34,7 +35,7 @@ describe(`three Node workers serve the 3-uneven greedy split of '${NAME}'`, { sk
   before(async () => {
     const dir = splitDir(MODELS, NAME, 'three_uneven', 'greedy');
     manifest = readManifest(dir);
-    node = await new FakeNode().start();
+    node = await new FakeNode({ servePage: true }).start();
     tmp = mkdtempSync(path.join(os.tmpdir(), 'tessera-pipeline-test-'));
     assigns = manifest.stages.map((s, i) => {
       const names = [s.file, ...(s.data_file && existsSync(path.join(dir, s.data_file)) ? [s.data_file] : [])];
@@ -66,6 +67,21 @@ describe(`three Node workers serve the 3-uneven greedy split of '${NAME}'`, { sk
     await node?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
+
+  // A browser tab (headless Chromium, WASM) as the worker for stage k.
+  async function joinBrowser(k, browser) {
+    const page = await browser.context.newPage();
+    const lines = [];
+    page.on('console', (m) => lines.push(m.text()));
+    await page.goto(`${node.httpUrl}/?reconnect=0&name=tab${k}&threads=1`);
+    const conn = await node.nextWorker(60000);
+    assert.equal((await conn.next({ timeoutMs: 60000 })).body, 'hello', lines.join('\n'));
+    conn.send({ welcome: { protocol_version: 1, worker_id: 99, heartbeat_ms: 2000 } });
+    conn.send({ assign: assigns[k] });
+    const loaded = (await conn.until('loaded', 60000)).at(-1).loaded;
+    assert.equal(loaded.ok, true, `${loaded.error}\n${lines.join('\n')}`);
+    return { conn, page };
+  }
 
   async function join(k) {
     const proc = spawnWorker(['--url', node.wsUrl, '--cache', path.join(tmp, `cache${procs.length}`), '--name', `w${k}`, '--threads', '1', '--no-benchmark']);
@@ -136,4 +152,27 @@ describe(`three Node workers serve the 3-uneven greedy split of '${NAME}'`, { sk
     for (const w of workers) w.conn.close(1000);
     for (const w of workers) assert.equal((await w.proc.waitExit()).code, 0);
   });
+
+  test('a browser tab serving the middle stage between two Node workers gives the same tokens',
+    { skip: haveChromium() ? false : 'no Chromium', timeout: 240000 }, async () => {
+      const browser = await launchBrowser();
+      try {
+        const workers = [await join(0), await joinBrowser(1, browser), await join(2)];
+        const tokens = [];
+        let position = 0;
+        let input = PROMPT;
+        for (let s = 0; s <= DECODE; ++s) {
+          const next = await step(workers, { seq: 9, position, tokenIds: input, stepNo: s });
+          tokens.push(next);
+          position += input.length;
+          input = [next];
+        }
+        assert.deepEqual(tokens, reference);
+        const layers = await workers[1].page.textContent('#layers');
+        assert.equal(layers, `${assigns[1].layer_begin}–${assigns[1].layer_end}`);
+        for (const w of workers) w.conn.close(1000);
+      } finally {
+        await browser.close();
+      }
+    });
 });
