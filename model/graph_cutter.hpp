@@ -51,10 +51,11 @@ struct stage_info {
   std::string file;       // relative to the output dir, e.g. "stage_0_2.onnx"
   std::string data_file;  // e.g. "stage_0_2.onnx.data"
   stage_range layers;
-  std::string id;         // sha256 hex of (model hash, range, head)
+  std::string id;         // sha256 hex of (cutter format, model hash, range, head of the last stage)
   uint64_t bytes = 0;     // .onnx + .onnx.data bytes
   std::vector<tensor_spec> inputs;
   std::vector<tensor_spec> outputs;
+  std::vector<std::string> warnings;  // e.g. a data file over the browser's 2 GB buffer limit
 };
 
 struct split_options {
@@ -68,6 +69,7 @@ struct split_result {
   std::string model_hash;  // sha256 over model.onnx and its data files
   int num_layers = 0;
   std::vector<stage_info> stages;
+  std::vector<std::string> warnings;  // analysis and stage warnings, for the user
 };
 
 // Writes the stages and manifest.json into out_dir. Everything is written to a

@@ -22,7 +22,7 @@ namespace tessera::model {
 struct layer_stats {
   int index = 0;
   uint64_t param_bytes = 0;               // bytes of the initializers only this layer uses
-  uint64_t flops_per_token = 0;           // 2*K*N per MatMul/Gemm with a weight initializer (+ attention, see .cpp)
+  uint64_t flops_per_token = 0;           // 2*K*N per MatMul/Gemm with a constant weight; context-dependent attention excluded
   uint64_t kv_bytes_per_token = 0;        // present.N.key + present.N.value bytes per cached token
   uint64_t boundary_bytes_per_token = 0;  // bytes/token of the tensors leaving this layer (boundary index+1)
 };
@@ -40,7 +40,7 @@ struct model_stats {
   int num_layers = 0;
   std::vector<layer_stats> layers;
   uint64_t embed_param_bytes = 0;    // token embedding (and whatever depends on input_ids before layer 0)
-  uint64_t head_param_bytes = 0;     // final norm + lm_head (after the last layer)
+  uint64_t head_param_bytes = 0;     // what follows the last minimum cut: lm_head (the final norm counts in the last layer)
   uint64_t prelude_param_bytes = 0;  // mask / rotary tables, recomputed by every stage
   uint64_t head_flops_per_token = 0;
   uint64_t hidden_bytes_per_token = 0;  // boundary into the first layer
@@ -49,6 +49,7 @@ struct model_stats {
   // boundaries[b], b = 0..num_layers: tensors crossing the cut before layer b
   // (b = 0: embedding -> layer 0; b = num_layers: last layer -> head).
   std::vector<std::vector<boundary_tensor>> boundaries;
+  std::vector<std::string> warnings;  // e.g. node names that disagree with the structure
 };
 
 // Accepts a model directory (uses DIR/model.onnx) or an .onnx file. Throws
@@ -57,8 +58,10 @@ struct model_stats {
 model_stats inspect_model(const std::string& onnx_file_or_model_dir);
 
 // JSON text of the stats: {"name", "num_layers", "layers": [{index, param_bytes,
-// flops_per_token, kv_bytes_per_token, boundary_bytes_per_token}], "embed": ...,
-// "head": ..., "prelude": ..., "boundaries": [[{name, dtype, shape, bytes_per_token}]]}.
+// flops_per_token, kv_bytes_per_token, boundary_bytes_per_token}], "embed":
+// {param_bytes, flops_per_token, hidden_bytes_per_token}, "head": {param_bytes,
+// flops_per_token}, "prelude": {param_bytes}, "total_param_bytes",
+// "boundaries": [[{name, dtype, shape, bytes_per_token}]], "warnings": [...]}.
 std::string model_stats_json(const model_stats& stats, int indent = 2);
 
 }  // namespace tessera::model

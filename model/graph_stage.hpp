@@ -1,0 +1,18 @@
+// One pipeline stage [a, b) of an analysed decoder as a standalone ONNX model:
+// the cutter's inner step (graph_cutter.hpp is the public API).
+#pragma once
+
+#include <string>
+
+#include "model/graph_analysis.hpp"
+#include "model/graph_cutter.hpp"
+
+namespace tessera::model {
+
+// Builds stage [range.begin, range.end) of `g`, streams its initializers from
+// the source data files into `dir/<data_file>` and writes `dir/<file>`. Fills
+// file, data_file, layers, inputs, outputs and bytes of the returned info (not id).
+// Runs the onnx checker when `check` is set. Throws model_error.
+stage_info write_stage(const decoder_graph& g, stage_range range, token_head head, const std::string& dir, bool check);
+
+}  // namespace tessera::model
