@@ -163,10 +163,12 @@ plan evaluate(const model_profile& model, const std::vector<worker_profile>& wor
 
 // The optimal plan for options.goal. Workers may be skipped; ranges that do not
 // fit a worker's memory are never used. When no plan fits, feasible = false and
-// reason says what the pool lacks. Exact over all worker orders and cuts when
-// stage costs are position-free (uniform layers, no cached weights); otherwise
-// exact over all cuts and worker subsets for the best of several worker orders
-// (docs/planner.md).
+// reason says what the pool lacks. Throughput ties on the bottleneck go to the
+// plan with the least latency. Exact over all worker subsets, orders and cuts
+// when stage costs are position-free (uniform layers, no cached weights; role
+// DP, O(n^2 m)) or the pool is small (subset DP); otherwise the best of several
+// worker orders, each solved exactly by the order DP, plus a bounded swap
+// search (docs/planner.md "Algorithms").
 plan partition(const model_profile& model, const std::vector<worker_profile>& workers,
                const planner_options& options);
 
