@@ -101,10 +101,12 @@ int run_plan_command(const arg_list& args) {
   else if (goal == "throughput") o.goal = planner::objective::throughput;
   else throw usage_error("--objective must be latency or throughput, got '" + goal + "'");
   const long long context = a.get_int("--context", static_cast<long long>(o.context_tokens));
-  if (context <= 0) throw usage_error("--context must be > 0, got " + std::to_string(context));
+  if (context <= 0 || context > 100'000'000)
+    throw usage_error("--context must be between 1 and 100000000 tokens, got " + std::to_string(context));
   o.context_tokens = static_cast<uint64_t>(context);
   const long long sequences = a.get_int("--sequences", 1);
-  if (sequences <= 0) throw usage_error("--sequences must be > 0, got " + std::to_string(sequences));
+  if (sequences <= 0 || sequences > 100'000)
+    throw usage_error("--sequences must be between 1 and 100000, got " + std::to_string(sequences));
   o.concurrent_sequences = static_cast<uint64_t>(sequences);
   const double horizon = a.get_double("--horizon", o.load_horizon_tokens);
   if (horizon < 0 || !std::isfinite(horizon)) throw usage_error("--horizon must be >= 0 tokens");
