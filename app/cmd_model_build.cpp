@@ -8,6 +8,7 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
+#include "model/hf_import.hpp"
 #include "model/llama_builder.hpp"
 #include "model/llama_overrides.hpp"
 #include "model/model_error.hpp"
@@ -18,7 +19,8 @@ namespace {
 constexpr const char* k_usage =
     "usage: tessera model build --preset tiny|small|medium --out DIR [--seed N] [--dtype fp32|fp16]\n"
     "         [--layers N] [--hidden N] [--heads N] [--kv-heads N] [--ffn N] [--vocab N] [--context N]\n"
-    "         [--head-dim N] [--rope-theta X] [--tie-embeddings] [--attention-bias]";
+    "         [--head-dim N] [--rope-theta X] [--tie-embeddings] [--attention-bias]\n"
+    "   or: tessera model build --from-hf HF_CHECKPOINT_DIR --out DIR [--dtype fp32|fp16]";
 
 std::optional<int64_t> int_flag(const cli_args& a, const std::string& flag) {
   if (!a.has(flag)) return std::nullopt;
@@ -29,7 +31,7 @@ std::optional<int64_t> int_flag(const cli_args& a, const std::string& flag) {
 
 int run_model_build(const arg_list& args) {
   const cli_args a(args,
-                   {"--preset", "--out", "--seed", "--dtype", "--layers", "--hidden", "--heads", "--kv-heads", "--ffn",
+                   {"--preset", "--from-hf", "--out", "--seed", "--dtype", "--layers", "--hidden", "--heads", "--kv-heads", "--ffn",
                     "--vocab", "--context", "--head-dim", "--rope-theta"},
                    {"--tie-embeddings", "--attention-bias", "--help"});
   if (a.has("--help")) {
@@ -38,6 +40,22 @@ int run_model_build(const arg_list& args) {
   }
   if (!a.positionals().empty()) throw usage_error("unexpected argument '" + a.positionals()[0] + "'\n" + k_usage);
   const std::string out = a.require("--out");
+  if (const auto hf_dir = a.get("--from-hf")) {  // a Hugging Face checkpoint (model/hf_import.hpp)
+    for (const char* f : {"--preset", "--seed", "--layers", "--hidden", "--heads", "--kv-heads", "--ffn", "--vocab",
+                          "--context", "--head-dim", "--rope-theta", "--tie-embeddings", "--attention-bias"})
+      if (a.has(f)) throw usage_error(std::string(f) + " does not apply to --from-hf (the checkpoint's config.json decides)");
+    model::weight_dtype dtype;
+    try {
+      dtype = model::parse_weight_dtype(a.get_or("--dtype", "fp32"));
+    } catch (const model::model_error& e) {
+      throw usage_error(std::string("--dtype: ") + e.what());
+    }
+    const auto r = model::build_from_hf(*hf_dir, out, dtype);
+    std::printf("imported %s into %s: %llu parameters, %s weights; model.onnx.data %llu bytes\n", hf_dir->c_str(),
+                r.out_dir.c_str(), static_cast<unsigned long long>(r.parameter_count), model::to_string(dtype).c_str(),
+                static_cast<unsigned long long>(r.data_bytes));
+    return 0;
+  }
   const std::string preset = a.get_or("--preset", "tiny");
 
   model::llama_config config;
