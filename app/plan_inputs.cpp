@@ -65,7 +65,7 @@ std::vector<planner::worker_profile> parse_workers_json(const std::string& text,
       if (!kWorkerKeys.count(item.key())) fail(source, where, "unknown key \"" + item.key() + "\"");
     if (!w.contains("memory_bytes")) fail(source, where, "missing \"memory_bytes\"");
     const double mem = positive_field(w, "memory_bytes", source, where);
-    if (mem >= 1.8e19) fail(source, where, "\"memory_bytes\" is too large");
+    if (mem > 1e15) fail(source, where, "\"memory_bytes\" is too large (over 1 PB), got " + w.at("memory_bytes").dump());
     p.memory_bytes = static_cast<uint64_t>(mem);
     if (w.contains("flops_per_s")) p.flops_per_s = positive_field(w, "flops_per_s", source, where);
     if (w.contains("measured_layer_ms")) p.measured_layer_ms = positive_field(w, "measured_layer_ms", source, where);
