@@ -122,6 +122,7 @@ uint16_t node_runtime::start() {
   ropts.context = cfg.context;
   ropts.step_timeout_ms = cfg.step_timeout_ms;
   ropts.queue_timeout_ms = cfg.queue_timeout_ms;
+  ropts.kept_inputs_bytes = cfg.kept_inputs_bytes;
 
   net::gateway_config gcfg;
   gcfg.host = cfg.listen_host;

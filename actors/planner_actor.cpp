@@ -4,6 +4,7 @@
 // cutting shards is blocking file I/O. State, then behaviour.
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -43,6 +44,7 @@ struct planner_state {
   planner::planner_options popts;
   std::map<uint64_t, worker_entry> workers;
   planner::plan current;
+  planner::plan last_served;  // the last feasible plan (kept while the pool is short)
   std::vector<stage_slot> slots;
   uint32_t version = 0;
   bool ready = false;
@@ -51,6 +53,7 @@ struct planner_state {
   clock_type::time_point started = clock_type::now();
   std::vector<std::string> history;
   std::vector<caf::actor> subscribers;
+  std::string last_change = "first plan";  // why the next re-plan happens
   static inline const char* name = "tessera.planner";
 };
 
@@ -113,6 +116,42 @@ void set_unready(planner_actor* self, std::string reason) {
   st.reason = std::move(reason);
 }
 
+// Keeps every stage of the last plan whose worker is still here and gives each
+// orphaned stage (same layer range) to an idle worker that fits it, so the
+// surviving stages keep their KV. nullopt when that is not possible.
+std::optional<planner::plan> substitute(planner_state& st, const std::vector<planner::worker_profile>& profiles,
+                                        const std::vector<uint64_t>& ids) {
+  if (st.last_served.stages.empty())
+    return std::nullopt;
+  planner::cost_model costs(st.model, st.popts);
+  std::vector<planner::assignment> stages;
+  std::vector<bool> used(ids.size(), false);
+  for (auto& s : st.last_served.stages) {
+    auto it = std::find(ids.begin(), ids.end(), std::stoull(s.worker_id));
+    int index = it == ids.end() ? -1 : static_cast<int>(it - ids.begin());
+    if (index >= 0)
+      used[index] = true;
+    stages.push_back({index, s.layers});
+  }
+  for (auto& a : stages) {
+    if (a.worker_index >= 0)
+      continue;
+    int best = -1;  // the smallest idle worker that fits: big ones stay free
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (!used[i] && costs.fits(profiles[i], a.layers) &&
+          (best < 0 || profiles[i].memory_bytes < profiles[best].memory_bytes))
+        best = static_cast<int>(i);
+    if (best < 0)
+      return std::nullopt;
+    used[best] = true;
+    a.worker_index = best;
+  }
+  auto p = planner::evaluate(st.model, profiles, stages, st.popts);
+  if (!p.feasible)
+    return std::nullopt;
+  return p;
+}
+
 void replan(planner_actor* self) {
   auto& st = self->state;
   st.replan_scheduled = false;
@@ -149,10 +188,13 @@ void replan(planner_actor* self) {
   if (all_present) {
     auto r = planner::replan(st.model, profiles, previous, st.popts);
     chosen = r.chosen;
-    why = r.why;
+    why = st.last_change + "; " + r.why;
+  } else if (auto sub = substitute(st, profiles, ids)) {
+    chosen = *sub;
+    why = st.last_change + "; lost stages given to idle workers, the others keep their KV";
   } else {
     chosen = planner::partition(st.model, profiles, st.popts);
-    why = previous.stages.empty() ? "first plan" : "a stage's worker left";
+    why = st.last_change;
   }
   if (!chosen.feasible) {
     st.current = {};
@@ -175,6 +217,7 @@ void replan(planner_actor* self) {
   }
   st.version += 1;
   st.current = chosen;
+  st.last_served = chosen;
   st.slots.clear();
   std::string line = "v" + std::to_string(st.version) + " (" + why + "):";
   for (size_t i = 0; i < chosen.stages.size(); ++i) {
@@ -228,6 +271,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
         continue;
       auto id = it->first;
       spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
+      st.last_change = "worker " + std::to_string(id) + " left";
       st.workers.erase(it);
       for (auto& s : st.slots)
         if (s.worker_id == id)
@@ -245,6 +289,8 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
         auto& st = self->state;
         self->monitor(j.worker);
         st.workers[j.info.worker_id] = {j.worker, j.info};
+        if (!st.slots.empty() || st.version > 0)
+          st.last_change = "worker " + std::to_string(j.info.worker_id) + " (" + j.info.name + ") joined";
         schedule_replan(self, st.opts.settle_ms);
         publish(self);
       },

@@ -1,9 +1,11 @@
 // The request actor: one prompt from tokenising to the final message.
-// State, then behaviour. Recovery (issue 6, first form): when a stage is lost
-// the request fetches a new route and rebuilds every stage's KV by running the
-// tokens so far from position 0; Forward cuts KV to `position`, so this is
-// idempotent, and step i always draws seeded_uniform(seed, i), so the output
-// is the one a fault-free run gives.
+// State, then behaviour. Recovery (issue 6): when a stage is lost the request
+// fetches a new route. Stages at the front of the route whose worker and shard
+// did not change keep their KV; from the first changed stage on, the KV is
+// rebuilt by replaying the stage inputs the request kept (input_store), or,
+// when they are not available, by running the tokens so far from position 0.
+// Forward cuts KV to `position`, so both are idempotent, and step i always
+// draws seeded_uniform(seed, i), so the output is the fault-free one.
 #include <chrono>
 #include <set>
 
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/input_store.hpp"
 #include "actors/spawn.hpp"
 #include "actors/stop_strings.hpp"
 #include "model/tokenizer.hpp"
@@ -51,7 +54,12 @@ struct request_state {
   std::set<caf::actor> used_workers;  // to release KV at the end
   uint32_t failures = 0;
   std::string queued_reason;
-  uint32_t replays = 0;
+  uint32_t replays = 0;         // KV rebuilt from the tokens
+  uint32_t input_replays = 0;   // KV rebuilt from kept stage inputs
+  input_store kept;
+  route lost_path;              // the route when the last stage was lost
+  uint32_t lost_positions = 0;  // positions every stage held before the lost step
+  uint32_t rebuild_step = 0;    // step number of an input replay in flight (0: none)
 
   clock_type::time_point created = clock_type::now();
   clock_type::time_point routed, first_token, last_token, step_sent;
@@ -96,6 +104,7 @@ void finish(request_actor* self, const std::string& reason) {
       {"overhead_ms_per_token", st.decode_steps ? (st.wall_ms - st.compute_ms) / st.decode_steps : 0.0},
       {"stages", st.path.hops.size()},
       {"replays", st.replays},
+      {"input_replays", st.input_replays},
   };
   json done = {{"done", true},
                {"finish_reason", reason},
@@ -111,6 +120,7 @@ void finish(request_actor* self, const std::string& reason) {
 }
 
 void ask_route(request_actor* self);
+bool try_input_replay(request_actor* self);
 
 void send_step(request_actor* self) {
   auto& st = self->state;
@@ -137,6 +147,7 @@ void send_step(request_actor* self) {
   s.path = st.path;
   s.hop = 0;
   s.reply_to = self;
+  s.keep_inputs = st.kept.enabled() && st.path.hops.size() > 1;
   st.in_flight = true;
   st.step_sent = clock_type::now();
   for (auto& h : st.path.hops)
@@ -152,6 +163,9 @@ void recover(request_actor* self, const std::string& why) {
     return;
   st.in_flight = false;
   st.have_route = false;
+  st.lost_path = st.path;
+  st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
+  st.rebuild_step = 0;
   st.kv_ready = false;
   if (++st.failures > st.opts.max_failures)
     return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
@@ -192,7 +206,49 @@ void on_route(request_actor* self, route_reply& r) {
   st.have_route = true;
   for (auto& h : st.path.hops)
     self->monitor(h.worker);
+  if (!st.kv_ready && st.lost_positions > 0 && try_input_replay(self))
+    return;
   send_step(self);
+}
+
+// Rebuilds the KV of the stages from the first changed one on by replaying the
+// kept inputs at its boundary (positions [0, lost_positions)). The token that
+// comes out is the one already generated and is dropped. False: not possible.
+bool try_input_replay(request_actor* self) {
+  auto& st = self->state;
+  size_t k = 0;
+  while (k < st.path.hops.size() && k < st.lost_path.hops.size() &&
+         st.path.hops[k].worker_id == st.lost_path.hops[k].worker_id &&
+         st.path.hops[k].shard_id == st.lost_path.hops[k].shard_id)
+    ++k;
+  if (k == 0 || k >= st.path.hops.size())
+    return false;
+  auto inputs = st.kept.replay(st.path.hops[k].layer_begin, st.lost_positions);
+  if (!inputs)
+    return false;
+  stage_step s;
+  s.request_id = st.id;
+  s.sequence_id = st.id;
+  s.step = ++st.step;
+  s.position = 0;
+  s.seq_len = st.lost_positions;
+  s.tensors = std::move(*inputs);
+  s.sampling = {1.0f, 1, 1.0f, 0.0f};
+  s.path = st.path;
+  s.hop = static_cast<uint32_t>(k);
+  s.reply_to = self;
+  s.keep_inputs = st.kept.enabled();
+  st.in_flight = true;
+  st.rebuild_step = s.step;
+  st.step_sent = clock_type::now();
+  ++st.input_replays;
+  for (auto& h : st.path.hops)
+    st.used_workers.insert(h.worker);
+  spdlog::info("request={} rebuilds stages {}..{} from kept inputs at layer {} ({} positions)", st.id, k,
+               st.path.hops.size() - 1, st.path.hops[k].layer_begin, st.lost_positions);
+  self->send(st.path.hops[k].worker, std::move(s));
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
+  return true;
 }
 
 void ask_route(request_actor* self) {
@@ -210,6 +266,11 @@ void on_token(request_actor* self, step_result& r) {
   if (!st.in_flight || r.step != st.step || r.token_ids.empty())
     return;  // stale (a replaced step) or empty
   st.in_flight = false;
+  if (r.step == st.rebuild_step) {  // an input replay: the KV is back, the token is known
+    st.rebuild_step = 0;
+    st.kv_ready = true;
+    return send_step(self);
+  }
   auto now = clock_type::now();
   if (st.kv_ready) {
     st.compute_ms += r.compute_ms;
@@ -248,6 +309,7 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
   st.opts = opts;
   st.decoder = std::make_unique<model::stream_decoder>(*st.tok);
   st.stops = std::make_unique<stop_matcher>(st.params.stop);
+  st.kept = input_store(st.opts.kept_inputs_bytes);
   self->set_down_handler([=](caf::down_msg& d) {
     self->state.dead.insert(d.source);
     for (auto& h : self->state.path.hops)
@@ -270,7 +332,11 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
         if (f.step == self->state.step)
           recover(self, f.reason);
       },
-      [=](relayed_input&) {},  // issue 6: replay store (not kept yet)
+      [=](relayed_input& in) {
+        auto& st = self->state;
+        if (st.in_flight && in.step == st.step && in.hop < st.path.hops.size())
+          st.kept.add(st.path.hops[in.hop].layer_begin, in.position, in.seq_len, in.tensors);
+      },
   };
 }
 

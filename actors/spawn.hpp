@@ -27,6 +27,10 @@ struct worker_options {
   uint32_t heartbeat_ms = 1000;          // told to the worker in Welcome
   uint32_t heartbeat_timeout_ms = 3000;  // silence longer than this: gone
   uint32_t hello_timeout_ms = 10000;     // no Hello by then: disconnected
+  // While a shard loads (Assign sent, no Loaded yet) a browser's main thread can
+  // be busy for seconds (hashing, WASM session creation): silence is allowed up
+  // to this long instead of heartbeat_timeout_ms.
+  uint32_t loading_timeout_ms = 60000;
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket
@@ -58,6 +62,7 @@ struct request_options {
   uint32_t queue_timeout_ms = 120000;
   uint32_t route_retry_ms = 200;
   uint32_t max_failures = 8;  // route losses survived by one request
+  uint64_t kept_inputs_bytes = 64ull << 20;  // stage inputs kept to rebuild lost KV (0: never)
 };
 
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,

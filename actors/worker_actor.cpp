@@ -24,6 +24,7 @@ struct worker_state {
   caf::actor kv;
   worker_options opts;
   bool welcomed = false;
+  bool loading = false;  // an Assign is unanswered
   std::string name;
   clock_type::time_point last_seen = clock_type::now();
   clock_type::time_point started = clock_type::now();
@@ -108,6 +109,7 @@ void on_frame(worker_actor* self, const ws_frame& frame) {
     case worker_frame::kind::result:
       return on_result(self, f);
     case worker_frame::kind::loaded:
+      st.loading = false;
       f.loaded.worker_id = st.id;
       self->send(st.planner, f.loaded);
       return;
@@ -155,9 +157,11 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
           return disconnect(self, errc::timeout, 1008, "no Hello within " +
                                                            std::to_string(st.opts.hello_timeout_ms) + " ms");
-        if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(st.opts.heartbeat_timeout_ms))
+        auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.heartbeat_timeout_ms)
+                                : st.opts.heartbeat_timeout_ms;
+        if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
           return disconnect(self, errc::heartbeat_timeout, 1011,
-                            "no heartbeat for " + std::to_string(st.opts.heartbeat_timeout_ms) + " ms");
+                            "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : ""));
         self->delayed_send(self, std::chrono::milliseconds(tick_ms), tick_atom::value);
       },
       [=](stage_step& s) {
@@ -176,6 +180,7 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         auto& st = self->state;
         spdlog::info("worker={} assign shard={} layers={}-{} head={} plan={}", st.id, a.shard_id,
                      a.layer_begin, a.layer_end, a.head.empty() ? "-" : a.head, a.plan_version);
+        st.loading = true;
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {

@@ -4,6 +4,7 @@
 // from one run on one machine. Not a ctest (never gated on time).
 //   node bench/runtime/bench_runtime.mjs BUILD/tessera [PRESET ...]   (default: small medium)
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as h from '../../tests/integration/harness.mjs';
 
@@ -19,9 +20,13 @@ const rows = [];
 for (const preset of presets) {
   const dir = h.tmpDir(`tessera-bench-${preset}-`);
   const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
+  // Budgets of 50% / 40% / 35% of the weights (+100 MB): no worker holds the
+  // model alone, so the plan has three stages.
+  const data = fs.statSync(path.join(modelDir, 'model.onnx.data')).size;
+  const mb = (f) => `${Math.round((f * data) / 1e6) + 100}MB`;
   const config = h.writeConfig(dir, {
     modelDir, context: 512,
-    workers: [{ name: 'w1', memory: '4GB' }, { name: 'w2', memory: '3GB' }, { name: 'w3', memory: '2GB' }],
+    workers: [{ name: 'w1', memory: mb(0.5) }, { name: 'w2', memory: mb(0.4) }, { name: 'w3', memory: mb(0.35) }],
   });
   const whole = JSON.parse(execFileSync(process.execPath, [path.join(h.repoRoot, 'bench', 'runtime', 'whole_model.mjs'),
                                                            modelDir, String(TOKENS), PROMPT]).toString());
@@ -39,6 +44,7 @@ for (const preset of presets) {
   const aggregate = many.reduce((a, r) => a + r.tokens.length, 0) / wall;
   const singleRate = 1000 / perToken;
   await h.stopNode(node);
+  h.removeDir(dir);
   rows.push({
     preset, stages, per_token_ms: perToken, compute_ms: compute, overhead_ms: overhead,
     overhead_share: overhead / perToken, us_per_hop: (overhead * 1000) / stages,

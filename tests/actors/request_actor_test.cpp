@@ -3,6 +3,9 @@
 // rebuilt from position 0, and bad prompts.
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <cstring>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/spawn.hpp"
+#include "actors/input_store.hpp"
 #include "actors/stop_strings.hpp"
 #include "fake_socket.hpp"
 #include "model/byte_tokenizer.hpp"
@@ -211,4 +215,132 @@ TEST_CASE("the stop matcher holds back a possible stop prefix and never emits pa
   CHECK(m.flush() == "");
   stop_matcher none({});
   CHECK(none.push("abc") == "abc");
+}
+
+namespace {
+tensor_blob hidden(uint32_t seq, char fill) {
+  return {"h", 1, {1, static_cast<int64_t>(seq), 2}, std::string(seq * 8, fill)};
+}
+}  // namespace
+
+TEST_CASE("kept stage inputs replay [0, n) in order and follow KV truncation") {
+  input_store store(1 << 20);
+  store.add(6, 0, 3, {hidden(3, 'a')});  // prefill
+  store.add(6, 3, 1, {hidden(1, 'b')});
+  store.add(6, 4, 1, {hidden(1, 'c')});
+  auto r = store.replay(6, 5);
+  REQUIRE(r);
+  REQUIRE(r->size() == 1);
+  CHECK((*r)[0].shape == std::vector<int64_t>{1, 5, 2});
+  CHECK((*r)[0].data == std::string(24, 'a') + std::string(8, 'b') + std::string(8, 'c'));
+  auto part = store.replay(6, 4);
+  REQUIRE(part);
+  CHECK((*part)[0].shape[1] == 4);
+  CHECK_FALSE(store.replay(6, 6));   // not covered
+  CHECK_FALSE(store.replay(2, 1));   // another boundary
+  store.add(6, 4, 1, {hidden(1, 'd')});  // a replayed step replaces position 4
+  CHECK((*store.replay(6, 5))[0].data.substr(32) == std::string(8, 'd'));
+  store.add(6, 0, 2, {hidden(2, 'e')});  // a rebuild from 0 drops everything after
+  CHECK_FALSE(store.replay(6, 3));
+  CHECK(store.replay(6, 2));
+}
+
+TEST_CASE("the input store turns itself off past its byte cap") {
+  input_store store(100);
+  store.add(1, 0, 10, {hidden(10, 'x')});  // 80 bytes
+  CHECK(store.enabled());
+  store.add(1, 10, 5, {hidden(5, 'y')});   // 120 bytes: over the cap
+  CHECK_FALSE(store.enabled());
+  CHECK_FALSE(store.replay(1, 10));
+}
+
+namespace {
+
+// A pipeline stage that behaves like a worker actor: hop 0 turns token ids into
+// a [1, seq, 1] int64 "hidden" tensor, later hops pass it on; the last hop
+// answers (last value + 1) % 256. It relays copies when keep_inputs is set and
+// fails step `fail_at_step` once. Records (hop, position, seq_len) per step.
+struct chain_state {
+  std::vector<std::array<uint32_t, 3>> seen;
+  int fail_at_step = -1;
+};
+caf::behavior chain_stage(caf::stateful_actor<chain_state>* self, int fail_at_step) {
+  self->state.fail_at_step = fail_at_step;
+  return {
+      [=](stage_step& s) {
+        self->state.seen.push_back({s.hop, s.position, s.seq_len});
+        if (static_cast<int>(s.step) == self->state.fail_at_step) {
+          self->state.fail_at_step = -1;
+          self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, 0, "injected"});
+          return;
+        }
+        std::vector<int64_t> values = s.token_ids;
+        if (s.hop > 0) {
+          const auto& d = s.tensors.at(0).data;
+          values.resize(d.size() / 8);
+          std::memcpy(values.data(), d.data(), d.size());
+        }
+        if (s.hop + 1 == s.path.hops.size()) {
+          self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, {(values.back() + 1) % 256}, 1.0, 1});
+          return;
+        }
+        tensor_blob t{"hidden", 3, {1, static_cast<int64_t>(values.size()), 1},
+                      std::string(reinterpret_cast<const char*>(values.data()), values.size() * 8)};
+        s.hop += 1;
+        s.token_ids.clear();
+        s.tensors = {t};
+        if (s.keep_inputs)
+          self->send(s.reply_to, relayed_input{s.request_id, s.step, s.hop, s.position, s.seq_len, s.tensors});
+        self->send(s.path.hops[s.hop].worker, s);
+      },
+      [=](release_sequence) {},
+      [=](get_route_atom) {
+        std::vector<uint32_t> flat;
+        for (auto& x : self->state.seen)
+          flat.insert(flat.end(), x.begin(), x.end());
+        return flat;
+      },
+  };
+}
+
+// Serves route (a, b) the first time it is asked, then (a, c): same boundaries,
+// stage 2 moved from b to c (as after b's worker died).
+caf::behavior swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::actor b, caf::actor c) {
+  return {[=](get_route_atom) -> route_reply {
+    bool swapped = self->state++ > 0;
+    route r;
+    r.plan_version = swapped ? 2 : 1;
+    r.hops.push_back({a, 1, "A", 0, 2});
+    if (swapped)
+      r.hops.push_back({c, 3, "C", 2, 4});
+    else
+      r.hops.push_back({b, 2, "B", 2, 4});
+    return {true, r, ""};
+  }};
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept inputs; the first stage keeps its KV") {
+  auto a = sys.spawn(chain_stage, -1);
+  auto b = sys.spawn(chain_stage, 3);  // step 3 (position 5) fails on b
+  auto c = sys.spawn(chain_stage, -1);
+  auto planner = sys.spawn(swap_planner, a, b, c);
+  opts.route_retry_ms = 10;
+  generate_params p;
+  p.prompt = "abc";  // BOS a b c: 4 prompt tokens
+  p.max_tokens = 4;
+  auto msgs = run(p, planner);
+  CHECK(text_of(msgs) == "defg");
+  CHECK(msgs.back()["timings"]["input_replays"] == 1);
+  CHECK(msgs.back()["timings"]["replays"] == 0);
+  // a keeps its KV: prefill at 0, then only decode positions (5 twice: the lost step is redone)
+  std::vector<uint32_t> a_positions;
+  auto seen_a = positions(a);
+  for (size_t i = 0; i + 2 < seen_a.size(); i += 3)
+    a_positions.push_back(seen_a[i + 1]);
+  CHECK(a_positions == std::vector<uint32_t>{0, 4, 5, 5, 6});
+  // c gets the kept inputs of positions [0, 5) at hop 1, then the decode steps
+  auto seen_c = positions(c);
+  CHECK(seen_c == std::vector<uint32_t>{1, 0, 5, 1, 5, 1, 1, 6, 1});
 }

@@ -91,7 +91,7 @@ export function getJson(port, p) {
 }
 
 // Starts `tessera node --config FILE --port-file F`; resolves when /api/status says ready.
-export async function startNode(tessera, configFile, dir, { readyMs = 120000 } = {}) {
+export async function startNode(tessera, configFile, dir, { readyMs = 120000, waitReady = true } = {}) {
   const portFile = path.join(dir, 'node.port');
   const log = fs.openSync(path.join(dir, 'node.log'), 'w');
   const child = track(spawn(tessera, ['node', '--config', configFile, '--port-file', portFile],
@@ -101,6 +101,7 @@ export async function startNode(tessera, configFile, dir, { readyMs = 120000 } =
     if (child.exitCode !== null) throw new Error('node exited');
     return fs.existsSync(portFile) ? Number(fs.readFileSync(portFile, 'utf8').trim()) : undefined;
   });
+  if (!waitReady) return { child, port, exited, logFile: path.join(dir, 'node.log') };
   const status = await waitFor('the node to be ready', readyMs, async () => {
     const s = await getJson(port, '/api/status');
     return s.ready ? s : undefined;
