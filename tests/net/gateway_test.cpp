@@ -521,28 +521,114 @@ TEST_CASE("start() names the address when it cannot bind", "[gateway]") {
   CHECK_THROWS_WITH(second.start(), Catch::Contains("127.0.0.1:" + std::to_string(port)));
 }
 
-// Not a test: `tessera_net_gateway_tests "[.bench]"` prints loopback numbers.
-TEST_CASE_METHOD(gateway_fixture, "loopback echo round trip and shard download rate", "[.bench]") {
-  ws_client c;
-  c.connect(ws_url("/ws/worker"));
-  const std::string frame(4096, 'h');  // ~ one fp32 hidden state of a 1024-wide model
-  constexpr int rounds = 2000;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < rounds; ++i) {
-    c.send_binary(frame);
-    REQUIRE(c.read(10s).what == ws_read_result::kind::message);
+namespace {
+
+// Baseline for the bench: a bare TCP peer on 127.0.0.1 that echoes fixed-size
+// messages (echo_bytes > 0) or sends `bulk` and closes.
+struct raw_tcp_peer {
+  int listen_fd = -1;
+  uint16_t port = 0;
+  std::thread thread;
+  raw_tcp_peer(std::size_t echo_bytes, std::string bulk) {
+    listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listen_fd, 1) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    thread = std::thread([this, echo_bytes, bulk = std::move(bulk)] {
+      const int fd = ::accept(listen_fd, nullptr, nullptr);
+      if (fd < 0) return;
+      if (echo_bytes == 0) {
+        for (std::size_t sent = 0; sent < bulk.size();) {
+          const auto n = ::send(fd, bulk.data() + sent, bulk.size() - sent, MSG_NOSIGNAL);
+          if (n <= 0) break;
+          sent += static_cast<std::size_t>(n);
+        }
+      } else {
+        std::string buf(echo_bytes, '\0');
+        for (;;) {
+          std::size_t got = 0;
+          while (got < echo_bytes) {
+            const auto n = ::recv(fd, buf.data() + got, echo_bytes - got, 0);
+            if (n <= 0) break;
+            got += static_cast<std::size_t>(n);
+          }
+          if (got < echo_bytes || ::send(fd, buf.data(), echo_bytes, MSG_NOSIGNAL) <= 0) break;
+        }
+      }
+      ::close(fd);
+    });
   }
-  const auto t1 = std::chrono::steady_clock::now();
+  ~raw_tcp_peer() {
+    thread.join();
+    ::close(listen_fd);
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+// Not a test: `tessera_net_gateway_tests "[.bench]"` prints loopback ratios
+// (gateway vs a bare TCP socket, measured in the same run).
+TEST_CASE_METHOD(gateway_fixture, "loopback echo round trip and shard download vs bare TCP", "[.bench]") {
+  constexpr std::size_t frame_bytes = 4096;  // one fp32 hidden state of a 1024-wide model
+  constexpr int rounds = 3000;
+  const std::string frame(frame_bytes, 'h');
+
+  double raw_rtt = 0;
+  {
+    raw_tcp_peer peer(frame_bytes, "");
+    raw_socket s(peer.port);
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < rounds; ++i) {
+      s.send_all(frame);
+      std::size_t got = 0;
+      while (got < frame_bytes) {
+        const std::string chunk = s.recv_some(frame_bytes - got);
+        REQUIRE(!chunk.empty());
+        got += chunk.size();
+      }
+    }
+    raw_rtt = seconds_since(t) / rounds;
+  }
+  double ws_rtt = 0;
+  {
+    ws_client c;
+    c.connect(ws_url("/ws/worker"));
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < rounds; ++i) {
+      c.send_binary(frame);
+      REQUIRE(c.read(10s).payload.size() == frame_bytes);
+    }
+    ws_rtt = seconds_since(t) / rounds;
+  }
+
   const std::string shard(64 << 20, 's');
   write_file(root / "shards" / "s1.onnx", shard);
-  const auto t2 = std::chrono::steady_clock::now();
-  const auto r = http_get(port, "/shards/abc123/s1.onnx");
-  const auto t3 = std::chrono::steady_clock::now();
-  REQUIRE(r.body.size() == shard.size());
-  const double rtt_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / rounds;
-  const double mb_s = shard.size() / 1e6 / std::chrono::duration<double>(t3 - t2).count();
-  std::printf("ws echo 4 KiB: %.1f us per round trip (%d rounds); shard download 64 MiB: %.0f MB/s\n", rtt_us,
-              rounds, mb_s);
+  double raw_s = 0, http_s = 0;
+  {
+    raw_tcp_peer peer(0, shard);
+    raw_socket s(peer.port);
+    const auto t = std::chrono::steady_clock::now();
+    REQUIRE(s.recv_until_eof().size() == shard.size());
+    raw_s = seconds_since(t);
+  }
+  {
+    const auto t = std::chrono::steady_clock::now();
+    REQUIRE(http_get(port, "/shards/abc123/s1.onnx").body.size() == shard.size());
+    http_s = seconds_since(t);
+  }
+  std::printf("echo 4 KiB, %d rounds: gateway WebSocket %.1f us vs bare TCP %.1f us per round trip = %.2fx\n", rounds,
+              ws_rtt * 1e6, raw_rtt * 1e6, ws_rtt / raw_rtt);
+  std::printf("64 MiB download: gateway /shards %.0f MB/s vs bare TCP from memory %.0f MB/s = %.2fx the time\n",
+              shard.size() / 1e6 / http_s, shard.size() / 1e6 / raw_s, http_s / raw_s);
 }
 
 TEST_CASE("a socket nobody handles is closed with 1013 (try again later)", "[gateway][ws]") {
