@@ -76,5 +76,7 @@ private:
 
 // GPT-2's byte <-> printable character table: byte b is spelled as this UTF-8 string.
 const std::string& byte_level_char(unsigned char b);
+// The bytes a byte-level spelled string stands for (characters outside the table are kept).
+std::string from_byte_level(std::string_view s);
 
 }  // namespace tessera::model
