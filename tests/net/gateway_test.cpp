@@ -371,7 +371,7 @@ TEST_CASE_METHOD(gateway_fixture, "a frame over max_frame_bytes closes the socke
   CHECK(rec->messages.size() == 1);  // the oversized frame never reached the handler
 }
 
-TEST_CASE_METHOD(gateway_fixture, "frames reach the handler with their type; the runtime judges them", "[gateway][ws]") {
+TEST_CASE_METHOD(gateway_fixture, "frames reach the handler with their type and the runtime judges them", "[gateway][ws]") {
   ws_client w, c;
   w.connect(ws_url("/ws/worker"));
   w.send_text("text on the worker socket");
@@ -387,7 +387,7 @@ TEST_CASE_METHOD(gateway_fixture, "frames reach the handler with their type; the
   CHECK(r.payload == std::string("\x00\x01", 2));
 }
 
-TEST_CASE_METHOD(gateway_fixture, "the runtime can close a socket with a code; later sends are dropped", "[gateway][ws]") {
+TEST_CASE_METHOD(gateway_fixture, "the runtime can close a socket with a code and later sends are dropped", "[gateway][ws]") {
   ws_client c;
   c.connect(ws_url("/ws/generate"));
   c.send_text("close-policy");
