@@ -181,3 +181,29 @@ TEST_CASE("unsupported or broken tokenizer.json files are errors naming the part
   j["pre_tokenizer"] = json{{"type", "Split"}, {"pattern", json{{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   CHECK_THROWS_WITH(load_json("regex", j), Catch::Contains("does not compile"));
 }
+
+TEST_CASE("Metaspace pre-tokenizer (prepend_scheme first) splits before each space marker") {
+  json vocab = json::object();
+  token_id next = 0;
+  for (const char* t : {"<unk>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "\xE2\x96\x81" "b", "<x>"}) vocab[t] = next++;
+  json j{{"added_tokens", json::array({json{{"id", 6}, {"content", "<x>"}, {"special", true}}})},
+         {"normalizer", nullptr},
+         {"pre_tokenizer", json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}}},
+         {"post_processor", nullptr},
+         {"decoder", json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}}},
+         {"model", json{{"type", "BPE"}, {"unk_token", "<unk>"}, {"vocab", vocab},
+                        {"merges", json::array({"\xE2\x96\x81 a", "\xE2\x96\x81 b"})}}}};
+  auto tok = load_json("metaspace", j);
+  CHECK(tok->encode("a b", false) == std::vector<token_id>{4, 5});
+  // Only the first section gets the prepended marker: after an added token, "a" stays bare.
+  CHECK(tok->encode("a<x>a", false) == std::vector<token_id>{4, 6, 2});
+  CHECK(tok->decode({4, 5}) == "a b");
+  // An unknown character becomes <unk> (no byte fallback here); decode skips it as special.
+  CHECK(tok->encode("a c", false) == std::vector<token_id>{4, 1, 0});
+}
+
+TEST_CASE("invalid UTF-8 input is encoded as U+FFFD, never rejected or split mid-byte") {
+  auto tok = load_json("invalid", byte_level_json());
+  const auto ids = tok->encode("lo\xFF" "w", false);
+  CHECK(tok->decode(ids) == "lo\xEF\xBF\xBD" "w");
+}

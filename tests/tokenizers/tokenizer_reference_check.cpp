@@ -12,6 +12,7 @@
 
 #include "model/chat_template.hpp"
 #include "model/tokenizer.hpp"
+#include "model/tokenizer_utf8.hpp"
 
 using namespace tessera::model;
 
@@ -79,7 +80,13 @@ int main(int argc, char** argv) {
               label + " decode(encode(x)) == x\n  got " + q(decoded));
       stream_decoder stream(*tok);
       std::string streamed;
-      for (token_id id : got_special) streamed += stream.push(id);
+      bool pieces_valid = true;
+      for (token_id id : got_special) {
+        const std::string piece = stream.push(id);
+        pieces_valid = pieces_valid && utf8::sanitize(piece) == piece;  // never half a character
+        streamed += piece;
+      }
+      check(pieces_valid, label + " every streamed piece is whole UTF-8");
       streamed += stream.finish();
       check(streamed == decoded, label + " streamed decode equals decode\n  got " + q(streamed));
     }
