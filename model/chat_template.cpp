@@ -57,6 +57,35 @@ std::string llama2(const std::vector<chat_message>& messages, bool gen) {
   return out;
 }
 
+// Mistral: [INST] turns without system blocks; a system message is put before the first user
+// message's text; assistant turns end with </s>.
+std::string mistral(const std::vector<chat_message>& messages) {
+  std::string system;
+  std::size_t first = 0;
+  if (!messages.empty() && messages[0].role == "system") {
+    system = messages[0].content + "\n\n";
+    first = 1;
+  }
+  std::string out = "<s>";
+  for (std::size_t i = first; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    const bool expect_user = (i - first) % 2 == 0;
+    if (m.role != (expect_user ? "user" : "assistant"))
+      throw model_error("mistral chat format: message " + std::to_string(i) + " has role '" + m.role + "', expected '" +
+                        (expect_user ? "user" : "assistant") + "' (turns must alternate, starting with user)");
+    if (expect_user) out += "[INST] " + (i == first ? system : std::string()) + m.content + " [/INST]";
+    else out += m.content + "</s>";
+  }
+  return out;
+}
+
+std::string zephyr(const std::vector<chat_message>& messages, bool gen) {
+  std::string out;
+  for (const auto& m : messages) out += "<|" + m.role + "|>\n" + m.content + "</s>\n";
+  if (gen) out += "<|assistant|>\n";
+  return out;
+}
+
 std::string plain(const std::vector<chat_message>& messages, bool gen) {
   std::string out;
   for (const auto& m : messages) out += m.role + ": " + m.content + "\n";
@@ -72,6 +101,8 @@ std::string format_chat(chat_format format, const std::vector<chat_message>& mes
     case chat_format::llama3: return llama3(messages, add_generation_prompt);
     case chat_format::chatml: return chatml(messages, add_generation_prompt);
     case chat_format::llama2: return llama2(messages, add_generation_prompt);
+    case chat_format::mistral: return mistral(messages);
+    case chat_format::zephyr: return zephyr(messages, add_generation_prompt);
     case chat_format::none: break;
   }
   return plain(messages, add_generation_prompt);
@@ -90,6 +121,8 @@ std::string to_string(chat_format format) {
     case chat_format::llama3: return "llama3";
     case chat_format::chatml: return "chatml";
     case chat_format::llama2: return "llama2";
+    case chat_format::mistral: return "mistral";
+    case chat_format::zephyr: return "zephyr";
     case chat_format::none: break;
   }
   return "none";

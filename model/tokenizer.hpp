@@ -22,7 +22,7 @@ namespace tessera::model {
 using token_id = std::int64_t;
 
 // The chat prompt format a tokenizer's model was trained with (see chat_template.hpp).
-enum class chat_format { none, llama3, chatml, llama2 };
+enum class chat_format { none, llama3, chatml, llama2, mistral, zephyr };
 
 class tokenizer {
 public:

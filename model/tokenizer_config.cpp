@@ -71,7 +71,9 @@ tokenizer_config read_tokenizer_config(const fs::path& dir) {
 chat_format chat_format_of_template(const std::string& t) {
   if (t.find("<|start_header_id|>") != std::string::npos) return chat_format::llama3;
   if (t.find("<|im_start|>") != std::string::npos) return chat_format::chatml;
-  if (t.find("[INST]") != std::string::npos) return chat_format::llama2;
+  if (t.find("<<SYS>>") != std::string::npos) return chat_format::llama2;
+  if (t.find("[INST]") != std::string::npos) return chat_format::mistral;  // [INST] without <<SYS>> blocks
+  if (t.find("<|user|>") != std::string::npos) return chat_format::zephyr;  // TinyLlama-Chat, Zephyr
   return chat_format::none;
 }
 

@@ -8,6 +8,7 @@
 
 #include "model/chat_template.hpp"
 #include "model/model_error.hpp"
+#include "model/tokenizer_config.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;
@@ -55,4 +56,23 @@ TEST_CASE("the byte preset gets the plain format with BOS first") {
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}"})";
   CHECK(load_tokenizer(dir.string())->chat() == chat_format::chatml);
   fs::remove_all(dir);
+}
+
+TEST_CASE("mistral format has no system block and ends assistant turns with </s>") {
+  CHECK(format_chat(chat_format::mistral, conversation) ==
+        "<s>[INST] Be brief.\n\nHi [/INST]Hello!</s>[INST] 2+2? [/INST]");
+}
+
+TEST_CASE("zephyr format (TinyLlama-Chat) tags each turn and closes it with </s>") {
+  CHECK(format_chat(chat_format::zephyr, {{"system", "S"}, {"user", "Hi"}}) ==
+        "<|system|>\nS</s>\n<|user|>\nHi</s>\n<|assistant|>\n");
+}
+
+TEST_CASE("the chat format is recognised from the markers of a Jinja template") {
+  CHECK(chat_format_of_template("{{ '<|start_header_id|>' }}") == chat_format::llama3);
+  CHECK(chat_format_of_template("{{ '<|im_start|>' }}") == chat_format::chatml);
+  CHECK(chat_format_of_template("[INST] <<SYS>>") == chat_format::llama2);
+  CHECK(chat_format_of_template("{{ '[INST] ' + m }}") == chat_format::mistral);
+  CHECK(chat_format_of_template("{{ '<|user|>\\n' }}") == chat_format::zephyr);
+  CHECK(chat_format_of_template("{{ m }}") == chat_format::none);
 }
