@@ -9,8 +9,15 @@ import { Pipeline, wholeModelRunner } from '../core/pipeline.mjs';
 
 export { ort };
 
+// Intra-op threads do not spin-wait between runs (TESSERA_ORT_SPIN=1 turns it
+// back on): several sessions or worker processes share the cores, and spinning
+// pools starve each other (measured 2-5x slower per token on a busy 2-core box).
 export function sessionOptions({ threads } = {}) {
-  const o = { graphOptimizationLevel: 'all', interOpNumThreads: 1, logSeverityLevel: 3 };
+  const spin = process.env.TESSERA_ORT_SPIN === '1' ? '1' : '0';
+  const o = {
+    graphOptimizationLevel: 'all', interOpNumThreads: 1, logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
   if (threads) o.intraOpNumThreads = threads;
   return o;
 }
