@@ -5,6 +5,7 @@
 //   node bench/runtime/bench_runtime.mjs BUILD/tessera [PRESET ...]   (default: small medium)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as h from '../../tests/integration/harness.mjs';
 
@@ -52,6 +53,8 @@ for (const preset of presets) {
     aggregate_tps: aggregate, single_tps: singleRate, aggregate_vs_single: aggregate / singleRate,
   });
 }
+console.log(`# ${os.cpus().length} CPUs (${os.cpus()[0].model}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ` +
+            `${TOKENS} tokens per stream, workers with 1 ORT thread each, whole model with 1 thread`);
 console.log('| preset | stages | ms/token (3 workers) | worker compute ms | overhead ms | overhead share | µs/hop | whole-model ms/token | distributed/whole tokens/s | 8-stream tok/s | 8-stream/single |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows)
