@@ -75,11 +75,21 @@ export class ProtoWriter {
     this.view.setFloat64(this.pos, x, true);
     this.pos += 8;
   }
-  // Writes a length-delimited sub-message produced by fn(writer).
+  // Writes a length-delimited sub-message produced by fn(writer), in place: five
+  // bytes are set aside for the length, then the content is moved down to close
+  // the gap once its length is known (no intermediate buffers).
   nested(fn) {
-    const inner = new ProtoWriter(64);
-    fn(inner);
-    this.bytes(inner.finish());
+    this.reserve(5);
+    const lenPos = this.pos;
+    this.pos += 5;
+    const start = this.pos;
+    fn(this);
+    const len = this.pos - start;
+    const lenBytes = len < 0x80 ? 1 : len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5;
+    if (lenBytes < 5) this.buf.copyWithin(lenPos + lenBytes, start, this.pos);
+    this.pos = lenPos;
+    this.varint(len);
+    this.pos = lenPos + lenBytes + len;
   }
   finish() {
     return this.buf.subarray(0, this.pos);
