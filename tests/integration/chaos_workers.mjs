@@ -1,0 +1,78 @@
+// Chaos (issue 6): 4 node workers, 16 concurrent requests of 64 tokens (half
+// greedy, half seeded sampling); every ~2 s a random serving worker is killed
+// with SIGKILL and a new one joins. Every request must complete with exactly
+// the tokens of the fault-free run; afterwards no worker-side process is left.
+//   node chaos_workers.mjs TESSERA_BINARY [PRESET]
+import path from 'node:path';
+import * as h from './harness.mjs';
+
+const [tessera, preset = 'small'] = process.argv.slice(2);
+h.watchdog(900000, 'chaos_workers');
+const dir = h.tmpDir('tessera-chaos-');
+const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
+const config = h.writeConfig(dir, {
+  modelDir, heartbeatMs: 300, heartbeatTimeoutMs: 1500,
+  workers: [{ name: 'w1', memory: '160MB' }, { name: 'w2', memory: '120MB' }, { name: 'w3', memory: '90MB' }, { name: 'w4', memory: '90MB' }],
+});
+const MAX = 64;
+const KILLS = 5;
+const requests = [];
+for (let i = 0; i < 16; ++i) {
+  const prompt = `request ${i}: ${'abcdefghij'.slice(0, 1 + (i % 10))}`;
+  const opts = i % 2 ? { 'max-tokens': MAX, temperature: 0.8, 'top-k': 20, seed: 100 + i } : { 'max-tokens': MAX };
+  requests.push({ prompt, opts });
+}
+
+let node;
+const spares = new Map();
+try {
+  node = await h.startNode(tessera, config, dir);
+  // The fault-free run, one request at a time.
+  const expected = [];
+  for (const r of requests) expected.push((await h.prompt(tessera, node.port, r.prompt, r.opts)).tokens);
+
+  let kills = 0;
+  let spareNo = 0;
+  const killer = setInterval(async () => {
+    if (kills >= KILLS) return;
+    try {
+      const s = await h.getJson(node.port, '/api/status');
+      const serving = s.workers.filter((w) => w.layers);
+      if (!serving.length) return;
+      const victim = serving[Math.floor(Math.random() * serving.length)];
+      const pid = spares.get(victim.name) ?? h.workerPid(node.child.pid, victim.name);
+      if (!pid) return;
+      process.kill(pid, 'SIGKILL');
+      ++kills;
+      const name = `spare-${++spareNo}`;
+      spares.set(name, h.startWorker(node.port, name, '160MB', path.join(dir, `${name}-cache`)).pid);
+      console.log(`# kill ${kills}: ${victim.name} (layers ${victim.layers}), ${name} joins`);
+    } catch (e) {
+      console.log(`# killer: ${e.message}`);
+    }
+  }, 2000);
+  const results = await Promise.all(requests.map((r) => h.prompt(tessera, node.port, r.prompt, r.opts)));
+  clearInterval(killer);
+  h.check(kills >= 1, `${kills} workers were killed during the run`);
+  let rebuilds = 0;
+  results.forEach((r, i) => {
+    rebuilds += r.done.timings.replays + (r.done.timings.input_replays ?? 0);
+    h.check(JSON.stringify(r.tokens) === JSON.stringify(expected[i]),
+            `request ${i} (${requests[i].opts.seed ? 'seeded sampling' : 'greedy'}) equals its fault-free run`);
+  });
+  console.log(`# ${rebuilds} KV rebuilds in total`);
+  const stopped = await h.stopNode(node);
+  h.check(stopped.code === 0, 'the node stops cleanly');
+  node = null;
+  h.killAll();
+  h.removeDir(dir);
+  console.log('PASS chaos_workers');
+} catch (e) {
+  console.error(`FAIL: ${e.message}`);
+  if (node) console.error(`node log: ${node.logFile}`);
+  h.killAll();
+  h.removeDir(path.join(dir, 'model'));
+  h.removeDir(path.join(dir, 'shards'));
+  process.exit(1);
+}
+process.exit(0);
