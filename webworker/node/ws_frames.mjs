@@ -22,9 +22,25 @@ export function encodeFrame(opcode, payload, mask) {
   if (!mask) return [header, data];
   const key = randomBytes(4);
   key.copy(header, 2 + extLen);
-  const masked = Buffer.allocUnsafe(len);
-  for (let i = 0; i < len; ++i) masked[i] = data[i] ^ key[i & 3];
+  const masked = Buffer.allocUnsafeSlow(len);  // not pooled: offset 0, so 32-bit aligned
+  masked.set(data);
+  xorMask(masked, key);
   return [header, masked];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+// XORs buf in place with the 4-byte mask key, 32 bits at a time where aligned.
+export function xorMask(buf, key) {
+  let i = 0;
+  if (LITTLE_ENDIAN && buf.byteOffset % 4 === 0 && buf.length >= 16) {
+    const words = buf.length >>> 2;
+    const u32 = new Uint32Array(buf.buffer, buf.byteOffset, words);
+    const k = key[0] | (key[1] << 8) | (key[2] << 16) | (key[3] << 24);
+    for (let w = 0; w < words; ++w) u32[w] ^= k;
+    i = words * 4;
+  }
+  for (; i < buf.length; ++i) buf[i] ^= key[i & 3];
 }
 
 export class FrameError extends Error {
@@ -95,11 +111,9 @@ export class FrameParser {
     if (len > this.maxBytes) throw new FrameError(`frame of ${len} bytes exceeds ${this.maxBytes}`, 1009);
     if (this.buffered < headerLen + len) return null;
     const header = Buffer.from(this.#take(headerLen));
-    let payload = Buffer.from(this.#take(len));  // copy: the chunk buffers are reused by the socket
-    if (masked) {
-      const key = header.subarray(headerLen - 4, headerLen);
-      for (let i = 0; i < payload.length; ++i) payload[i] ^= key[i & 3];
-    }
+    const payload = Buffer.allocUnsafeSlow(len);  // a copy (chunk buffers belong to the socket), 32-bit aligned
+    payload.set(this.#take(len));
+    if (masked) xorMask(payload, header.subarray(headerLen - 4, headerLen));
     if (b0 & 0x70) throw new FrameError('reserved bits set (no extensions negotiated)');
     return { fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload };
   }
