@@ -1,5 +1,6 @@
 #include "model/byte_tokenizer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>

@@ -1,5 +1,6 @@
 #include "model/safetensors.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -179,13 +180,15 @@ std::vector<float> safetensors_file::read_float32(const safetensors_tensor& t) c
   in.seekg(static_cast<std::streamoff>(t.offset));
   if (t.dtype == "F32") {
     in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(t.bytes));
-  } else {
-    std::vector<uint16_t> raw(count);
-    in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(t.bytes));
-    if (t.dtype == "F16")
-      for (uint64_t i = 0; i < count; ++i) out[i] = fp16_to_float(raw[i]);
-    else
-      for (uint64_t i = 0; i < count; ++i) out[i] = bfloat16_to_float(raw[i]);
+  } else {  // converted in 1 MiB chunks: only the float32 result is ever whole in memory
+    std::vector<uint16_t> raw(std::min<uint64_t>(count, 1u << 19));
+    const bool f16 = t.dtype == "F16";
+    for (uint64_t done = 0; done < count && in;) {
+      const uint64_t n = std::min<uint64_t>(raw.size(), count - done);
+      in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(n * 2));
+      for (uint64_t i = 0; i < n; ++i) out[done + i] = f16 ? fp16_to_float(raw[i]) : bfloat16_to_float(raw[i]);
+      done += n;
+    }
   }
   if (!in) throw model_error(path_ + ": tensor '" + t.name + "' could not be read (file changed or truncated?)");
   return out;

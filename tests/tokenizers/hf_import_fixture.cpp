@@ -2,7 +2,9 @@
 // shards + index, Llama-3 config with rope scaling, the real Llama-3 tokenizer files), and
 // OUT/seeded, Tessera's own build of exactly those (bf16-rounded) weights. The test then runs
 // `tessera model build --from-hf OUT/hf --out OUT/imported` and compares logits in ORT.
-// Usage: hf_import_fixture OUT_DIR LLAMA3_TOKENIZER_DIR
+// Usage: hf_import_fixture OUT_DIR LLAMA3_TOKENIZER_DIR [PRESET [--no-seeded]]
+//   PRESET (default tiny) sizes the model, e.g. medium for measuring a large import;
+//   --no-seeded skips OUT/seeded.
 #include <filesystem>
 #include <iostream>
 
@@ -30,16 +32,18 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: hf_import_fixture OUT_DIR LLAMA3_TOKENIZER_DIR\n";
+  if (argc < 3 || argc > 5) {
+    std::cerr << "usage: hf_import_fixture OUT_DIR LLAMA3_TOKENIZER_DIR [PRESET [--no-seeded]]\n";
     return 2;
   }
   try {
     const fs::path out(argv[1]), tok_dir(argv[2]);
     fs::remove_all(out);
     fs::create_directories(out);
-    llama_config c = preset_config("tiny");
-    c.name = "tiny-llama3";
+    const std::string preset = argc > 3 ? argv[3] : "tiny";
+    const bool seeded = !(argc > 4 && std::string(argv[4]) == "--no-seeded");
+    llama_config c = preset_config(preset);
+    c.name = preset + "-llama3";
     c.vocab_size = 128256;
     c.max_position_embeddings = 16384;
     c.rope_theta = 500000.0;
@@ -50,10 +54,12 @@ int main(int argc, char** argv) {
     write_hf_checkpoint(c, w1, (out / "hf").string(), "BF16", 2);
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
       fs::copy_file(tok_dir / f, out / "hf" / f);
-    build_options o;
-    o.write_byte_tokenizer = false;
-    build_llama_model(c, w2, (out / "seeded").string(), o);
-    std::cout << "wrote " << (out / "hf").string() << " and " << (out / "seeded").string() << "\n";
+    if (seeded) {
+      build_options o;
+      o.write_byte_tokenizer = false;
+      build_llama_model(c, w2, (out / "seeded").string(), o);
+    }
+    std::cout << "wrote " << (out / "hf").string() << (seeded ? " and " + (out / "seeded").string() : std::string()) << "\n";
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;
