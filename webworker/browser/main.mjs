@@ -2,7 +2,7 @@
 // else multithreaded WASM), shards in Cache Storage, and a status view.
 // Query parameters (all optional):
 //   ws=ws://host:port/ws/worker   node to join (default: this page's host)
-//   memory=1GB  threads=N  name=NAME  backend=wasm|webgpu  reconnect=0
+//   memory=1GB  threads=N  name=NAME  backend=wasm|webgpu  reconnect=0  hidden=fp16
 // Element ids the tests read: #status #layers #served #steps #progress #device #worker-id #error
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createWebSession } from '../core/web_session.mjs';
@@ -90,6 +90,7 @@ async function main() {
   const shell = {
     ort, deviceKind, threads: ort.env.wasm.numThreads, name: params.get('name') ?? `browser-${Math.random().toString(36).slice(2, 8)}`,
     memoryBytes: parseBytes(params.get('memory') ?? '1GB'), sessionOptions, store, log, connect,
+    hiddenDtype: params.get('hidden') === 'fp16' ? 'float16' : 'float32',
     createSession: async (id, files) => {
       const session = await createWebSession(ort, await store.files(id, files), sessionOptions);
       store.dropMemory();

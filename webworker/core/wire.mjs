@@ -162,3 +162,39 @@ export function halfToFloat(h) {
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+// float32 -> IEEE half bits, round to nearest even (overflow -> infinity).
+export function floatToHalf(value) {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = sign | (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return half;
+}
+
+// A FLOAT16 wire tensor from float32 data (halves the bytes of hidden states).
+export function makeWireTensorF16(name, dims, data) {
+  const half = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; ++i) half[i] = floatToHalf(data[i]);
+  return { name, dtype: DType.FLOAT16, shape: dims.map(Number), data: new Uint8Array(half.buffer) };
+}

@@ -6,7 +6,8 @@
 // Release drops a sequence's KV. Frames are handled one at a time, in order.
 //
 // The shell supplies (see node/worker.mjs, browser/main.mjs):
-//   ort, deviceKind, threads, name, memoryBytes, sessionOptions
+//   ort, deviceKind, threads, name, memoryBytes, sessionOptions,
+//   hiddenDtype ('float32' default, or 'float16': boundary tensors sent as FLOAT16)
 //   connect(url) -> transport { send(Uint8Array), close(code, reason), onmessage(data, binary), onclose({code, reason}) }
 //   store: { cachedShardIds(), has(id, file), writer(id, file) -> { write(chunk), commit(sha256Hex), abort() }, markComplete(id, files) }
 //   createSession(id, files) -> ORT session for the stage (files[0] is the graph)
@@ -255,6 +256,7 @@ export class WorkerCore {
       for (const [name, t] of Object.entries(outputs)) {
         if (name === 'next_token') result.token_ids = Array.from(t.data, (v) => Number(v));
         else if (name === 'logits') result.logits.push(wire.makeWireTensor(name, t.type, t.dims, t.data));
+        else if (this.shell.hiddenDtype === 'float16' && t.type === 'float32') result.tensors.push(wire.makeWireTensorF16(name, t.dims, t.data));
         else result.tensors.push(wire.makeWireTensor(name, t.type, t.dims, t.data));
       }
       this.#send({ result });

@@ -2,7 +2,8 @@
 // Headless Tessera worker: onnxruntime-node, shards cached on disk.
 //
 //   node webworker/node/worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB]
-//        [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--no-benchmark]
+//        [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS]
+//        [--hidden-dtype fp32|fp16] [--no-benchmark]
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
@@ -16,7 +17,7 @@ import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
 
-const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--no-benchmark]';
+const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
@@ -30,6 +31,7 @@ function parse() {
       options: {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
+        'hidden-dtype': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -48,7 +50,10 @@ function parse() {
     if (!Number.isInteger(n) || n <= 0) fail(`${flag} expects a positive integer, got '${s}'`);
     return n;
   };
+  const hidden = v['hidden-dtype'] ?? 'fp32';
+  if (hidden !== 'fp32' && hidden !== 'fp16') fail(`--hidden-dtype must be fp32 or fp16, got '${hidden}'`);
   return {
+    hiddenDtype: hidden === 'fp16' ? 'float16' : 'float32',
     url: v.url, memory, threads: int('--threads', v.threads, undefined),
     cache: v.cache ?? path.join(os.homedir(), '.cache', 'tessera', 'shards'),
     name: v.name ?? `${os.hostname()}-${process.pid}`,
@@ -77,7 +82,7 @@ async function main() {
   const opts = sessionOptions({ threads: a.threads });
   const shell = {
     ort, deviceKind: 'node-cpu', threads: a.threads ?? os.availableParallelism?.() ?? os.cpus().length,
-    name: a.name, memoryBytes: a.memory, sessionOptions: opts, store, log,
+    name: a.name, memoryBytes: a.memory, sessionOptions: opts, store, log, hiddenDtype: a.hiddenDtype,
     connect: (url) => connectWithRetry(url, a.connectTimeoutMs),
     createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
   };

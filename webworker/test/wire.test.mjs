@@ -160,3 +160,14 @@ test('unknown fields from a newer peer are skipped', () => {
   const frame = new Uint8Array([...extra, ...golden('to_worker_welcome.bin')]);
   assert.equal(wire.decodeToWorker(frame).welcome.worker_id, 9);
 });
+
+test('float32 -> float16 rounds to nearest even and round-trips through readWireTensor', () => {
+  const cases = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [1 / 3, 0x3555], [2 ** -24, 0x0001],
+    [1e-8, 0x0000], [-0, 0x8000], [Infinity, 0x7c00], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2 ** -14, 0x0400]];
+  for (const [f, h] of cases) assert.equal(wire.floatToHalf(f), h, `floatToHalf(${f})`);
+  assert.ok(Number.isNaN(wire.halfToFloat(wire.floatToHalf(NaN))));
+  const values = Float32Array.from([0.1, -3.25, 1001, 6e-5, 1234.5]);
+  const t = wire.readWireTensor(wire.makeWireTensorF16('h', [1, 5], values));
+  assert.deepEqual(t.dims, [1, 5]);
+  values.forEach((v, i) => assert.ok(Math.abs(t.data[i] - v) <= Math.abs(v) * 2 ** -11 + 2 ** -24, `${v} -> ${t.data[i]}`));
+});

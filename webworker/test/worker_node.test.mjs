@@ -11,7 +11,7 @@ import path from 'node:path';
 import { FakeNode } from '../testing/fake_node.mjs';
 import { spawnWorker } from '../testing/spawn_worker.mjs';
 import { toyStageModel, toyEmbedding } from '../testing/toy_stage.mjs';
-import { readWireTensor, PROTOCOL_VERSION } from '../core/wire.mjs';
+import { readWireTensor, PROTOCOL_VERSION, DType } from '../core/wire.mjs';
 
 let node;
 let tmp;
@@ -194,9 +194,35 @@ test('a worker exits non-zero when the connection is lost, and on a protocol ver
   await w.waitExit();
 });
 
+test('--hidden-dtype fp16 sends float boundary tensors as FLOAT16 (half the bytes), other dtypes unchanged', async () => {
+  const w = start(['--no-benchmark', '--hidden-dtype', 'fp16']);
+  const conn = await node.nextWorker();
+  await conn.next();
+  conn.send(assignMsg('toy1'));
+  assert.equal((await conn.until('loaded')).at(-1).loaded.ok, true);
+  conn.send(forwardMsg({ position: 0, seq_len: 2, token_ids: [1, 2] }));
+  const r = (await conn.next()).result;
+  const hidden = r.tensors.find((t) => t.name === 'hidden');
+  assert.equal(hidden.dtype, DType.FLOAT16);
+  assert.equal(hidden.data.length, 4 * 2);
+  assert.deepEqual(Array.from(readWireTensor(hidden).data), [1, 1001, 3, 1003]);
+  assert.equal(r.tensors.find((t) => t.name === 'mask_len').dtype, DType.INT64);
+  conn.close(1000);
+  assert.equal((await w.waitExit()).code, 0);
+});
+
 test('bad command lines exit with status 2 and name the problem', async () => {
-  for (const [args, re] of [[['--memory', 'lots'], /--memory: 'lots' is not a size/], [['--bogus'], /bogus/], [[], /missing --url/]]) {
-    const w = spawnWorker(args.length && args[0] !== '--bogus' && args[0] !== '--memory' ? args : [...(args[0] === '--memory' ? ['--url', 'ws://127.0.0.1:1/ws/worker'] : []), ...args]);
+  const url = ['--url', 'ws://127.0.0.1:1/ws/worker'];
+  const cases = [
+    [[...url, '--hidden-dtype', 'bf16'], /--hidden-dtype must be fp32 or fp16, got 'bf16'/],
+    [[...url, '--memory', 'lots'], /--memory: 'lots' is not a size/],
+    [[...url, '--threads', '0'], /--threads expects a positive integer, got '0'/],
+    [['--url', 'http://x/'], /--url must start with ws:\/\/ or wss:\/\//],
+    [['--bogus'], /bogus/],
+    [[], /missing --url/],
+  ];
+  for (const [args, re] of cases) {
+    const w = spawnWorker(args);
     workers.push(w);
     const { code } = await w.waitExit();
     assert.equal(code, 2, w.log);
