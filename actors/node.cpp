@@ -123,6 +123,7 @@ uint16_t node_runtime::start() {
   ropts.step_timeout_ms = cfg.step_timeout_ms;
   ropts.queue_timeout_ms = cfg.queue_timeout_ms;
   ropts.kept_inputs_bytes = cfg.kept_inputs_bytes;
+  ropts.board = d.board;
 
   net::gateway_config gcfg;
   gcfg.host = cfg.listen_host;
@@ -183,6 +184,11 @@ std::string node_runtime::status_json() const {
   if (j.is_discarded() || !j.is_object())
     j = nlohmann::json::object();
   j["listen"] = impl_->config.listen_host + ":" + std::to_string(impl_->port);
+  const auto& b = *impl_->board;
+  j["requests"] = {{"active", b.requests_active.load()},
+                   {"done", b.requests_done.load()},
+                   {"failed", b.requests_failed.load()},
+                   {"tokens_generated", b.tokens_generated.load()}};
   return j.dump();
 }
 

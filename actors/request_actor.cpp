@@ -17,6 +17,7 @@
 
 #include "actors/input_store.hpp"
 #include "actors/spawn.hpp"
+#include "actors/status_board.hpp"
 #include "actors/stop_strings.hpp"
 #include "model/tokenizer.hpp"
 
@@ -60,6 +61,7 @@ struct request_state {
   route lost_path;              // the route when the last stage was lost
   uint32_t lost_positions = 0;  // positions every stage held before the lost step
   uint32_t rebuild_step = 0;    // step number of an input replay in flight (0: none)
+  bool counted_end = false;
 
   clock_type::time_point created = clock_type::now();
   clock_type::time_point routed, first_token, last_token, step_sent;
@@ -80,8 +82,20 @@ void release_all(request_actor* self) {
   self->state.used_workers.clear();
 }
 
+// Counts the request in /api/status once, when it ends.
+void count_end(request_actor* self, bool ok) {
+  auto& st = self->state;
+  if (!st.opts.board || st.counted_end)
+    return;
+  st.counted_end = true;
+  st.opts.board->requests_active--;
+  (ok ? st.opts.board->requests_done : st.opts.board->requests_failed)++;
+  st.opts.board->tokens_generated += st.tokens.size() - st.prompt_len;
+}
+
 void fail(request_actor* self, errc code, const std::string& message) {
   spdlog::warn("request={} failed: {}", self->state.id, message);
+  count_end(self, false);
   send_json(self, {{"error", message}, {"code", to_string(code)}});
   release_all(self);
   self->quit(make_error(code, message));
@@ -116,6 +130,7 @@ void finish(request_actor* self, const std::string& reason) {
   spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
                st.id, reason, st.prompt_len, generated, timings["ttft_ms"].get<double>(), per_token);
   release_all(self);
+  count_end(self, true);
   self->quit();
 }
 
@@ -318,6 +333,7 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
   });
   self->set_exit_handler([=](caf::exit_msg& e) {
     release_all(self);  // the client went away: drop our KV on the workers
+    count_end(self, false);
     self->quit(e.reason);
   });
   return {
@@ -346,6 +362,8 @@ caf::behavior request_init(request_actor* self, net::ws_connection_ptr client, u
                            std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   auto bhvr = request_behavior(self, client, id, params, planner, tok, opts);
   auto& st = self->state;
+  if (st.opts.board)
+    st.opts.board->requests_active++;
   st.tokens = st.params.prompt_ids;
   if (st.tokens.empty()) {
     auto ids = st.tok->encode(st.params.prompt, true);

@@ -29,7 +29,8 @@ struct worker_options {
   uint32_t hello_timeout_ms = 10000;     // no Hello by then: disconnected
   // While a shard loads (Assign sent, no Loaded yet) a browser's main thread can
   // be busy for seconds (hashing, WASM session creation): silence is allowed up
-  // to this long instead of heartbeat_timeout_ms.
+  // to this long instead of heartbeat_timeout_ms (unless the worker had already
+  // missed a heartbeat when the Assign went out).
   uint32_t loading_timeout_ms = 60000;
 };
 
@@ -63,6 +64,7 @@ struct request_options {
   uint32_t route_retry_ms = 200;
   uint32_t max_failures = 8;  // route losses survived by one request
   uint64_t kept_inputs_bytes = 64ull << 20;  // stage inputs kept to rebuild lost KV (0: never)
+  std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
 };
 
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,

@@ -24,7 +24,7 @@ struct worker_state {
   caf::actor kv;
   worker_options opts;
   bool welcomed = false;
-  bool loading = false;  // an Assign is unanswered
+  bool loading = false;  // an Assign is unanswered, and the worker was heard from just before it
   std::string name;
   clock_type::time_point last_seen = clock_type::now();
   clock_type::time_point started = clock_type::now();
@@ -180,7 +180,9 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         auto& st = self->state;
         spdlog::info("worker={} assign shard={} layers={}-{} head={} plan={}", st.id, a.shard_id,
                      a.layer_begin, a.layer_end, a.head.empty() ? "-" : a.head, a.plan_version);
-        st.loading = true;
+        // A worker that had already gone quiet when its Assign went out gets no
+        // loading grace: it is probably hung, not busy loading.
+        st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.heartbeat_ms);
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {
