@@ -26,6 +26,7 @@ export class Pipeline {
 
   truncate(seq, position) { for (const r of this.runners) r.truncate(seq, position); }
   release(seq) { for (const r of this.runners) r.release(seq); }
+  fork(src, dst, position) { for (const r of this.runners) r.fork(src, dst, position); }
   async dispose() { for (const r of this.runners) await r.dispose(); }
 }
 

@@ -70,6 +70,22 @@ export class StageRunner {
     entry.length = position;
   }
 
+  // Gives `dst` a copy of the first `position` KV entries of `src` (a cached
+  // prefix shared by a new sequence). Throws if src holds fewer.
+  fork(src, dst, position) {
+    const entry = this.kv.get(src);
+    const have = entry?.length ?? 0;
+    if (position > have)
+      throw new StageError(`sequence ${src}: KV holds ${have} positions, fork asks for ${position}`, ErrorCode.KV_POSITION);
+    if (position === 0) {
+      this.kv.delete(dst);
+      return;
+    }
+    const tensors = new Map();
+    for (const [name, t] of entry.tensors) tensors.set(name, this.#sliceKv(t, position));
+    this.kv.set(dst, { length: position, tensors });
+  }
+
   release(seq) { return this.kv.delete(seq); }
   releaseAll() { this.kv.clear(); }
 

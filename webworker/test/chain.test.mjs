@@ -6,7 +6,8 @@
 //  - the greedy head gives the whole model's argmax tokens over a 32-token decode,
 //  - the sample head with a fixed random stream gives the same tokens chained as
 //    unsplit, and the same as a JavaScript sampler on the whole model's logits,
-//  - truncating the KV to a position and replaying gives the same tokens.
+//  - truncating the KV to a position and replaying (or forking the prefix into
+//    a new sequence) gives the same tokens.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -122,7 +123,7 @@ for (const name of NAMES) {
       });
     }
 
-    test('three_uneven: truncating the KV and replaying gives the same tokens', async () => {
+    test('three_uneven: truncating the KV and replaying, or forking a prefix, gives the same tokens', async () => {
       const { pipeline } = await loadPipeline(splitDir(MODELS, name, 'three_uneven', 'greedy'));
       try {
         const first = await runTokens(pipeline, 'a');
@@ -131,6 +132,11 @@ for (const name of NAMES) {
         const again = await runTokens(pipeline, 'a', { from: cut, prefix: first.slice(0, cut) });
         assert.deepEqual(again, first);
         assert.throws(() => pipeline.truncate('never-seen', 3), /holds 0 positions/);
+        // a forked prefix (KV copied up to a position) continues like the original
+        pipeline.fork('a', 'b', PROMPT.length + cut - 1);
+        pipeline.release('a');
+        const forked = await runTokens(pipeline, 'b', { from: cut, prefix: first.slice(0, cut) });
+        assert.deepEqual(forked, first);
       } finally {
         await pipeline.dispose();
       }
