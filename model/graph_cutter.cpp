@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <onnx/checker.h>
+#include <spdlog/spdlog.h>
 
 #include "model/graph_analysis.hpp"
 #include "model/graph_stage.hpp"
@@ -63,12 +66,19 @@ nlohmann::json read_json_file(const fs::path& path) {
   }
 }
 
-std::string model_hash(const decoder_graph& g) {
+// The model's content hash: model.onnx's bytes and every external
+// initializer's bytes (hashed while the stages copy them, so the data is read
+// once), in the model's initializer order. Independent of the stage plan.
+std::string model_hash(const decoder_graph& g, std::map<std::string, std::string>& weight_hashes) {
   sha256 h;
   h.update(std::string(cutter_format) + "\n");
   h.update("model.onnx " + sha256_file(g.model_file) + "\n");
-  for (const auto& data : external_data_files(g.model, g.model_dir))
-    h.update(fs::path(data).filename().string() + " " + sha256_file(data) + "\n");
+  for (const auto& init : g.model.graph().initializer()) {
+    if (!has_external_data(init)) continue;
+    auto it = weight_hashes.find(init.name());
+    if (it == weight_hashes.end()) it = weight_hashes.emplace(init.name(), hash_external_initializer(g, init)).first;
+    h.update(init.name() + " " + it->second + "\n");
+  }
   return h.hex_digest();
 }
 
@@ -120,7 +130,11 @@ void validate_stage_list(const std::vector<stage_range>& stages, int num_layers)
 }
 
 split_result split_model(const std::string& path, const std::string& out_dir, const split_options& options) {
+  using clock = std::chrono::steady_clock;
+  auto ms_since = [](clock::time_point t) { return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count(); };
+  auto t0 = clock::now();
   auto g = analyse_decoder(path);
+  spdlog::info("split analysed model={} layers={} ms={}", g.model_file, g.num_layers, ms_since(t0));
   validate_stage_list(options.stages, g.num_layers);
 
   fs::path out = fs::path(out_dir).lexically_normal();
@@ -140,7 +154,6 @@ split_result split_model(const std::string& path, const std::string& out_dir, co
   result.out_dir = out.string();
   result.num_layers = g.num_layers;
   result.warnings = g.warnings;
-  result.model_hash = model_hash(g);
 
   bool check = options.run_checker;
   if (check) {
@@ -155,7 +168,6 @@ split_result split_model(const std::string& path, const std::string& out_dir, co
   }
 
   stage_manifest manifest;
-  manifest.model_hash = result.model_hash;
   manifest.num_layers = g.num_layers;
   manifest.head = options.head;
   auto model_dir = fs::path(g.model_dir);
@@ -163,12 +175,19 @@ split_result split_model(const std::string& path, const std::string& out_dir, co
   manifest.model_name = fs::path(g.model_file).filename() == "model.onnx"
                             ? fs::absolute(model_dir).lexically_normal().filename().string()
                             : fs::path(g.model_file).stem().string();
+  std::map<std::string, std::string> weight_hashes;
   for (const auto& range : options.stages) {
-    auto info = write_stage(g, range, options.head, tmp.dir.string(), check);
-    std::string head_part = range.end == g.num_layers ? to_string(options.head) : "-";
-    info.id = sha256_hex(std::string(cutter_format) + "\n" + result.model_hash + "\n" + range_text(range) + "\n" + head_part);
+    t0 = clock::now();
+    auto info = write_stage(g, range, options.head, tmp.dir.string(), check, weight_hashes);
+    spdlog::info("split wrote stage={} bytes={} ms={}", range_text(range), info.bytes, ms_since(t0));
     for (const auto& w : info.warnings) result.warnings.push_back(w);
     result.stages.push_back(info);
+  }
+  result.model_hash = model_hash(g, weight_hashes);
+  manifest.model_hash = result.model_hash;
+  for (auto& info : result.stages) {
+    std::string head_part = info.layers.end == g.num_layers ? to_string(options.head) : "-";
+    info.id = sha256_hex(std::string(cutter_format) + "\n" + result.model_hash + "\n" + range_text(info.layers) + "\n" + head_part);
   }
   manifest.stages = result.stages;
   write_stage_manifest(manifest, (tmp.dir / "manifest.json").string());

@@ -66,7 +66,7 @@ struct split_options {
 
 struct split_result {
   std::string out_dir;
-  std::string model_hash;  // sha256 over model.onnx and its data files
+  std::string model_hash;  // sha256 over model.onnx and the bytes of every external initializer (plan-independent)
   int num_layers = 0;
   std::vector<stage_info> stages;
   std::vector<std::string> warnings;  // analysis and stage warnings, for the user

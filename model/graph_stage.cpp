@@ -13,6 +13,7 @@
 #include "model/graph_heads.hpp"
 #include "model/model_error.hpp"
 #include "model/onnx_io.hpp"
+#include "model/sha256.hpp"
 
 namespace fs = std::filesystem;
 
@@ -32,8 +33,9 @@ public:
     if (!out_) throw model_error("cannot create stage data file " + path);
   }
 
-  // Rewrites `tensor` (a copy of the source initializer) to point into this file.
-  void copy(onnx::TensorProto& tensor) {
+  // Rewrites `tensor` (a copy of the source initializer) to point into this
+  // file; hashes its bytes into `hash` when given.
+  void copy(onnx::TensorProto& tensor, std::string* hash) {
     auto loc = external_data_of(tensor);
     uint64_t length = loc.has_length ? loc.length : tensor_bytes(tensor);
     auto source = fs::path(loc.file).is_absolute() ? loc.file : (fs::path(source_dir_) / loc.file).string();
@@ -46,13 +48,16 @@ public:
     size_ += pad;
     uint64_t offset = size_;
     buffer_.resize(std::min(length, copy_chunk));
+    sha256 h;
     for (uint64_t done = 0; done < length;) {
       auto n = std::min<uint64_t>(copy_chunk, length - done);
       if (!in.read(buffer_.data(), std::streamsize(n)))
         throw model_error("external data file " + source + " ended early while reading initializer " + tensor.name());
+      if (hash) h.update(buffer_.data(), n);
       out_.write(buffer_.data(), std::streamsize(n));
       done += n;
     }
+    if (hash) *hash = h.hex_digest();
     if (!out_) throw model_error("write error in " + path_);
     size_ += length;
     tensor.clear_external_data();
@@ -127,7 +132,27 @@ int64_t default_opset(const onnx::ModelProto& m) {
 
 }  // namespace
 
-stage_info write_stage(const decoder_graph& g, stage_range range, token_head head, const std::string& dir, bool check) {
+std::string hash_external_initializer(const decoder_graph& g, const onnx::TensorProto& tensor) {
+  auto loc = external_data_of(tensor);
+  uint64_t length = loc.has_length ? loc.length : tensor_bytes(tensor);
+  auto source = fs::path(loc.file).is_absolute() ? loc.file : (fs::path(g.model_dir) / loc.file).string();
+  std::ifstream in(source, std::ios::binary);
+  if (!in) throw model_error("missing external data file " + source);
+  in.seekg(std::streamoff(loc.offset));
+  std::vector<char> buffer(std::min(length, copy_chunk));
+  sha256 h;
+  for (uint64_t done = 0; done < length;) {
+    auto n = std::min<uint64_t>(copy_chunk, length - done);
+    if (!in.read(buffer.data(), std::streamsize(n)))
+      throw model_error("external data file " + source + " ended early while reading initializer " + tensor.name());
+    h.update(buffer.data(), n);
+    done += n;
+  }
+  return h.hex_digest();
+}
+
+stage_info write_stage(const decoder_graph& g, stage_range range, token_head head, const std::string& dir, bool check,
+                       std::map<std::string, std::string>& weight_hashes) {
   const int a = range.begin, c = range.end, n = g.num_layers;
   const auto& src = g.model.graph();
   const int n_nodes = src.node_size();
@@ -211,7 +236,11 @@ stage_info write_stage(const decoder_graph& g, stage_range range, token_head hea
     if (!inits.count(init.name())) continue;
     auto* t = graph->add_initializer();
     *t = init;
-    if (has_external_data(*t)) data.copy(*t);
+    if (!has_external_data(*t)) continue;
+    std::string hash;
+    bool known = weight_hashes.count(init.name()) > 0;
+    data.copy(*t, known ? nullptr : &hash);
+    if (!known) weight_hashes[init.name()] = hash;
   }
   uint64_t data_bytes = data.finish();
 

@@ -208,6 +208,8 @@ TEST_CASE("stage ids are stable and depend on the model, the range and the last 
   CHECK(a.stages[1].id != c.stages[1].id);
   CHECK(a.stages[0].id != d.stages[0].id);
   CHECK(a.stages[0].id.size() == 64);
+  CHECK(a.model_hash == d.model_hash);  // the model hash does not depend on the plan
+  CHECK(a.model_hash == c.model_hash);
   // Re-splitting into an existing directory replaces it.
   auto again = split_model(model, (dir.path / "a").string(), plan("0:3", 3));
   CHECK(load_stage_manifest((dir.path / "a").string()).stages.size() == 1);
