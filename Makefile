@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test demo clean
+.PHONY: all deps configure build test demo demo-model clean
 
 all: build
 
@@ -22,6 +22,10 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh $(BUILD_DIR)
+
+demo-model: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo-model.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

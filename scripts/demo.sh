@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# `make demo`: the model path end to end on the default model. Builds the
-# `small` preset (once), splits it into three uneven pipeline stages, and runs a
-# greedy generation through the chained stages in onnxruntime-node next to the
-# whole model, printing both texts, whether they match, and timings.
+# `make demo`: Tessera end to end on one machine. Starts a node with the
+# embedded default config (the `small` preset, built on first use, and three
+# local headless workers of unequal memory), waits until the plan is loaded,
+# prints it, sends a prompt through the gateway WebSocket, streams the text,
+# prints timings, and shuts everything down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 tessera=$build/tessera
-model=$build/models/small
-split=$build/models/small-split-3
+run=$(mktemp -d "${TMPDIR:-/tmp}/tessera-demo.XXXXXX")
+node_pid=""
+
+cleanup() {
+  if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
+    kill -TERM "$node_pid" 2>/dev/null || true
+    wait "$node_pid" 2>/dev/null || true
+  fi
+  rm -rf "$run"
+}
+trap cleanup EXIT INT TERM
 
 step() { printf '\n== %s\n' "$*"; }
 
-if [[ ! -f $model/model.onnx ]]; then
-  step "building the default model (preset small) into $model"
-  "$tessera" model build --preset small --out "$model"
-fi
+step "starting a node with three local workers (log: $run/node.log)"
+"$tessera" node --listen 127.0.0.1:0 --port-file "$run/port" >"$run/node.log" 2>&1 &
+node_pid=$!
+for _ in $(seq 1 600); do
+  [[ -s $run/port ]] && break
+  kill -0 "$node_pid" 2>/dev/null || { cat "$run/node.log"; echo "the node exited early" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -s $run/port ]] || { cat "$run/node.log"; echo "the node did not start listening" >&2; exit 1; }
+port=$(cat "$run/port")
+echo "listening on 127.0.0.1:$port (worker page: http://127.0.0.1:$port/)"
 
-step "inspecting $model"
-"$tessera" model inspect "$model"
+step "plan (from /api/status, once every stage is loaded)"
+node scripts/demo_plan.mjs "http://127.0.0.1:$port" 600 || { tail -20 "$run/node.log"; exit 1; }
 
-step "splitting into 3 uneven stages: layers 0-1, 2-6, 7-11"
-rm -rf "$split"
-"$tessera" model split "$model/model.onnx" --stages 0:2,2:7,7:12 --head greedy --out "$split"
+step "prompt over ws://127.0.0.1:$port/ws/generate (greedy, 48 tokens; seeded weights, so the text is noise)"
+"$tessera" prompt --url "ws://127.0.0.1:$port/ws/generate" --max-tokens 48 "Tessera cuts a model into pieces."
 
-step "greedy generation: chained stages vs the whole model (onnxruntime-node)"
-node webworker/tools/chain_demo.mjs --model "$model" --split "$split" \
-  --prompt "Tessera cuts a model into pieces." --tokens 32
+step "shutting down"
+kill -TERM "$node_pid"
+wait "$node_pid" && echo "node stopped cleanly" || { echo "node exit status $?" >&2; exit 1; }
+node_pid=""
