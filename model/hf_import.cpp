@@ -68,6 +68,11 @@ llama_config read_hf_config(const std::string& hf_dir) {
     throw model_error(path.string() + ": " + e.what());
   }
   if (arch == "Qwen2ForCausalLM") c.attention_bias = true;
+  // Llama/Mistral with attention_bias also bias o_proj, and mlp_bias biases the MLP: neither is
+  // in Tessera's graph, so refuse rather than build a silently different model.
+  if (arch != "Qwen2ForCausalLM" && c.attention_bias)
+    throw model_error(path.string() + ": \"attention_bias\": true on " + arch + " (o_proj bias) is not supported");
+  if (j.value("mlp_bias", false)) throw model_error(path.string() + ": \"mlp_bias\": true is not supported");
   if (auto sw = j.find("sliding_window"); sw != j.end() && sw->is_number_integer() &&
                                           j.value("use_sliding_window", arch == "MistralForCausalLM") &&
                                           sw->get<int64_t>() < c.max_position_embeddings) {
@@ -146,6 +151,15 @@ std::vector<float> safetensors_weight_source::load(const std::string& hf_name, c
 
 std::string safetensors_weight_source::describe() const { return "safetensors(" + dir_ + ")"; }
 
+std::vector<std::string> safetensors_weight_source::tensor_names() const {
+  std::vector<std::string> names;  // the index's entries and anything else the shards hold
+  for (const auto& [name, file] : by_tensor_) names.push_back(name);
+  for (const auto& f : files_)
+    for (const auto& [name, t] : f->tensors())
+      if (!by_tensor_.count(name)) names.push_back(name);
+  return names;
+}
+
 std::vector<std::pair<std::string, std::vector<int64_t>>> hf_tensor_shapes(const llama_config& c) {
   const int64_t hd = c.resolved_head_dim();
   const int64_t q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
@@ -184,7 +198,18 @@ build_result build_from_hf(const std::string& hf_dir, const std::string& out_dir
                       std::to_string(config.vocab_size));
 
   safetensors_weight_source weights(hf_dir);
-  for (const auto& [name, shape] : hf_tensor_shapes(config)) weights.require(name, shape);
+  const auto expected = hf_tensor_shapes(config);
+  for (const auto& [name, shape] : expected) weights.require(name, shape);
+  // A tensor the graph would not use means a different architecture: refuse, naming it.
+  std::vector<std::string> unused;
+  for (const auto& name : weights.tensor_names()) {
+    const bool known = std::any_of(expected.begin(), expected.end(), [&](const auto& e) { return e.first == name; });
+    const bool harmless = name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0;
+    if (!known && !harmless && !(config.tie_word_embeddings && name == "lm_head.weight")) unused.push_back(name);
+  }
+  if (!unused.empty())
+    throw model_error(hf_dir + ": checkpoint has " + std::to_string(unused.size()) + " tensor(s) a " +
+                      "Llama-family graph does not use, e.g. '" + unused.front() + "' (unsupported architecture variant)");
 
   build_options options;
   options.dtype = dtype;

@@ -37,6 +37,8 @@ public:
   std::string describe() const override;
   // Throws model_error unless the tensor exists with this shape and a float dtype.
   void require(const std::string& hf_name, const std::vector<int64_t>& hf_shape) const;
+  // Every tensor name the checkpoint holds (listed in the index or not).
+  std::vector<std::string> tensor_names() const;
 
 private:
   const safetensors_tensor& find(const std::string& hf_name, const std::vector<int64_t>& hf_shape,

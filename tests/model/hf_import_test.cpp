@@ -221,6 +221,24 @@ TEST_CASE("bad checkpoints fail with an error naming the problem and leave no ou
   fails_with("out of range");
 
   fresh();
+  edit_config([](auto& j) { j["mlp_bias"] = true; });
+  fails_with("mlp_bias");
+
+  fresh();
+  {  // an extra tensor (the o_proj bias of a biased Llama variant) is refused, by name
+    const auto shard = hf / "model-00002-of-00002.safetensors";
+    std::vector<safetensors_entry> entries;
+    {
+      safetensors_file f(shard.string());
+      for (const auto& [name, t] : f.tensors()) entries.push_back({name, t.shape, "F32", f.read_float32(t)});
+    }
+    entries.push_back({"model.layers.0.self_attn.o_proj.bias", {config.hidden_size}, "F32",
+                       std::vector<float>(static_cast<std::size_t>(config.hidden_size), 0.5f)});
+    write_safetensors(shard.string(), entries);
+  }
+  fails_with("'model.layers.0.self_attn.o_proj.bias'");
+
+  fresh();
   std::ofstream(hf / "tokenizer.json", std::ios::trunc) << R"({"model": {"type": "WordPiece", "vocab": {}}})";
   fails_with("unsupported tokenizer model type \"WordPiece\"");
 
