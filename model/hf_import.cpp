@@ -103,6 +103,9 @@ safetensors_weight_source::safetensors_weight_source(const std::string& hf_dir) 
     }
   } else if (fs::exists(dir / "model.safetensors")) {
     shard_names.push_back("model.safetensors");
+  } else if (fs::exists(dir / "pytorch_model.bin") || fs::exists(dir / "pytorch_model.bin.index.json")) {
+    throw model_error(hf_dir + ": only safetensors checkpoints are read (found pytorch_model.bin: convert it to "
+                               "model.safetensors first, e.g. with the checkpoint's save_pretrained(safe_serialization=True))");
   } else {
     throw model_error(hf_dir + ": no model.safetensors or model.safetensors.index.json");
   }
