@@ -176,7 +176,7 @@ TEST_CASE("the prelude (mask, rotary tables) never depends on input_ids") {
   CHECK(prelude_nodes > 10);
 }
 
-TEST_CASE("the same preset and seed give byte-identical files; another seed other weights") {
+TEST_CASE("the same preset and seed give byte-identical files, another seed other weights") {
   temp_dir tmp;
   build(tmp.path / "a", preset_config("tiny"), 7);
   build(tmp.path / "b", preset_config("tiny"), 7);
@@ -305,7 +305,7 @@ TEST_CASE("bad overrides are rejected with a message naming the flag") {
   CHECK_THROWS_AS(parse_weight_dtype("int8"), model_error);
 }
 
-TEST_CASE("a directory that is not a model is never replaced; a failed build leaves no output") {
+TEST_CASE("a directory that is not a model is never replaced and a failed build leaves no output") {
   temp_dir tmp;
   fs::create_directories(tmp.path / "precious");
   std::ofstream(tmp.path / "precious" / "notes.txt") << "keep me";
