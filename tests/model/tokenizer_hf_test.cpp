@@ -77,7 +77,7 @@ TEST_CASE("byte-level BPE round-trips text with bytes outside the merges") {
         std::vector<token_id>{*tok->token_to_id("low"), *tok->token_to_id("Ġlower")});
 }
 
-TEST_CASE("added tokens are cut out of the text; special ones are skipped by decode") {
+TEST_CASE("added tokens are cut out of the text and special ones are skipped by decode") {
   auto tok = load_json("added", byte_level_json());
   const auto ids = tok->encode("low<|end|><tool>low", false);
   REQUIRE(ids.size() == 4);
