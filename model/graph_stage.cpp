@@ -3,17 +3,15 @@
 #include "model/graph_stage.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <set>
 
 #include <onnx/checker.h>
 
+#include "model/graph_data_writer.hpp"
 #include "model/graph_heads.hpp"
 #include "model/model_error.hpp"
 #include "model/onnx_io.hpp"
-#include "model/sha256.hpp"
 
 namespace fs = std::filesystem;
 
@@ -21,79 +19,24 @@ namespace tessera::model {
 
 namespace {
 
-constexpr uint64_t copy_chunk = uint64_t(16) << 20;    // bytes per read/write
-constexpr uint64_t data_alignment = 64;                 // offset alignment in the stage data file
 constexpr uint64_t browser_buffer_limit = (uint64_t(1) << 31) - 1;
 
-// Copies initializers with external data into one stage data file.
-class data_writer {
-public:
-  data_writer(std::string source_dir, const std::string& path, std::string location)
-      : source_dir_(std::move(source_dir)), path_(path), location_(std::move(location)), out_(path, std::ios::binary | std::ios::trunc) {
-    if (!out_) throw model_error("cannot create stage data file " + path);
-  }
+std::string source_path(const decoder_graph& g, const external_location& loc) {
+  return fs::path(loc.file).is_absolute() ? loc.file : (fs::path(g.model_dir) / loc.file).string();
+}
 
-  // Rewrites `tensor` (a copy of the source initializer) to point into this
-  // file; hashes its bytes into `hash` when given.
-  void copy(onnx::TensorProto& tensor, std::string* hash) {
-    auto loc = external_data_of(tensor);
-    uint64_t length = loc.has_length ? loc.length : tensor_bytes(tensor);
-    auto source = fs::path(loc.file).is_absolute() ? loc.file : (fs::path(source_dir_) / loc.file).string();
-    auto& in = open(source);
-    in.clear();
-    in.seekg(std::streamoff(loc.offset));
-    uint64_t pad = (data_alignment - size_ % data_alignment) % data_alignment;
-    static const char zeros[data_alignment] = {};
-    out_.write(zeros, std::streamsize(pad));
-    size_ += pad;
-    uint64_t offset = size_;
-    buffer_.resize(std::min(length, copy_chunk));
-    sha256 h;
-    for (uint64_t done = 0; done < length;) {
-      auto n = std::min<uint64_t>(copy_chunk, length - done);
-      if (!in.read(buffer_.data(), std::streamsize(n)))
-        throw model_error("external data file " + source + " ended early while reading initializer " + tensor.name());
-      if (hash) h.update(buffer_.data(), n);
-      out_.write(buffer_.data(), std::streamsize(n));
-      done += n;
-    }
-    if (hash) *hash = h.hex_digest();
-    if (!out_) throw model_error("write error in " + path_);
-    size_ += length;
-    tensor.clear_external_data();
-    auto set = [&](const std::string& k, const std::string& v) {
-      auto* e = tensor.add_external_data();
-      e->set_key(k);
-      e->set_value(v);
-    };
-    set("location", location_);
-    set("offset", std::to_string(offset));
-    set("length", std::to_string(length));
-  }
-
-  uint64_t finish() {
-    out_.close();
-    if (!out_) throw model_error("write error in " + path_);
-    return size_;
-  }
-
-private:
-  std::ifstream& open(const std::string& source) {
-    auto it = inputs_.find(source);
-    if (it == inputs_.end()) {
-      auto in = std::make_unique<std::ifstream>(source, std::ios::binary);
-      if (!*in) throw model_error("missing external data file " + source);
-      it = inputs_.emplace(source, std::move(in)).first;
-    }
-    return *it->second;
-  }
-
-  std::string source_dir_, path_, location_;
-  std::ofstream out_;
-  std::map<std::string, std::unique_ptr<std::ifstream>> inputs_;
-  std::vector<char> buffer_;
-  uint64_t size_ = 0;
-};
+// Points a copied initializer at its new place in the stage data file.
+void relocate(onnx::TensorProto& tensor, const std::string& location, uint64_t offset, uint64_t length) {
+  tensor.clear_external_data();
+  auto set = [&](const std::string& k, const std::string& v) {
+    auto* e = tensor.add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  };
+  set("location", location);
+  set("offset", std::to_string(offset));
+  set("length", std::to_string(length));
+}
 
 tensor_spec spec_of(const onnx::ValueInfoProto& vi) {
   tensor_spec t;
@@ -135,20 +78,7 @@ int64_t default_opset(const onnx::ModelProto& m) {
 std::string hash_external_initializer(const decoder_graph& g, const onnx::TensorProto& tensor) {
   auto loc = external_data_of(tensor);
   uint64_t length = loc.has_length ? loc.length : tensor_bytes(tensor);
-  auto source = fs::path(loc.file).is_absolute() ? loc.file : (fs::path(g.model_dir) / loc.file).string();
-  std::ifstream in(source, std::ios::binary);
-  if (!in) throw model_error("missing external data file " + source);
-  in.seekg(std::streamoff(loc.offset));
-  std::vector<char> buffer(std::min(length, copy_chunk));
-  sha256 h;
-  for (uint64_t done = 0; done < length;) {
-    auto n = std::min<uint64_t>(copy_chunk, length - done);
-    if (!in.read(buffer.data(), std::streamsize(n)))
-      throw model_error("external data file " + source + " ended early while reading initializer " + tensor.name());
-    h.update(buffer.data(), n);
-    done += n;
-  }
-  return h.hex_digest();
+  return sha256_file_range(source_path(g, loc), loc.offset, length, tensor.name());
 }
 
 stage_info write_stage(const decoder_graph& g, stage_range range, token_head head, const std::string& dir, bool check,
@@ -231,16 +161,19 @@ stage_info write_stage(const decoder_graph& g, stage_range range, token_head hea
   // Nodes in topological order, then initializers (weights streamed).
   for (int i : g.order)
     if (keep[i]) *graph->add_node() = src.node(i);
-  data_writer data(g.model_dir, (fs::path(dir) / info.data_file).string(), info.data_file);
+  data_file_writer data((fs::path(dir) / info.data_file).string());
   for (const auto& init : src.initializer()) {
     if (!inits.count(init.name())) continue;
     auto* t = graph->add_initializer();
     *t = init;
     if (!has_external_data(*t)) continue;
+    auto loc = external_data_of(*t);
+    uint64_t length = loc.has_length ? loc.length : tensor_bytes(*t);
     std::string hash;
     bool known = weight_hashes.count(init.name()) > 0;
-    data.copy(*t, known ? nullptr : &hash);
+    uint64_t offset = data.append(source_path(g, loc), loc.offset, length, known ? nullptr : &hash, init.name());
     if (!known) weight_hashes[init.name()] = hash;
+    relocate(*t, info.data_file, offset, length);
   }
   uint64_t data_bytes = data.finish();
 
