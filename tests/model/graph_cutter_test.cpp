@@ -179,6 +179,26 @@ TEST_CASE("a genai-style decoder passes two tensors across each stage boundary",
   CHECK(names(result.stages[2].outputs).back() == "logits");
 }
 
+TEST_CASE("a tensor that skips a stage is passed through it under the same name", "[cutter]") {
+  temp_dir dir;
+  tessera::test::toy_geometry geo;
+  geo.layers = 3;
+  tessera::test::write_optimum_style(dir.path / "model", geo, true);
+  auto result = split_model((dir.path / "model").string(), (dir.path / "out").string(), plan("0:1,1:2,2:3", 3, token_head::logits));
+  REQUIRE(result.stages.size() == 3);
+  auto in = names(result.stages[1].inputs), out = names(result.stages[1].outputs);
+  REQUIRE(in.size() == 6);
+  REQUIRE(out.size() == 4);
+  // Two boundary tensors: the residual and the embedding (consumed only by the last stage).
+  std::set<std::string> ins(in.begin(), in.begin() + 2), outs(out.begin(), out.begin() + 2);
+  std::string embedding;
+  for (const auto& n : ins)
+    if (n.rfind("/model/embed_tokens/", 0) == 0) embedding = n;
+  REQUIRE_FALSE(embedding.empty());
+  CHECK(outs.count(embedding));
+  CHECK(names(result.stages[2].inputs)[0] != names(result.stages[2].inputs)[1]);
+}
+
 TEST_CASE("the sample head takes temperature, top_k, top_p and random and returns next_token", "[cutter]") {
   temp_dir dir;
   tessera::test::write_optimum_style(dir.path / "model");

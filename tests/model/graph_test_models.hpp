@@ -243,15 +243,19 @@ struct toy_decoder : onnx_graph_writer {
 };
 
 // Optimum style: x -> norm -> attn -> add -> norm -> mlp -> add; one residual per boundary.
-inline void write_optimum_style(const std::filesystem::path& dir, toy_geometry geo = {}) {
+// With `embed_skip`, the embedding also feeds the final norm (a long skip
+// connection), so it crosses every boundary and middle stages pass it through.
+inline void write_optimum_style(const std::filesystem::path& dir, toy_geometry geo = {}, bool embed_skip = false) {
   toy_decoder d(geo);
   auto x = d.embed();
+  const auto embedded = x;
   for (int k = 0; k < geo.layers; ++k) {
     const std::string p = "/model/layers." + std::to_string(k);
     const std::string w = "model.layers." + std::to_string(k);
     auto h = d.op("Add", {x, d.attention(k, d.rms_norm(x, d.weight(w + ".input_layernorm.weight", {geo.hidden}), p + "/input_layernorm"))}, p);
     x = d.op("Add", {h, d.mlp(k, d.rms_norm(h, d.weight(w + ".post_attention_layernorm.weight", {geo.hidden}), p + "/post_attention_layernorm"))}, p);
   }
+  if (embed_skip) x = d.op("Add", {x, embedded}, "/model/embed_skip");
   d.finish(d.rms_norm(x, d.weight("model.norm.weight", {geo.hidden}), "/model/norm"));
   d.save(dir);
 }
