@@ -285,7 +285,7 @@ inline void write_genai_style(const std::filesystem::path& dir, toy_geometry geo
   {
     normed = "/model/layers.0/input_layernorm/output_0";
     auto& n = d.node("SimplifiedLayerNormalization", {x, d.weight("model.layers.0.input_layernorm.weight", {geo.hidden})},
-                     {normed}, "/model/layers.0/input_layernorm/LayerNorm", "com.microsoft");
+                     {normed}, "/model/layers.0/input_layernorm/LayerNorm");  // ORT registers it in the default domain
     d.attr(n, "epsilon", 1e-5f);
     d.attr(n, "axis", int64_t(-1));
     d.value_info(normed, T::FLOAT, hidden_dims);
