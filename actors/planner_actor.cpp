@@ -50,6 +50,7 @@ struct planner_state {
   bool ready = false;
   std::string reason = "starting";
   bool replan_scheduled = false;
+  clock_type::time_point replan_due;
   clock_type::time_point started = clock_type::now();
   std::vector<std::string> history;
   std::vector<caf::actor> subscribers;
@@ -87,10 +88,15 @@ void publish(planner_actor* self) {
   st.board->set_planner_json(j.dump());
 }
 
+// Schedules a re-plan in delay_ms unless one is due sooner (an earlier timer
+// supersedes a later one; the later one then re-plans again, which is a no-op).
 void schedule_replan(planner_actor* self, uint32_t delay_ms) {
-  if (self->state.replan_scheduled)
+  auto& st = self->state;
+  auto due = clock_type::now() + std::chrono::milliseconds(delay_ms);
+  if (st.replan_scheduled && st.replan_due <= due)
     return;
-  self->state.replan_scheduled = true;
+  st.replan_scheduled = true;
+  st.replan_due = due;
   self->delayed_send(self, std::chrono::milliseconds(delay_ms), tick_atom::value);
 }
 

@@ -61,6 +61,9 @@ try {
             `request ${i} (${requests[i].opts.seed ? 'seeded sampling' : 'greedy'}) equals its fault-free run`);
   });
   console.log(`# ${rebuilds} KV rebuilds in total`);
+  const after = await h.getJson(node.port, '/api/status');
+  h.check(after.requests && after.requests.active === 0 && after.requests.failed === 0,
+          `no request is left running or failed (${JSON.stringify(after.requests)})`);
   const stopped = await h.stopNode(node);
   h.check(stopped.code === 0, 'the node stops cleanly');
   node = null;

@@ -1,0 +1,168 @@
+// The planner actor with fake workers (scoped actors) on the tiny preset: it
+// waits for the expected workers, plans, cuts and assigns shards, serves a
+// route only once every stage is loaded, re-plans in place when a serving
+// worker goes, and says why when it cannot serve.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/spawn.hpp"
+#include "actors/status_board.hpp"
+#include "model/llama_builder.hpp"
+#include "model/llama_config.hpp"
+#include "model/weight_source.hpp"
+
+using namespace tessera::actors;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() { register_message_types(*this); }
+};
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    path = fs::temp_directory_path() / ("tessera-planner-test-" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~temp_dir() { fs::remove_all(path); }
+};
+
+std::string tiny_model(const fs::path& root) {
+  auto dir = (root / "tiny").string();
+  auto weights = tessera::model::seeded_weight_source(1);
+  tessera::model::build_llama_model(tessera::model::preset_config("tiny"), *weights, dir);
+  return dir;
+}
+
+// Waits for an assign_shard on a fake worker; answers Loaded to the planner.
+std::optional<assign_shard> load_assigned(caf::scoped_actor& w, const caf::actor& planner, uint64_t id,
+                                          std::chrono::milliseconds wait = std::chrono::seconds(20)) {
+  std::optional<assign_shard> got;
+  w->receive([&](assign_shard& a) { got = a; }, caf::after(wait) >> [] {});
+  if (got)
+    w->send(planner, shard_loaded{id, got->shard_id, true, "", 1.0, 1.0});
+  return got;
+}
+
+// Waits for the planner to announce a serving plan (subscribe_atom).
+std::optional<route> wait_plan(caf::scoped_actor& self) {
+  std::optional<route> out;
+  self->receive([&](plan_changed& p) { out = p.path; }, caf::after(std::chrono::seconds(20)) >> [] {});
+  return out;
+}
+
+route_reply ask(caf::scoped_actor& self, const caf::actor& planner) {
+  route_reply out;
+  self->request(planner, std::chrono::seconds(5), get_route_atom::value)
+      .receive([&](route_reply& r) { out = r; }, [](caf::error&) { FAIL("planner did not answer"); });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the planner plans over joined workers, serves a route once loaded and re-plans in place on loss") {
+  temp_dir tmp;
+  auto model_dir = tiny_model(tmp.path);
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto board = std::make_shared<status_board>();
+  auto shards = std::make_shared<shard_registry>();
+  planner_actor_options opts;
+  opts.model_dir = model_dir;
+  opts.shard_dir = (tmp.path / "shards").string();
+  opts.expected_workers = 2;
+  opts.settle_ms = 10;
+  auto planner = spawn_planner_actor(sys, opts, board, shards);
+  self->send(planner, subscribe_atom::value, caf::actor(self));
+
+  auto before = ask(self, planner);
+  CHECK_FALSE(before.ready);
+  CHECK_FALSE(before.reason.empty());
+
+  auto w1 = std::make_unique<caf::scoped_actor>(sys);
+  auto w2 = std::make_unique<caf::scoped_actor>(sys);
+  worker_info i1{1, "one", "node-cpu", 1ull << 30, 1e9, 1, {}};
+  worker_info i2{2, "two", "node-cpu", 512ull << 20, 1e9, 1, {}};
+  (*w1)->send(planner, worker_joined{i1, caf::actor(*w1)});
+  (*w2)->send(planner, worker_joined{i2, caf::actor(*w2)});
+
+  // Whichever workers the plan uses get an Assign; until they answer, no route.
+  auto a1 = load_assigned(*w1, planner, 1, std::chrono::seconds(20));
+  auto a2 = load_assigned(*w2, planner, 2, std::chrono::milliseconds(a1 ? 500 : 20000));
+  REQUIRE((a1 || a2));
+  REQUIRE(wait_plan(self));
+  auto r = ask(self, planner);
+  REQUIRE(r.ready);
+  REQUIRE_FALSE(r.path.hops.empty());
+  CHECK(r.path.hops.front().layer_begin == 0);
+  CHECK(r.path.hops.back().layer_end == 4);
+  for (size_t i = 1; i < r.path.hops.size(); ++i)
+    CHECK(r.path.hops[i].layer_begin == r.path.hops[i - 1].layer_end);
+  auto assigned = a1 ? *a1 : *a2;
+  REQUIRE_FALSE(assigned.files.empty());
+  CHECK(shards->find(assigned.shard_id, assigned.files[0].name).has_value());
+  auto status = nlohmann::json::parse(board->planner_json());
+  CHECK(status["ready"] == true);
+  CHECK(status["workers"].size() == 2);
+
+  // A one-stage plan on worker 1 (the bigger one, if it used one worker): drop it.
+  if (r.path.hops.size() == 1 && r.path.hops[0].worker_id == 1) {
+    auto old_version = r.path.plan_version;
+    w1.reset();  // worker 1 goes away: the planner sees a down_msg
+    auto moved = load_assigned(*w2, planner, 2);
+    REQUIRE(moved);
+    CHECK(moved->layer_begin == 0);
+    CHECK(moved->layer_end == 4);
+    REQUIRE(wait_plan(self));
+    r = ask(self, planner);
+    REQUIRE(r.ready);
+    CHECK(r.path.plan_version > old_version);
+    CHECK(r.path.hops[0].worker_id == 2);
+    auto replans = nlohmann::json::parse(board->planner_json())["replans"];
+    CHECK(replans.back().get<std::string>().find("worker 1 left") != std::string::npos);
+  }
+  w1.reset();
+  w2.reset();
+  for (int i = 0; i < 100 && (r = ask(self, planner)).reason.find("no workers") == std::string::npos; ++i)
+    self->receive(caf::after(std::chrono::milliseconds(20)) >> [] {});
+  CHECK_FALSE(r.ready);
+  CHECK(r.reason.find("no workers") != std::string::npos);
+  self->send_exit(planner, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a pool too small for the model is reported with what it lacks") {
+  temp_dir tmp;
+  auto model_dir = tiny_model(tmp.path);
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  planner_actor_options opts;
+  opts.model_dir = model_dir;
+  opts.shard_dir = (tmp.path / "shards").string();
+  opts.settle_ms = 10;
+  auto planner = spawn_planner_actor(sys, opts, std::make_shared<status_board>(), std::make_shared<shard_registry>());
+  caf::scoped_actor w(sys);
+  w->send(planner, worker_joined{{1, "tiny-worker", "wasm", 1 << 20, 1e9, 1, {}}, caf::actor(w)});
+  route_reply r;
+  for (int i = 0; i < 100; ++i) {
+    r = ask(self, planner);
+    if (r.reason.find("cannot hold") != std::string::npos)
+      break;
+    self->receive(caf::after(std::chrono::milliseconds(20)) >> [] {});
+  }
+  CHECK_FALSE(r.ready);
+  CHECK(r.reason.find("cannot hold the model") != std::string::npos);
+  self->send_exit(planner, caf::exit_reason::user_shutdown);
+}
