@@ -114,11 +114,13 @@ void append_token_head(onnx::GraphProto& graph, const std::string& logits, token
     auto mass_k = w.op("ReduceSum", {probs_k, axis_last}, "mass_k");  // [batch, 1]
     auto norm_k = w.op("Div", {probs_k, mass_k}, "norm_k");
 
-    // top-p: keep while the mass before a token is below top_p (always all when top_p >= 1).
+    // top-p: keep while the mass before a token is below top_p (always the top
+    // token; all of them when top_p >= 1).
     auto cum_k = w.fresh("cum_k");
     w.add("CumSum", {norm_k, w.i64({-1}, true, "axis_scalar")}, cum_k);
     auto before = w.op("Sub", {cum_k, norm_k}, "mass_before");
-    auto keep_p = w.op("Or", {w.op("Less", {before, "top_p"}, "below_p"),
+    auto first = w.op("Less", {ranks, w.i64({1}, false, "one_rank")}, "first");  // [vocab] bool
+    auto keep_p = w.op("Or", {w.op("Or", {w.op("Less", {before, "top_p"}, "below_p"), first}, "below_p_or_first"),
                               w.op("GreaterOrEqual", {"top_p", one_f}, "p_off")}, "keep_p");
     auto keep = w.op("And", {keep_k, keep_p}, "keep");
     auto kept = w.op("Where", {keep, probs, zero_f}, "kept");
