@@ -66,15 +66,22 @@ struct head_writer {
 
 }  // namespace
 
-void append_token_head(onnx::GraphProto& graph, const std::string& logits, token_head head, int64_t opset) {
+void append_token_head(onnx::GraphProto& graph, const std::string& logits, token_head head, int64_t opset,
+                       int logits_rank) {
   if (head == token_head::logits) return;
   if (opset < 13) throw model_error("token heads need ONNX opset >= 13, the model has " + std::to_string(opset));
+  if (logits_rank != 2 && logits_rank != 3)
+    throw model_error("token heads need logits of rank 3 [batch, seq, vocab] or 2 [batch, vocab], got rank " +
+                      std::to_string(logits_rank));
   head_writer w{graph};
   using T = onnx::TensorProto;
 
   // Last position: Gather(logits, -1, axis=1) -> [batch, vocab].
-  auto last = w.fresh("last_logits");
-  w.attr_int(w.add("Gather", {logits, w.i64({-1}, true, "minus_one")}, last), "axis", 1);
+  auto last = logits;
+  if (logits_rank == 3) {
+    last = w.fresh("last_logits");
+    w.attr_int(w.add("Gather", {logits, w.i64({-1}, true, "minus_one")}, last), "axis", 1);
+  }
   std::string greedy_out = head == token_head::greedy ? "next_token" : w.fresh("greedy");
   auto& argmax = w.add("ArgMax", {last}, greedy_out);
   w.attr_int(argmax, "axis", 1);

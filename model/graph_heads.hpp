@@ -21,8 +21,11 @@
 namespace tessera::model {
 
 // Appends the head's nodes, inputs and the `next_token` output to `graph`,
-// reading the tensor `logits` ([batch, seq, vocab] float). For token_head::logits
-// nothing is added. Throws model_error if opset < 13.
-void append_token_head(onnx::GraphProto& graph, const std::string& logits, token_head head, int64_t opset);
+// reading the tensor `logits`: [batch, seq, vocab] float (logits_rank 3), or
+// [batch, vocab] for graphs that already keep only the last position
+// (logits_rank 2). For token_head::logits nothing is added. Throws
+// model_error if opset < 13 or the rank is neither.
+void append_token_head(onnx::GraphProto& graph, const std::string& logits, token_head head, int64_t opset,
+                       int logits_rank = 3);
 
 }  // namespace tessera::model

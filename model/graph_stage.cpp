@@ -194,7 +194,10 @@ stage_info write_stage(const decoder_graph& g, stage_range range, token_head hea
       for (const auto& out : src.output())
         if (out.name() == "logits") *graph->add_output() = out;
     } else {
-      append_token_head(*graph, "logits", head, default_opset(g.model));
+      int rank = 3;  // [batch, seq, vocab] unless the model says otherwise
+      if (auto it = g.value_info.find("logits"); it != g.value_info.end() && it->second.type().tensor_type().has_shape())
+        rank = it->second.type().tensor_type().shape().dim_size();
+      append_token_head(*graph, "logits", head, default_opset(g.model), rank);
     }
   }
 
