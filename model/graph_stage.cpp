@@ -107,6 +107,9 @@ stage_info write_stage(const decoder_graph& g, stage_range range, token_head hea
     todo.pop_back();
     for (const auto& in : g.node_inputs(i)) {
       if (g.initializers.count(in)) { inits.insert(in); continue; }
+      if (in == "input_ids" && a > 0)
+        throw model_error("cannot cut " + g.model_file + " at layer " + std::to_string(a) + ": node '" + src.node(i).name() +
+                          "' of layer " + std::to_string(g.layer_of[i]) + " reads input_ids, which only the first stage has");
       auto p = g.producer.find(in);
       if (p == g.producer.end() || keep[p->second]) continue;
       int u = p->second;
