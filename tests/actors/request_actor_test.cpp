@@ -321,7 +321,7 @@ caf::behavior swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::ac
 
 }  // namespace
 
-TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept inputs; the first stage keeps its KV") {
+TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept inputs and the first stage keeps its KV") {
   auto a = sys.spawn(chain_stage, -1);
   auto b = sys.spawn(chain_stage, 3);  // step 3 (position 5) fails on b
   auto c = sys.spawn(chain_stage, -1);
