@@ -10,6 +10,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -343,4 +344,28 @@ TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept i
   // c gets the kept inputs of positions [0, 5) at hop 1, then the decode steps
   auto seen_c = positions(c);
   CHECK(seen_c == std::vector<uint32_t>{1, 0, 5, 1, 5, 1, 1, 6, 1});
+}
+
+TEST_CASE_METHOD(request_fixture, "bad client JSON is answered with an error and the socket stays usable") {
+  auto stage = sys.spawn(fake_stage, -1);
+  auto planner = sys.spawn(fake_planner, stage, 0);
+  auto client = spawn_client_actor(sys, conn, planner, tok, opts, 3);
+  caf::anon_send(client, ws_frame{"{not json", false});
+  caf::anon_send(client, ws_frame{R"({"prompt": "a", "tempo": 1})", false});
+  caf::anon_send(client, ws_frame{R"({"prompt": "a", "top_p": 2})", false});
+  caf::anon_send(client, ws_frame{R"({"prompt": "a"})", false});
+  auto e1 = json::parse(conn->wait_frame(0)->payload);
+  auto e2 = json::parse(conn->wait_frame(1)->payload);
+  auto e3 = json::parse(conn->wait_frame(2)->payload);
+  CHECK(e1["code"] == "bad_request");
+  CHECK(e1["error"].get<std::string>().find("malformed JSON") != std::string::npos);
+  CHECK(e2["error"].get<std::string>().find("unknown field 'tempo'") != std::string::npos);
+  CHECK(e3["error"].get<std::string>().find("top_p") != std::string::npos);
+  // The valid request after the bad ones runs to the end (max_tokens default 3).
+  auto last = conn->wait_frame(6);
+  REQUIRE(last);
+  auto done = json::parse(last->payload);
+  CHECK(done["done"] == true);
+  CHECK(done["usage"]["completion_tokens"] == 3);
+  self->send_exit(client, caf::exit_reason::user_shutdown);
 }
