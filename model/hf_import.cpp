@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "model/json_file.hpp"
 #include "model/model_error.hpp"
 #include "model/tokenizer.hpp"
 
@@ -16,18 +17,6 @@ namespace fs = std::filesystem;
 
 namespace tessera::model {
 namespace {
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw model_error("cannot open " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw model_error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 const char* const tokenizer_files[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
                                        "special_tokens_map.json", "generation_config.json"};
@@ -52,7 +41,7 @@ const std::vector<std::string>& supported_hf_architectures() {
 llama_config read_hf_config(const std::string& hf_dir) {
   const fs::path path = fs::path(hf_dir) / "config.json";
   if (!fs::exists(path)) throw model_error(hf_dir + ": no config.json (expected a Hugging Face checkpoint directory)");
-  const nlohmann::json j = read_json(path);
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw model_error(path.string() + ": expected a JSON object");
   const std::string arch = architecture_of(j);
   const auto& ok = supported_hf_architectures();
@@ -90,7 +79,7 @@ safetensors_weight_source::safetensors_weight_source(const std::string& hf_dir) 
   std::vector<std::string> shard_names;
   std::map<std::string, std::string> weight_map;
   if (fs::exists(index)) {
-    const auto j = read_json(index);
+    const auto j = read_json_file(index);
     auto wm = j.find("weight_map");
     if (wm == j.end() || !wm->is_object()) throw model_error(index.string() + ": no \"weight_map\" object");
     for (auto it = wm->begin(); it != wm->end(); ++it) {

@@ -217,7 +217,7 @@ std::string llama_graph_builder::store(const std::string& hf_name, const std::ve
     g.initializer(data, hf_name, k_float, dims, values.data(), values.size() * sizeof(float));
   } else {
     std::vector<uint16_t> half(values.size());
-    for (size_t i = 0; i < values.size(); ++i) half[i] = float_to_half(values[i]);
+    for (size_t i = 0; i < values.size(); ++i) half[i] = float_to_fp16(values[i]);
     g.initializer(data, hf_name, k_float16, dims, half.data(), half.size() * sizeof(uint16_t));
   }
   return hf_name;

@@ -4,6 +4,8 @@
 // never holds weight bytes, so models far larger than RAM can be written).
 #pragma once
 
+#include "model/float_formats.hpp"  // float_to_fp16 for fp16 weights
+
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -74,8 +76,5 @@ private:
   onnx::GraphProto& graph_;
 };
 
-// IEEE half from float, round to nearest even (inf/nan preserved).
-uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
 
 }  // namespace tessera::model

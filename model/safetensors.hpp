@@ -8,6 +8,8 @@
 // a time, converted to float32, so a checkpoint never has to fit in memory.
 #pragma once
 
+#include "model/float_formats.hpp"  // fp16 / bf16 conversions
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -57,10 +59,5 @@ void write_safetensors(const std::string& path, const std::vector<safetensors_en
 // Bytes per element of a safetensors dtype; 0 when unknown.
 std::size_t safetensors_dtype_size(const std::string& dtype);
 
-// float32 <-> fp16 / bf16 conversions (round to nearest even; NaN and infinities kept).
-uint16_t float_to_fp16(float f);
-float fp16_to_float(uint16_t h);
-uint16_t float_to_bfloat16(float f);
-float bfloat16_to_float(uint16_t b);
 
 }  // namespace tessera::model

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/byte_tokenizer.hpp"
+#include "model/json_file.hpp"
 #include "model/model_error.hpp"
 #include "model/sentencepiece_tokenizer.hpp"
 #include "model/tokenizer_config.hpp"
@@ -62,20 +63,8 @@ std::string stream_decoder::finish() {
 
 namespace {
 
-nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw model_error("cannot open tokenizer file " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw model_error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
-
 std::unique_ptr<tokenizer> load_json_tokenizer(const fs::path& file) {
-  const nlohmann::json j = read_json_file(file);
+  const nlohmann::json j = read_json_file(file, "tokenizer file");
   if (!j.is_object()) throw model_error(file.string() + ": a tokenizer description must be a JSON object");
   if (auto it = j.find("tessera_tokenizer"); it != j.end()) {
     if (*it != "bytes")

@@ -5,24 +5,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_file.hpp"
 #include "model/model_error.hpp"
 
 namespace fs = std::filesystem;
 
 namespace tessera::model {
 namespace {
-
-std::optional<nlohmann::json> read_optional_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw model_error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 // A special token is written either as a string or as {"content": "...", ...}.
 std::optional<std::string> token_string(const nlohmann::json& cfg, const char* key) {
@@ -40,7 +29,7 @@ std::optional<std::string> token_string(const nlohmann::json& cfg, const char* k
 
 tokenizer_config read_tokenizer_config(const fs::path& dir) {
   tokenizer_config cfg;
-  if (auto j = read_optional_json(dir / "tokenizer_config.json"); j && j->is_object()) {
+  if (auto j = read_json_file_if_present(dir / "tokenizer_config.json"); j && j->is_object()) {
     cfg.bos_token = token_string(*j, "bos_token");
     cfg.eos_token = token_string(*j, "eos_token");
     cfg.pad_token = token_string(*j, "pad_token");
@@ -57,7 +46,7 @@ tokenizer_config read_tokenizer_config(const fs::path& dir) {
       }
     }
   }
-  if (auto j = read_optional_json(dir / "generation_config.json"); j && j->is_object()) {
+  if (auto j = read_json_file_if_present(dir / "generation_config.json"); j && j->is_object()) {
     if (auto it = j->find("eos_token_id"); it != j->end()) {
       if (it->is_number_integer()) cfg.generation_eos_ids.push_back(it->get<token_id>());
       if (it->is_array())

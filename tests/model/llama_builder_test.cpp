@@ -362,15 +362,15 @@ TEST_CASE("seeded weights depend on name and seed, not on call order, with sensi
 }
 
 TEST_CASE("float16 conversion rounds to nearest even and round-trips") {
-  CHECK(float_to_half(1.0f) == 0x3C00);
-  CHECK(float_to_half(-2.0f) == 0xC000);
-  CHECK(float_to_half(65504.0f) == 0x7BFF);
-  CHECK(float_to_half(1e6f) == 0x7C00);
-  CHECK(float_to_half(5.960464477539063e-08f) == 0x0001);  // smallest subnormal
-  CHECK(float_to_half(1.0f + 1.0f / 2048) == 0x3C00);       // tie -> even
-  CHECK(float_to_half(1.0f + 3.0f / 2048) == 0x3C02);       // tie -> even (up)
+  CHECK(float_to_fp16(1.0f) == 0x3C00);
+  CHECK(float_to_fp16(-2.0f) == 0xC000);
+  CHECK(float_to_fp16(65504.0f) == 0x7BFF);
+  CHECK(float_to_fp16(1e6f) == 0x7C00);
+  CHECK(float_to_fp16(5.960464477539063e-08f) == 0x0001);  // smallest subnormal
+  CHECK(float_to_fp16(1.0f + 1.0f / 2048) == 0x3C00);       // tie -> even
+  CHECK(float_to_fp16(1.0f + 3.0f / 2048) == 0x3C02);       // tie -> even (up)
   for (uint32_t h = 0; h < 0x7C00; ++h) {
-    if (float_to_half(half_to_float(uint16_t(h))) != h) {
+    if (float_to_fp16(fp16_to_float(uint16_t(h))) != h) {
       FAIL("round trip of half " << h);
     }
   }
