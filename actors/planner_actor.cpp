@@ -26,6 +26,7 @@ using clock_type = std::chrono::steady_clock;
 struct worker_entry {
   caf::actor handle;
   worker_info info;
+  kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
 };
 
 struct stage_slot {
@@ -69,7 +70,9 @@ void publish(planner_actor* self) {
                          {"device", w.info.device_kind},
                          {"memory_bytes", w.info.memory_bytes},
                          {"flops_per_s", w.info.flops_per_s},
-                         {"threads", w.info.threads}};
+                         {"threads", w.info.threads},
+                         {"kv_sequences", w.kv.sequences},
+                         {"kv_tokens", w.kv.tokens}};
     for (auto& s : st.slots)
       if (s.worker_id == id) {
         jw["layers"] = {s.shard.layer_begin, s.shard.layer_end};
@@ -270,6 +273,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
   }
   publish(self);
   schedule_replan(self, st.opts.settle_ms);
+  self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
   self->set_down_handler([=](caf::down_msg& d) {
     auto& st = self->state;
     for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
@@ -326,6 +330,21 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
         publish(self);
       },
       [=](tick_atom) { replan(self); },
+      [=](kv_query_atom) {  // from ourselves, every second: poll the KV ledgers
+        for (auto& [id, w] : self->state.workers) {
+          auto wid = id;
+          self->request(w.handle, std::chrono::seconds(1), kv_query_atom::value)
+              .then(
+                  [=](kv_summary& s) {
+                    auto it = self->state.workers.find(wid);
+                    if (it != self->state.workers.end())
+                      it->second.kv = s;
+                  },
+                  [](caf::error&) {});
+        }
+        publish(self);
+        self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
+      },
       [=](get_route_atom) -> route_reply {
         auto& st = self->state;
         if (!st.ready)

@@ -126,11 +126,11 @@ void finish(request_actor* self, const std::string& reason) {
                {"timings", timings}};
   if (!tail.empty())
     done["text"] = tail;
+  count_end(self, true);  // before the client hears "done", so /api/status agrees with it
   send_json(self, done);
   spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
                st.id, reason, st.prompt_len, generated, timings["ttft_ms"].get<double>(), per_token);
   release_all(self);
-  count_end(self, true);
   self->quit();
 }
 

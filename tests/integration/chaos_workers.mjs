@@ -61,9 +61,13 @@ try {
             `request ${i} (${requests[i].opts.seed ? 'seeded sampling' : 'greedy'}) equals its fault-free run`);
   });
   console.log(`# ${rebuilds} KV rebuilds in total`);
-  const after = await h.getJson(node.port, '/api/status');
+  const after = await h.waitStatus(node.port, 'no request to be active', 10000, (st) => st.requests?.active === 0);
   h.check(after.requests && after.requests.active === 0 && after.requests.failed === 0,
           `no request is left running or failed (${JSON.stringify(after.requests)})`);
+  // Every request released its KV: the workers' ledgers (polled each second) drain to zero.
+  const drained = await h.waitStatus(node.port, 'the KV ledgers to drain', 10000,
+                                     (s) => s.workers.every((w) => w.kv_sequences === 0));
+  h.check(drained.workers.length > 0, `no worker holds a sequence's KV any more (${drained.workers.length} workers)`);
   const stopped = await h.stopNode(node);
   h.check(stopped.code === 0, 'the node stops cleanly');
   node = null;
