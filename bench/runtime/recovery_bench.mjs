@@ -19,8 +19,10 @@
 // plan uses SERVING of them, the others idle; each kill takes a fresh request
 // (prompt PROMPT_TOKENS tokens, killed after 32 generated tokens, the last
 // stage's worker), and the planner hands the lost range to an idle worker in
-// place. The stream's cost is measured from the kill to the first token after
-// the request's {status: "running"} (a kill that lands after the request's last
+// place. A fifth configuration SIGSTOPs the worker instead (cached, replay):
+// detection then waits for the heartbeat timeout (1500 ms in this config).
+// The stream's cost is measured from the kill to the first token after the
+// request's {status: "running"} (a kill that lands after the request's last
 // step is not a sample and is repeated). Prints p50 (and min-max) over the kills.
 //   node bench/runtime/recovery_bench.mjs BUILD/tessera [PRESET=small] [KILLS=5] [PROMPT_TOKENS=160] [MEMORY=140MB]
 import fs from 'node:fs';
@@ -65,7 +67,7 @@ function seedShard(fromCache, toCache, shardId) {
   return true;
 }
 
-async function configuration(label, { cached, keptInputs }) {
+async function configuration(label, { cached, keptInputs, signal = 'SIGKILL' }) {
   const dir = path.join(root, label);
   fs.mkdirSync(dir);
   const names = Array.from({ length: SERVING + KILLS + 2 }, (_, i) => `w${i + 1}`);  // 2 for missed kills
@@ -105,12 +107,13 @@ async function configuration(label, { cached, keptInputs }) {
         if (++n === KILL_AT) {
           killDay = nowOfDay();
           killAt = performance.now();
-          process.kill(pid, 'SIGKILL');
+          process.kill(pid, signal);
         } else if (resumed && !gap) {
           gap = performance.now() - killAt;
           nextDay = nowOfDay();
         }
       });
+      if (signal !== 'SIGKILL') process.kill(pid, 'SIGKILL');  // a stopped worker: end it now
       if (!gap || r.done.timings.replays + (r.done.timings.input_replays ?? 0) === 0) {
         // The request outran the kill (all its tokens were made before it): not a sample.
         console.log(`# ${label}: kill ${k + 1} landed after the request's last step; again`);
@@ -120,7 +123,7 @@ async function configuration(label, { cached, keptInputs }) {
       }
       const log = fs.readFileSync(node.logFile, 'utf8').split('\n').map((l) => [msOfDay(l), l]).filter(([t]) => t !== undefined);
       const first = (from, re) => log.find(([t, l]) => t >= from && re.test(l));
-      const closed = first(killDay, new RegExp(`worker=${victim.id} name=${victim.name} socket closed`));
+      const closed = first(killDay, new RegExp(`worker=${victim.id} name=${victim.name} (socket closed|disconnect)`));
       const plan = closed && first(closed[0], /info plan v\d+ \(/);
       // The worker that now holds the lost range (every stage gets an Assign; the
       // unchanged ones answer Loaded at once).
@@ -147,13 +150,15 @@ async function configuration(label, { cached, keptInputs }) {
   h.removeDir(dir);
   const p50 = (key) => median(rows.map((x) => x[key]).filter((v) => !Number.isNaN(v)));
   const range = (key) => { const v = rows.map((x) => x[key]); return `${Math.round(Math.min(...v))}–${Math.round(Math.max(...v))}`; };
-  return { label, cached, keptInputs, rows, p50, range };
+  return { label, cached, keptInputs, signal, rows, p50, range };
 }
 
 const configs = [];
 for (const cached of [true, false])
   for (const [kv, keptInputs] of [['replay', '64MB'], ['recompute', '1']])
     configs.push(await configuration(`${cached ? 'cached' : 'uncached'}-${kv}`, { cached, keptInputs }));
+// A hung worker (SIGSTOP): detected by the heartbeat timeout (1500 ms here).
+configs.push(await configuration('hung-cached-replay', { cached: true, keptInputs: '64MB', signal: 'SIGSTOP' }));
 
 console.log(`\n# ${os.cpus().length} CPUs (${os.cpus()[0].model}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ` +
             `${preset}, ${SERVING} of ${SERVING + KILLS + 2} equal ${memory} node workers serve; prompt ${promptArg} tokens, ` +
@@ -164,7 +169,7 @@ for (const c of configs) {
   const f = (k) => Math.round(c.p50(k));
   const resume = Number.isNaN(c.p50('pickup')) || c.rows.some((x) => Number.isNaN(x.pickup))
     ? `${f('resume')}` : `${f('resume')} (${f('pickup')} + ${f('rebuild_next')})`;
-  console.log(`| ${c.cached ? 'cached' : 'not cached'} | ${c.keptInputs === '1' ? 'recompute from tokens' : 'replay kept inputs'} | ` +
+  console.log(`| ${c.cached ? 'cached' : 'not cached'}${c.signal === 'SIGSTOP' ? ', worker hung (SIGSTOP)' : ''} | ${c.keptInputs === '1' ? 'recompute from tokens' : 'replay kept inputs'} | ` +
               `**${f('gap')}** (${c.range('gap')}) | ${f('detect')} | ${f('replan')} | ${f('load')} (${f('download_ms')} / ${f('session_ms')}) | ` +
               `${resume} | ${c.rows.map((x) => x.replays).join('/')} / ${c.rows.map((x) => x.input_replays).join('/')} |`);
 }
