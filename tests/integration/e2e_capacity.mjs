@@ -82,7 +82,11 @@ try {
   runs.catch(() => {});
   const reason = await lacking.promise;
   h.check(killed, `the worker '${victim}' of the last stage was killed mid-generation, then a client got queued: "${reason}"`);
-  const waiting = await h.getJson(node.port, '/api/status');
+  // Under load the second client may still be connecting when the first is
+  // queued; once it arrives it is queued too, so wait (bounded) for both.
+  const waiting = await h.waitStatus(node.port, 'both requests waiting', 30000,
+                                     (s) => s.requests.active === 2 || s.requests.failed > 0).catch(() => null)
+                  ?? await h.getJson(node.port, '/api/status');
   h.check(!waiting.ready && LACKS.test(waiting.reason), `/api/status is not ready and says why: "${waiting.reason}"`);
   h.check(waiting.requests.active === 2 && waiting.requests.failed === 0,
           `both requests wait (active ${waiting.requests.active}, failed ${waiting.requests.failed})`);
