@@ -270,10 +270,14 @@ export class WorkerCore {
   }
 }
 
-// "2GB", "512MiB", "1.5G", "1000000" -> bytes. Throws naming the bad value.
+// "2GB", "512MiB", "1.5G", "1000000" -> bytes, with the node config's units
+// (actors/node_config.cpp): K/M/G/T and KB/MB/GB/TB are powers of 1000,
+// KiB/MiB/GiB/TiB powers of 1024. Throws naming the bad value.
 export function parseBytes(text) {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$/i.exec(String(text));
-  if (!m) throw new Error(`'${text}' is not a size (e.g. 2GB, 512MiB, 1000000)`);
-  const unit = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30, t: 2 ** 40 }[m[2].toLowerCase()];
-  return Math.round(Number(m[1]) * unit);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?)b?|b)?\s*$/i.exec(String(text));
+  if (!m || (m[3] && !/b\s*$/i.test(String(text)))) {
+    throw new Error(`'${text}' is not a size (e.g. 2GB, 512MiB, 1000000)`);
+  }
+  const power = { k: 1, m: 2, g: 3, t: 4 }[(m[2] ?? '').toLowerCase()] ?? 0;
+  return Math.round(Number(m[1]) * (m[3] ? 1024 : 1000) ** power);
 }

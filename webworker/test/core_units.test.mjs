@@ -41,12 +41,16 @@ test('KV slots get batch 1, past 0, and symbolic dims from the config', () => {
   assert.equal(hasSampleInputs(stage([0, 1])), false);
 });
 
-test('memory sizes parse with binary units and bad ones are named', () => {
-  assert.equal(parseBytes('2GB'), 2 * 2 ** 30);
+test('memory sizes parse with the node config units and bad ones are named', () => {
+  assert.equal(parseBytes('2GB'), 2e9);
   assert.equal(parseBytes('512MiB'), 512 * 2 ** 20);
-  assert.equal(parseBytes('1.5G'), 1.5 * 2 ** 30);
+  assert.equal(parseBytes('1.5G'), 1.5e9);
+  assert.equal(parseBytes('1.5GiB'), 1.5 * 2 ** 30);
+  assert.equal(parseBytes('36MB'), 36e6);  // the node config's units (actors/node_config.cpp)
   assert.equal(parseBytes('1000000'), 1000000);
-  assert.equal(parseBytes('64k'), 65536);
+  assert.equal(parseBytes('64k'), 64000);
+  assert.equal(parseBytes('64KiB'), 65536);
+  assert.throws(() => parseBytes('64Ki'), /not a size/);
   assert.throws(() => parseBytes('lots'), /'lots' is not a size/);
   assert.throws(() => parseBytes('-1GB'), /not a size/);
 });

@@ -56,7 +56,7 @@ test('a browser tab joins, loads a shard, serves forwards and shows its layers',
   assert.ok(hello, consoleLines.join('\n'));
   assert.equal(hello.device_kind, 'wasm');
   assert.equal(hello.name, 'tab1');
-  assert.equal(hello.memory_bytes, 512 * 2 ** 20);
+  assert.equal(hello.memory_bytes, 512e6);
   assert.equal(hello.threads, 2, 'not cross-origin isolated? multithreaded WASM needs COOP/COEP');
   assert.ok(hello.flops_per_s > 0);
   assert.deepEqual(hello.cached_shards, []);

@@ -66,7 +66,7 @@ test('a worker joins, loads a shard, serves forwards with KV per sequence, and e
   assert.equal(hello.body, 'hello', w.log);
   assert.equal(hello.hello.protocol_version, PROTOCOL_VERSION);
   assert.equal(hello.hello.device_kind, 'node-cpu');
-  assert.equal(hello.hello.memory_bytes, 2 * 2 ** 30);
+  assert.equal(hello.hello.memory_bytes, 2e9);
   assert.equal(hello.hello.name, 'w-one');
   assert.equal(hello.hello.threads, 1);
   assert.ok(hello.hello.flops_per_s > 0, 'benchmark reported no speed');
