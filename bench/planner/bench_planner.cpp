@@ -1,4 +1,4 @@
-// Planner benchmarks (docs/benchmarks-planner.md):
+// Planner benchmarks (docs/benchmarks.md):
 //  scaling  solve time for n = 32, 80, 128 layers x m = 4 ... 1024 workers, with
 //           the ratio to the previous m (O(n^2 m): doubling m ~ doubles time)
 //  quality  1,000 random heterogeneous pools (phones, laptops, desktop GPUs;
