@@ -101,36 +101,34 @@ std::string graph_writer::op_to(const std::string& output, const std::string& op
   return output;
 }
 
-std::string graph_writer::const_i64(const std::string& name, const std::vector<int64_t>& values,
-                                    std::vector<int64_t> dims) {
+onnx::TensorProto* graph_writer::constant_tensor(const std::string& name, int elem_type,
+                                                 const std::vector<int64_t>& dims, std::string& output) {
   auto* n = graph_.add_node();
   n->set_op_type("Constant");
   n->set_name(name);
-  std::string out = name + "/output_0";
-  n->add_output(out);
+  output = name + "/output_0";
+  n->add_output(output);
   auto* a = n->add_attribute();
   a->set_name("value");
   a->set_type(onnx::AttributeProto::TENSOR);
   auto* t = a->mutable_t();
-  t->set_data_type(onnx::TensorProto::INT64);
+  t->set_data_type(elem_type);
   for (int64_t d : dims) t->add_dims(d);
+  return t;
+}
+
+std::string graph_writer::const_i64(const std::string& name, const std::vector<int64_t>& values,
+                                    std::vector<int64_t> dims) {
+  std::string out;
+  auto* t = constant_tensor(name, onnx::TensorProto::INT64, dims, out);
   for (int64_t v : values) t->add_int64_data(v);
   return out;
 }
 
 std::string graph_writer::const_f32(const std::string& name, const std::vector<float>& values,
                                     std::vector<int64_t> dims) {
-  auto* n = graph_.add_node();
-  n->set_op_type("Constant");
-  n->set_name(name);
-  std::string out = name + "/output_0";
-  n->add_output(out);
-  auto* a = n->add_attribute();
-  a->set_name("value");
-  a->set_type(onnx::AttributeProto::TENSOR);
-  auto* t = a->mutable_t();
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->add_dims(d);
+  std::string out;
+  auto* t = constant_tensor(name, onnx::TensorProto::FLOAT, dims, out);
   for (float v : values) t->add_float_data(v);
   return out;
 }

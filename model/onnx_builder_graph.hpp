@@ -73,6 +73,10 @@ public:
                    const std::vector<int64_t>& dims, const void* bytes, uint64_t size);
 
 private:
+  // A Constant node `name` whose tensor the caller fills; `output` receives its output name.
+  onnx::TensorProto* constant_tensor(const std::string& name, int elem_type, const std::vector<int64_t>& dims,
+                                     std::string& output);
+
   onnx::GraphProto& graph_;
 };
 

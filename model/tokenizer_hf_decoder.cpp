@@ -8,23 +8,6 @@
 #include "model/tokenizer_hf_pipeline.hpp"
 
 namespace tessera::model {
-namespace {
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  if (from.empty()) return;
-  std::string out;
-  std::size_t pos = 0;
-  for (std::size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
-    out.append(s, pos, hit - pos);
-    out += to;
-  }
-  if (pos == 0) return;
-  out.append(s, pos, std::string::npos);
-  s = std::move(out);
-}
-
-}  // namespace
-
 
 struct hf_decoder_step {
   enum kind_t { byte_level, metaspace, replace, byte_fallback, strip } kind;

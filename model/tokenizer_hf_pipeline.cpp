@@ -52,19 +52,6 @@ bool is_ascii(std::string_view s) {
   return true;
 }
 
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  if (from.empty()) return;
-  std::string out;
-  std::size_t pos = 0;
-  for (std::size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
-    out.append(s, pos, hit - pos);
-    out += to;
-  }
-  if (pos == 0) return;
-  out.append(s, pos, std::string::npos);
-  s = std::move(out);
-}
-
 std::string type_of(const nlohmann::json& j, const std::string& where) {
   auto t = j.find("type");
   if (t == j.end() || !t->is_string()) throw model_error(where + " has no \"type\"");
@@ -478,6 +465,19 @@ void hf_pretokenizer::apply(const std::string& text, bool first_section, std::ve
   }
   for (auto& p : pieces)
     if (!p.empty()) words.push_back(std::move(p));
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  std::string out;
+  std::size_t pos = 0;
+  for (std::size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+    out.append(s, pos, hit - pos);
+    out += to;
+  }
+  if (pos == 0) return;
+  out.append(s, pos, std::string::npos);
+  s = std::move(out);
 }
 
 }  // namespace tessera::model

@@ -79,4 +79,8 @@ const std::string& byte_level_char(unsigned char b);
 // The bytes a byte-level spelled string stands for (characters outside the table are kept).
 std::string from_byte_level(std::string_view s);
 
+// Replaces every occurrence of `from` (non-empty) in `s` by `to`; used by the
+// Replace normalizer and the Replace decoder step.
+void replace_all(std::string& s, const std::string& from, const std::string& to);
+
 }  // namespace tessera::model
