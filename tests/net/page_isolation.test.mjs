@@ -50,7 +50,7 @@ test('the worker page from the gateway is cross-origin isolated and joins with 2
     const hello = await srv.waitFor(/HELLO device=(\S+) threads=(\d+) memory=(\d+) \S+ name=(\S+)/, 60000);
     assert.equal(hello[1], 'wasm');
     assert.equal(hello[2], '2');
-    assert.equal(hello[3], String(256 * 2 ** 20));
+    assert.equal(hello[3], String(256e6));  // MB = 10^6, as in the node config
     assert.equal(hello[4], 'isolation');
   } finally {
     await browser.close();
