@@ -5,17 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "actors/model_profile.hpp"  // to_model_profile
 #include "planner/planner.hpp"
-
-namespace tessera::model {
-struct model_stats;
-}
 
 namespace tessera::actors {
 
 struct worker_info;
 
-planner::model_profile to_model_profile(const model::model_stats& stats);
 // Local links: loopback bandwidth and RTT; flops 0 (benchmark skipped) → a modest default.
 planner::worker_profile to_worker_profile(const worker_info& info);
 // {"feasible", "objective", "predicted_ms_per_token", "reason", "stages": [{worker, layers: [a, b],

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/model_profile.hpp"
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
 #include "app/plan_inputs.hpp"
@@ -33,8 +34,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 planner::model_profile load_model_profile(const std::string& path) {
   // A .json file is the inspector's stats (`tessera model inspect --json`); anything else goes to the inspector.
-  if (ends_with(path, ".json")) return profile_from_stats(stats_from_json(read_file(path, "model stats"), path));
-  return profile_from_stats(model::inspect_model(path));
+  if (ends_with(path, ".json")) return actors::to_model_profile(stats_from_json(read_file(path, "model stats"), path));
+  return actors::to_model_profile(model::inspect_model(path));
 }
 
 std::string layers_text(const planner::layer_range& r) {

@@ -123,20 +123,6 @@ void check_workers_against_model(const std::vector<planner::worker_profile>& wor
                  "] is past the model's " + std::to_string(num_layers) + " layers");
 }
 
-planner::model_profile profile_from_stats(const model::model_stats& stats) {
-  planner::model_profile p;
-  p.name = stats.name;
-  for (const auto& l : stats.layers)
-    p.layers.push_back({l.param_bytes, l.flops_per_token, l.kv_bytes_per_token, l.boundary_bytes_per_token});
-  p.embed_param_bytes = stats.embed_param_bytes;
-  p.head_param_bytes = stats.head_param_bytes;
-  p.prelude_param_bytes = stats.prelude_param_bytes;
-  p.embed_flops_per_token = stats.embed_flops_per_token;
-  p.head_flops_per_token = stats.head_flops_per_token;
-  p.hidden_bytes_per_token = stats.hidden_bytes_per_token;
-  return p;
-}
-
 model::model_stats stats_from_json(const std::string& text, const std::string& source) {
   json j;
   try {

@@ -27,8 +27,6 @@ std::vector<planner::worker_profile> parse_workers_json(const std::string& text,
 void check_workers_against_model(const std::vector<planner::worker_profile>& workers, int num_layers,
                                  const std::string& source);
 
-planner::model_profile profile_from_stats(const model::model_stats& stats);
-
 // Parses the JSON written by model::model_stats_json (`tessera model inspect --json`).
 // Throws std::runtime_error naming `source` and the field.
 model::model_stats stats_from_json(const std::string& text, const std::string& source);

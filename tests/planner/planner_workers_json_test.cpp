@@ -1,6 +1,7 @@
 // workers.json validation and model-stats conversion for `tessera plan`.
 #include <catch2/catch.hpp>
 
+#include "actors/model_profile.hpp"
 #include "app/plan_inputs.hpp"
 
 using tessera::app::parse_workers_json;
@@ -73,7 +74,7 @@ TEST_CASE("model stats convert to a planner profile with embedding, head and pre
       "embed": {"param_bytes": 100, "flops_per_token": 0, "hidden_bytes_per_token": 40},
       "head": {"param_bytes": 200, "flops_per_token": 300}, "prelude": {"param_bytes": 5}})",
                                                    "s.json");
-  const auto p = tessera::app::profile_from_stats(stats);
+  const auto p = tessera::actors::to_model_profile(stats);
   CHECK(p.name == "tiny");
   REQUIRE(p.num_layers() == 2);
   CHECK(p.layers[1].param_bytes == 11);
