@@ -75,11 +75,6 @@ try {
   h.removeDir(dir);
   console.log('PASS chaos_workers');
 } catch (e) {
-  console.error(`FAIL: ${e.message}`);
-  if (node) console.error(`node log: ${node.logFile}`);
-  h.killAll();
-  h.removeDir(path.join(dir, 'model'));
-  h.removeDir(path.join(dir, 'shards'));
-  process.exit(1);
+  await h.fail(e, dir, { nodes: [node] });
 }
 process.exit(0);

@@ -52,12 +52,6 @@ try {
   h.removeDir(dir);
   console.log('PASS e2e_browser');
 } catch (e) {
-  console.error(`FAIL: ${e.message}`);
-  if (node) console.error(`node log: ${node.logFile}`);
-  if (browser) await browser.close();
-  h.killAll();
-  h.removeDir(path.join(dir, 'model'));
-  h.removeDir(path.join(dir, 'shards'));
-  process.exit(1);
+  await h.fail(e, dir, { nodes: [node], browser });
 }
 process.exit(0);

@@ -147,11 +147,6 @@ try {
   h.removeDir(dir);
   console.log('PASS e2e_capacity');
 } catch (e) {
-  console.error(`FAIL: ${e.message}`);
-  if (node) console.error(`node log: ${node.logFile}`);
-  if (node2) console.error(`node log: ${node2.logFile}`);
-  h.killAll();
-  h.removeDir(path.join(dir, 'model'));
-  process.exit(1);
+  await h.fail(e, dir, { nodes: [node, node2] });
 }
 process.exit(0);

@@ -91,11 +91,6 @@ try {
   h.removeDir(dir);
   console.log('PASS e2e_tab_close');
 } catch (e) {
-  console.error(`FAIL: ${e.message}`);
-  if (node) console.error(`node log: ${node.logFile}`);
-  if (browser) await browser.close();
-  h.killAll();
-  h.removeDir(path.join(dir, 'model'));
-  process.exit(1);
+  await h.fail(e, dir, { nodes: [node], browser });
 }
 process.exit(0);

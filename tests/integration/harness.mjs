@@ -37,6 +37,19 @@ export function removeDir(dir) {
   try { fs.rmSync(dir, { recursive: true, force: true }); } catch {}
 }
 
+// Ends a failed test: prints the error and where each node's log is (kept under
+// `dir`), closes the browser, kills every process the harness started, removes
+// the large model and shard directories, and exits 1.
+export async function fail(e, dir, { nodes = [], browser } = {}) {
+  console.error(`FAIL: ${e.message}`);
+  for (const n of nodes) if (n) console.error(`node log: ${n.logFile}`);
+  if (browser) await browser.close();
+  killAll();
+  removeDir(path.join(dir, 'model'));
+  removeDir(path.join(dir, 'shards'));
+  process.exit(1);
+}
+
 export function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
