@@ -19,7 +19,7 @@ const [tessera, preset = 'tiny'] = process.argv.slice(2);
 h.watchdog(300000, 'e2e_capacity');
 const dir = h.tmpDir('tessera-capacity-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
-// Plain bytes: the node's config reads MB as 10^6, the JS worker's --memory as 2^20.
+// Plain bytes: the memory budgets these tests depend on are exact, whatever unit parser reads them.
 const MEM = '36000000';
 const config = h.writeConfig(dir, { modelDir, workers: [{ name: 'a', memory: MEM }, { name: 'b', memory: MEM }] });
 const MAX = 96;

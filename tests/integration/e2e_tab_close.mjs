@@ -18,7 +18,7 @@ if (!haveChromium()) {
 h.watchdog(420000, 'e2e_tab_close');
 const dir = h.tmpDir('tessera-tabclose-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
-// Plain bytes: the node's config reads MB as 10^6, the JS workers' memory as 2^20.
+// Plain bytes: the memory budgets these tests depend on are exact, whatever unit parser reads them.
 const MEM = '36000000';
 const config = h.writeConfig(dir, { modelDir, workers: [{ name: 'node-worker', memory: MEM }] });
 const MAX = 160;
