@@ -64,6 +64,10 @@ void for_each_type(type_list_registrar r) {
   r.add<plan_changed>("tessera::plan_changed");
   r.add<kv_note>("tessera::kv_note");
   r.add<kv_summary>("tessera::kv_summary");
+  r.add<plan_pause>("tessera::plan_pause");
+  r.add<plan_parked>("tessera::plan_parked");
+  r.add<stage_news>("tessera::stage_news");
+  r.add<plan_news>("tessera::plan_news");
 }
 
 }  // namespace

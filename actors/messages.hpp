@@ -222,6 +222,45 @@ struct kv_summary {
   uint32_t sequences = 0;
   uint64_t tokens = 0;
   uint64_t bytes = 0;
+  int64_t worker_sequences = -1;  // what the worker itself last reported (Heartbeat); -1: never
+};
+
+// ---- migration to a better plan (issue 6) ------------------------------------------
+
+// planner -> subscribed requests: stop at the next token boundary (the workers
+// that serve the current route are about to switch shards for `plan_version`).
+// Each request answers plan_parked once it has no step in flight; it then waits
+// for a route (get_route_atom / plan_changed) and rebuilds the hops that changed.
+struct plan_pause {
+  uint32_t plan_version = 0;
+  std::string why;
+};
+
+// request -> planner: no step of mine is in flight; I wait for plan `plan_version`.
+struct plan_parked {
+  caf::actor who;
+  uint32_t plan_version = 0;
+};
+
+// One stage of a committed plan as the worker page shows it.
+struct stage_news {
+  uint64_t worker_id = 0;
+  std::string worker_name;
+  uint32_t layer_begin = 0;
+  uint32_t layer_end = 0;
+  bool had_previous = false;  // false: the worker had no stage in the previous plan
+  uint32_t previous_begin = 0;
+  uint32_t previous_end = 0;
+};
+
+// planner -> every worker actor when a plan starts serving: what moved and why
+// (the worker page lists these). `stages` is the whole new plan in stage order;
+// `dropped` names workers that served in the previous plan and no longer do.
+struct plan_news {
+  uint32_t plan_version = 0;
+  std::string why;
+  std::vector<stage_news> stages;
+  std::vector<uint64_t> dropped;
 };
 
 // ---- inspect ------------------------------------------------------------------------
@@ -256,7 +295,12 @@ TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
 TESSERA_INSPECT(kv_note, x.sequence_id, x.tokens)
-TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes)
+TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences)
+TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
+TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
+TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
+                x.previous_begin, x.previous_end)
+TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped)
 
 #undef TESSERA_INSPECT
 

@@ -99,13 +99,18 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, route_reply{true, sample_route(a), ""});
   check_round_trip(sys, plan_changed{sample_route(a), "worker 3 left"});
   check_round_trip(sys, kv_note{9, 100});
-  check_round_trip(sys, kv_summary{5, 2, 300, 4096});
+  check_round_trip(sys, kv_summary{5, 2, 300, 4096, 2});
+  check_round_trip(sys, plan_pause{6, "worker 4 joined"});
+  check_round_trip(sys, plan_parked{a, 6});
+  stage_news moved{4, "laptop", 2, 8, true, 0, 4};
+  check_round_trip(sys, moved);
+  check_round_trip(sys, plan_news{6, "worker 4 joined", {moved, stage_news{7, "big", 8, 12}}, {3}});
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("the registered names list every message struct once") {
   const auto& names = registered_message_names();
-  CHECK(names.size() == 20);
+  CHECK(names.size() == 24);
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
 }
