@@ -95,6 +95,26 @@ std::string encode_heartbeat(uint64_t unix_ms) {
   return serialize(msg);
 }
 
+std::string encode_plan_news(const plan_news& n) {
+  wire::ToWorker msg;
+  auto* out = msg.mutable_plan_news();
+  out->set_plan_version(n.plan_version);
+  out->set_why(n.why);
+  for (const auto& s : n.stages) {
+    auto* st = out->add_stages();
+    st->set_worker_id(s.worker_id);
+    st->set_worker_name(s.worker_name);
+    st->set_layer_begin(s.layer_begin);
+    st->set_layer_end(s.layer_end);
+    st->set_had_previous(s.had_previous);
+    st->set_previous_begin(s.previous_begin);
+    st->set_previous_end(s.previous_end);
+  }
+  for (auto id : n.dropped)
+    out->add_dropped(id);
+  return serialize(msg);
+}
+
 bool decode_from_worker(const std::string& bytes, worker_frame& out, std::string& error) {
   wire::FromWorker msg;
   if (!msg.ParseFromString(bytes)) {
@@ -140,6 +160,8 @@ bool decode_from_worker(const std::string& bytes, worker_frame& out, std::string
     }
     case wire::FromWorker::kHeartbeat:
       out.what = worker_frame::kind::heartbeat;
+      out.kv_sequences = msg.heartbeat().sequences();
+      out.kv_tokens = msg.heartbeat().kv_tokens();
       return true;
     case wire::FromWorker::kError: {
       const auto& e = msg.error();

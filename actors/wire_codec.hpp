@@ -19,6 +19,8 @@ std::string encode_assign(const assign_shard& a);
 std::string encode_forward(const stage_step& step);
 std::string encode_release(uint64_t sequence_id);
 std::string encode_heartbeat(uint64_t unix_ms);
+// ToWorker.plan_news: a plan started serving (what moved and why), for the worker page.
+std::string encode_plan_news(const plan_news& n);
 
 // One decoded FromWorker frame.
 struct worker_frame {
@@ -40,6 +42,9 @@ struct worker_frame {
   std::string error_message;
   // progress
   uint64_t bytes_done = 0, bytes_total = 0;
+  // heartbeat: what the worker holds (0 from workers that predate these fields)
+  uint32_t kv_sequences = 0;
+  uint64_t kv_tokens = 0;
 };
 
 // false (and `error` says why) when the bytes are not a FromWorker with a body.

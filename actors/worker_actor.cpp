@@ -30,6 +30,9 @@ struct worker_state {
   clock_type::time_point started = clock_type::now();
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
+  // What the worker's last Heartbeat said it holds (-1: no Heartbeat yet).
+  int64_t reported_sequences = -1;
+  uint64_t reported_kv_tokens = 0;
   static inline const char* name_ = "tessera.worker";
 };
 
@@ -127,6 +130,9 @@ void on_frame(worker_actor* self, const ws_frame& frame) {
       return;
     }
     case worker_frame::kind::heartbeat:
+      st.reported_sequences = f.kv_sequences;
+      st.reported_kv_tokens = f.kv_tokens;
+      return;
     case worker_frame::kind::progress:
       return;
   }
@@ -190,7 +196,25 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         st.conn->send_binary(encode_release(r.sequence_id));
         self->send(st.kv, r);
       },
-      [=](kv_query_atom q) { return self->delegate(self->state.kv, q); },
+      [=](const plan_news& n) {
+        auto& st = self->state;
+        if (!st.welcomed)
+          return;  // the worker learns the plan it joins through its Assign
+        spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
+        st.conn->send_binary(encode_plan_news(n));
+      },
+      // The kv_owner's ledger, plus the sequence count the worker itself last reported.
+      [=](kv_query_atom q) {
+        auto rp = self->make_response_promise<kv_summary>();
+        self->request(self->state.kv, std::chrono::seconds(5), q)
+            .then(
+                [=](kv_summary& s) mutable {
+                  s.worker_sequences = self->state.reported_sequences;
+                  rp.deliver(std::move(s));
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
   };
 }
 

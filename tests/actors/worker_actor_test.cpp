@@ -251,3 +251,60 @@ TEST_CASE_METHOD(worker_fixture, "the kv ledger follows steps and releases") {
   CHECK(after.sequences == 0);
   self->send_exit(w, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_METHOD(worker_fixture, "plan news reaches the worker's socket as a decodable ToWorker.plan_news") {
+  auto [w, conn] = joined(8);
+  plan_news n;
+  n.plan_version = 3;
+  n.why = "worker 9 (laptop) joined; better by 12%";
+  n.stages = {{8, "w8", 0, 6, true, 0, 4}, {9, "laptop", 6, 12, false, 0, 0}};
+  n.dropped = {2, 1ull << 40};
+  self->send(w, n);
+  auto frame = conn->wait_frame(1);
+  REQUIRE(frame);
+  auto msg = to_worker(*frame);
+  REQUIRE(msg.body_case() == wire::ToWorker::kPlanNews);
+  const auto& p = msg.plan_news();
+  CHECK(p.plan_version() == 3);
+  CHECK(p.why() == n.why);
+  REQUIRE(p.stages_size() == 2);
+  CHECK(p.stages(0).worker_id() == 8);
+  CHECK(p.stages(0).worker_name() == "w8");
+  CHECK(p.stages(0).layer_begin() == 0);
+  CHECK(p.stages(0).layer_end() == 6);
+  CHECK(p.stages(0).had_previous());
+  CHECK(p.stages(0).previous_end() == 4);
+  CHECK(p.stages(1).worker_name() == "laptop");
+  CHECK(p.stages(1).layer_begin() == 6);
+  CHECK_FALSE(p.stages(1).had_previous());
+  REQUIRE(p.dropped_size() == 2);
+  CHECK(p.dropped(0) == 2);
+  CHECK(p.dropped(1) == (1ull << 40));
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(worker_fixture, "the sequence count a worker reports in its heartbeat shows up in the kv query") {
+  auto [w, conn] = joined(5);
+  auto query = [&] {
+    kv_summary out;
+    self->request(w, std::chrono::seconds(5), kv_query_atom::value).receive(
+        [&](kv_summary& s) { out = s; }, [](caf::error&) { FAIL("kv query failed"); });
+    return out;
+  };
+  auto before = query();
+  CHECK(before.worker_id == 5);
+  CHECK(before.worker_sequences == -1);  // no heartbeat yet
+  wire::FromWorker hb;
+  hb.mutable_heartbeat()->set_unix_ms(1);
+  hb.mutable_heartbeat()->set_sequences(3);
+  hb.mutable_heartbeat()->set_kv_tokens(40);
+  actor_socket_handler(w).on_message(hb.SerializeAsString(), true);
+  auto after = query();  // frames and queries reach the actor in order
+  CHECK(after.worker_sequences == 3);
+  CHECK(after.sequences == 0);  // the node's own ledger is separate
+  wire::FromWorker old;  // an older worker: no counts -> 0
+  old.mutable_heartbeat()->set_unix_ms(2);
+  actor_socket_handler(w).on_message(old.SerializeAsString(), true);
+  CHECK(query().worker_sequences == 0);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
