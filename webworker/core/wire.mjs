@@ -68,9 +68,22 @@ export const Forward = defineMessage('Forward', {
 });
 
 export const Release = defineMessage('Release', { sequence_id: m('uint64', 1) });
-export const Heartbeat = defineMessage('Heartbeat', { unix_ms: m('uint64', 1) });
+// sequences / kv_tokens: what the worker holds (worker -> node; 0 from the node).
+export const Heartbeat = defineMessage('Heartbeat', {
+  unix_ms: m('uint64', 1), sequences: m('uint32', 2), kv_tokens: m('uint64', 3),
+});
 export const ErrorMsg = defineMessage('Error', {
   code: m('uint32', 1), message: m('string', 2), request_id: m('uint64', 3), sequence_id: m('uint64', 4),
+});
+
+export const StageNews = defineMessage('StageNews', {
+  worker_id: m('uint64', 1), worker_name: m('string', 2), layer_begin: m('uint32', 3), layer_end: m('uint32', 4),
+  had_previous: m('bool', 5), previous_begin: m('uint32', 6), previous_end: m('uint32', 7),
+});
+
+export const PlanNews = defineMessage('PlanNews', {
+  plan_version: m('uint32', 1), why: m('string', 2), stages: m('message', 3, { repeated: true, message: StageNews }),
+  dropped: m('uint64', 4, { repeated: true }),
 });
 
 const body = (message, no) => ({ type: 'message', no, message, oneof: 'body' });
@@ -82,7 +95,7 @@ export const FromWorker = defineMessage('FromWorker', {
 
 export const ToWorker = defineMessage('ToWorker', {
   welcome: body(Welcome, 1), assign: body(Assign, 2), forward: body(Forward, 3), release: body(Release, 4),
-  heartbeat: body(Heartbeat, 5), error: body(ErrorMsg, 6),
+  heartbeat: body(Heartbeat, 5), error: body(ErrorMsg, 6), plan_news: body(PlanNews, 7),
 });
 
 function encodeEnvelope(schema, msg) {

@@ -171,3 +171,52 @@ test('float32 -> float16 rounds to nearest even and round-trips through readWire
   assert.deepEqual(t.dims, [1, 5]);
   values.forEach((v, i) => assert.ok(Math.abs(t.data[i] - v) <= Math.abs(v) * 2 ** -11 + 2 ** -24, `${v} -> ${t.data[i]}`));
 });
+
+const planNewsObj = {
+  plan_news: {
+    plan_version: 3, why: 'worker 4 (big) joined; better by 21% — moved',
+    stages: [
+      { worker_id: 4, worker_name: 'big', layer_begin: 0, layer_end: 6, had_previous: true, previous_begin: 0, previous_end: 4 },
+      { worker_id: 7, worker_name: 'laptop', layer_begin: 6, layer_end: 12 },
+      { worker_id: 9007199254740993n, worker_name: '', layer_begin: 12, layer_end: 16, had_previous: true, previous_begin: 4, previous_end: 16 },
+    ],
+    dropped: [2, 300],
+  },
+};
+
+test('PlanNews and the Heartbeat counts encode to the bytes protoc writes and decode back', () => {
+  assert.deepEqual(wire.encodeToWorker(planNewsObj), golden('to_worker_plan_news.bin'));
+  assert.deepEqual(wire.encodeFromWorker({ heartbeat: { unix_ms: 1795000000123, sequences: 3, kv_tokens: 5000000000 } }),
+    golden('from_worker_heartbeat.bin'));
+  const n = wire.decodeToWorker(golden('to_worker_plan_news.bin'));
+  assert.equal(n.body, 'plan_news');
+  const p = n.plan_news;
+  assert.equal(p.plan_version, 3);
+  assert.equal(p.why, planNewsObj.plan_news.why);
+  assert.equal(p.stages.length, 3);
+  assert.deepEqual({ ...p.stages[0] }, planNewsObj.plan_news.stages[0]);
+  assert.deepEqual({ ...p.stages[1] },
+    { ...planNewsObj.plan_news.stages[1], had_previous: false, previous_begin: 0, previous_end: 0 });
+  assert.equal(p.stages[2].worker_id, 9007199254740993n);  // above 2^53: BigInt
+  assert.equal(p.stages[2].previous_begin, 4);
+  assert.deepEqual(p.dropped, [2, 300]);
+  const hb = wire.decodeFromWorker(golden('from_worker_heartbeat.bin')).heartbeat;
+  assert.deepEqual({ ...hb }, { unix_ms: 1795000000123, sequences: 3, kv_tokens: 5000000000 });
+  // a Heartbeat from an older worker (unix_ms only) decodes with zero counts
+  const old = wire.decodeFromWorker(wire.encodeFromWorker({ heartbeat: { unix_ms: 5 } })).heartbeat;
+  assert.equal(old.sequences, 0);
+  assert.equal(old.kv_tokens, 0);
+});
+
+test('protoc decodes the PlanNews and Heartbeat that wire.mjs encodes (when protoc is installed)', { skip: !existsSync('/usr/bin/protoc') }, () => {
+  const news = execFileSync('protoc', ['-I', protoDir, '--decode=tessera.wire.ToWorker', 'worker.proto'],
+    { input: wire.encodeToWorker(planNewsObj) }).toString();
+  assert.match(news, /plan_version: 3/);
+  assert.match(news, /worker_name: "laptop"/);
+  assert.match(news, /worker_id: 9007199254740993/);
+  assert.match(news, /dropped: 300/);
+  const hb = execFileSync('protoc', ['-I', protoDir, '--decode=tessera.wire.FromWorker', 'worker.proto'],
+    { input: wire.encodeFromWorker({ heartbeat: { unix_ms: 1, sequences: 2, kv_tokens: 40 } }) }).toString();
+  assert.match(hb, /sequences: 2/);
+  assert.match(hb, /kv_tokens: 40/);
+});
