@@ -3,7 +3,8 @@
 // Query parameters (all optional):
 //   ws=ws://host:port/ws/worker   node to join (default: this page's host)
 //   memory=1GB  threads=N  name=NAME  backend=wasm|webgpu  reconnect=0  hidden=fp16
-// Element ids the tests read: #status #layers #served #steps #progress #device #worker-id #error
+// Element ids the tests read: #status #layers #served #steps #progress #device #worker-id #error #kv
+// #replans (one <li data-version=N> per re-plan, newest first; text from core/plan_news.mjs)
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createWebSession } from '../core/web_session.mjs';
 import { CacheStore } from './cache_store.mjs';
@@ -57,6 +58,26 @@ async function pickBackend() {
   return 'wasm';
 }
 
+// The Re-plans list, rebuilt only when the history changed (newest first).
+let shownReplans = null;
+function showReplans(replans) {
+  if (!replans || replans === shownReplans) return;
+  shownReplans = replans;
+  const list = $('replans');
+  if (!list) return;
+  list.replaceChildren(...replans.map((r) => {
+    const li = document.createElement('li');
+    li.dataset.version = String(r.version);
+    const at = document.createElement('time');
+    at.dateTime = new Date(r.atMs).toISOString();
+    at.textContent = new Date(r.atMs).toTimeString().slice(0, 8);
+    li.append(at, ` ${r.text}`);
+    return li;
+  }));
+  const none = $('replans-none');
+  if (none) none.hidden = replans.length > 0;
+}
+
 function showStatus(s) {
   const state = s.state === 'downloading' ? 'downloading' : s.state;
   text('status', state);
@@ -67,6 +88,8 @@ function showStatus(s) {
   text('shard', s.shard || '—');
   if (s.workerId !== undefined) text('worker-id', String(s.workerId));
   if (s.error) text('error', s.error);
+  text('kv', `${s.kvSequences ?? 0} sequence${s.kvSequences === 1 ? '' : 's'}, ${s.kvTokens ?? 0} positions`);
+  showReplans(s.replans);
   const p = $('progress');
   if (p) {
     p.max = s.bytesTotal || 1;
@@ -91,6 +114,7 @@ async function main() {
     ort, deviceKind, threads: ort.env.wasm.numThreads, name: params.get('name') ?? `browser-${Math.random().toString(36).slice(2, 8)}`,
     memoryBytes: parseBytes(params.get('memory') ?? '1GB'), sessionOptions, store, log, connect,
     hiddenDtype: params.get('hidden') === 'fp16' ? 'float16' : 'float32',
+    onPlanNews: (entry) => log('info', `replan: ${entry.text}`),
     createSession: async (id, files) => {
       const session = await createWebSession(ort, await store.files(id, files), sessionOptions);
       store.dropMemory();

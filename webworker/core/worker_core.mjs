@@ -3,7 +3,9 @@
 // starts the heartbeat; Assign downloads the shard files (sha256-checked, cached
 // by the shell's store, Progress frames), loads the stage and answers Loaded;
 // Forward cuts the sequence's KV to `position`, runs the stage and answers Result;
-// Release drops a sequence's KV. Frames are handled one at a time, in order.
+// Release drops a sequence's KV; PlanNews (a re-plan started serving) goes into a
+// bounded history (status.replans, newest first). Heartbeats carry how many
+// sequences and KV positions the worker holds. Frames are handled one at a time, in order.
 //
 // The shell supplies (see node/worker.mjs, browser/main.mjs):
 //   ort, deviceKind, threads, name, memoryBytes, sessionOptions,
@@ -12,10 +14,12 @@
 //   store: { cachedShardIds(), has(id, file), writer(id, file) -> { write(chunk), commit(sha256Hex), abort() }, markComplete(id, files) }
 //   createSession(id, files) -> ORT session for the stage (files[0] is the graph)
 //   fetch (defaults to globalThis.fetch), log(level, msg)
+//   onPlanNews(entry) (optional): called with each re-plan's history entry ({ version, why, text, ... })
 import * as wire from './wire.mjs';
 import { StageRunner, StageError, ErrorCode } from './stage_runner.mjs';
 import { stageFromSession } from './manifest.mjs';
 import { measureSpeed } from './benchmark.mjs';
+import { ReplanHistory } from './plan_news.mjs';
 
 const now = () => (globalThis.performance ?? Date).now();
 
@@ -29,7 +33,11 @@ export class WorkerCore {
     this.runner = null;
     this.assign = null;
     this.queue = Promise.resolve();
-    this.status = { state: 'idle', layers: null, shard: '', tokensServed: 0, stepsServed: 0, bytesDone: 0, bytesTotal: 0 };
+    this.status = {
+      state: 'idle', layers: null, shard: '', tokensServed: 0, stepsServed: 0, bytesDone: 0, bytesTotal: 0,
+      kvSequences: 0, kvTokens: 0, replans: [],
+    };
+    this.replans = new ReplanHistory();
     this.flopsPerS = 0;
   }
 
@@ -118,6 +126,7 @@ export class WorkerCore {
         this.runner?.release(msg.release.sequence_id);
         return undefined;
       case 'heartbeat': return undefined;
+      case 'plan_news': return this.#planNews(msg.plan_news);
       case 'error':
         this.log('warn', `node error code=${msg.error.code}: ${msg.error.message}`);
         return undefined;
@@ -134,9 +143,30 @@ export class WorkerCore {
     this.workerId = w.worker_id;
     this.#stopHeartbeat();
     const every = Math.max(50, Math.floor((w.heartbeat_ms || 5000) / 2));
-    this.heartbeat = setInterval(() => this.#send({ heartbeat: { unix_ms: Date.now() } }), every);
+    this.heartbeat = setInterval(() => this.#beat(), every);
     this.#setStatus({ state: 'connected', workerId: w.worker_id });
     this.log('info', `welcome worker_id=${w.worker_id} heartbeat_ms=${w.heartbeat_ms}`);
+  }
+
+  // What the worker holds right now: { sequences, kvTokens } (the node's leak check compares these).
+  kvHeld() {
+    const seqs = this.runner?.sequences() ?? [];
+    let kvTokens = 0;
+    for (const q of seqs) kvTokens += this.runner.kvLength(q);
+    return { sequences: seqs.length, kvTokens };
+  }
+
+  #beat() {
+    const { sequences, kvTokens } = this.kvHeld();
+    this.#send({ heartbeat: { unix_ms: Date.now(), sequences, kv_tokens: kvTokens } });
+    if (sequences !== this.status.kvSequences || kvTokens !== this.status.kvTokens)
+      this.#setStatus({ kvSequences: sequences, kvTokens });
+  }
+
+  #planNews(n) {
+    const entry = this.replans.add(n, this.workerId);
+    try { this.shell.onPlanNews?.(entry); } catch { /* a shell's display error must not stop the worker */ }
+    this.#setStatus({ replans: this.replans.list() });
   }
 
   #stopHeartbeat() {

@@ -7,7 +7,9 @@
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
-// Logs go to stderr as `tessera-worker[NAME] level: message key=value`.
+// Logs go to stderr as `tessera-worker[NAME] level: message key=value`; each
+// re-plan the node announces (PlanNews) is one line on stdout:
+// `tessera-worker[NAME] replan: plan v3 — <why> · you: [0,4) → [0,6) · ...`.
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,6 +87,7 @@ async function main() {
     name: a.name, memoryBytes: a.memory, sessionOptions: opts, store, log, hiddenDtype: a.hiddenDtype,
     connect: (url) => connectWithRetry(url, a.connectTimeoutMs),
     createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
+    onPlanNews: (entry) => console.log(`tessera-worker[${a.name}] replan: ${entry.text}`),
   };
   const core = new WorkerCore(shell, {
     benchmark: a.benchmark,

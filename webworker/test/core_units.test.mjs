@@ -90,3 +90,27 @@ test('byte tokens display printable ASCII and escape the rest', () => {
   assert.equal(escapeTokens([256, ...encodeBytes('a\\b\n'), 0x00, 0xff, 257, 300]), '<bos>a\\\\b\\n\\x00\\xff<eos><300>');
   assert.deepEqual(encodeBytes('é'), [0xc3, 0xa9]);
 });
+
+test('re-plan lines name what moved, say "you" for this worker, and the history keeps the newest 20', async () => {
+  const { describePlanNews, ReplanHistory } = await import('../core/plan_news.mjs');
+  const news = {
+    plan_version: 5, why: 'worker 2 (old) left; lost stages given to idle workers',
+    stages: [
+      { worker_id: 1, worker_name: 'a', layer_begin: 0, layer_end: 4, had_previous: true, previous_begin: 0, previous_end: 4 },
+      { worker_id: 3, worker_name: 'b', layer_begin: 4, layer_end: 8, had_previous: false },
+    ],
+    dropped: [2],
+  };
+  assert.equal(describePlanNews(news, 3),
+    'plan v5 — worker 2 (old) left; lost stages given to idle workers · worker 1 (a): kept [0,4) · you: new [4,8) · dropped: worker 2');
+  assert.equal(describePlanNews(news, 9, new Map([['2', 'old']])).endsWith('dropped: worker 2 (old) · you: idle'), true);
+  assert.equal(describePlanNews({ ...news, plan_version: 6 }, 2).split(' · ').at(-1), 'dropped: you');
+  const h = new ReplanHistory();
+  h.add({ plan_version: 1, why: 'first plan', stages: [{ worker_id: 2, worker_name: 'old', layer_begin: 0, layer_end: 8 }], dropped: [] }, 1);
+  assert.match(h.add(news, 1).text, /dropped: worker 2 \(old\)/);  // named from the earlier plan
+  for (let v = 6; v < 40; ++v) h.add({ plan_version: v, why: `v${v}`, stages: [], dropped: [] }, 1);
+  const list = h.list();
+  assert.equal(list.length, 20);
+  assert.equal(list[0].version, 39);
+  assert.equal(list.at(-1).version, 20);
+});

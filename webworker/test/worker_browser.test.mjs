@@ -78,6 +78,28 @@ test('a browser tab joins, loads a shard, serves forwards and shows its layers',
   const kv = readWireTensor(r.tensors.find((t) => t.name === 'kv_sum'));
   assert.deepEqual(Array.from(kv.data), [1 + 7, 1001 + 1007]);
   await page.waitForFunction(() => document.querySelector('#served').textContent === '3');
+  // the next heartbeat reports (and the page shows) the KV held: sequence 3 with 2 positions
+  await page.waitForFunction(() => document.querySelector('#kv').textContent === '1 sequence, 2 positions');
+
+  // re-plans are listed newest first, this tab named "you"
+  conn.send({ plan_news: { plan_version: 2, why: 'first plan', stages: [{ worker_id: 12, worker_name: 'tab1', layer_begin: 2, layer_end: 5 }] } });
+  conn.send({
+    plan_news: {
+      plan_version: 3, why: 'worker 4 (big) joined; better by 30%',
+      stages: [
+        { worker_id: 4, worker_name: 'big', layer_begin: 0, layer_end: 3 },
+        { worker_id: 12, worker_name: 'tab1', layer_begin: 3, layer_end: 5, had_previous: true, previous_begin: 2, previous_end: 5 },
+      ],
+      dropped: [1],
+    },
+  });
+  await page.waitForFunction(() => document.querySelectorAll('#replans li').length === 2);
+  const items = await page.$$eval('#replans li', (lis) => lis.map((li) => ({ v: li.dataset.version, text: li.textContent })));
+  assert.deepEqual(items.map((i) => i.v), ['3', '2']);
+  assert.ok(items[0].text.endsWith('plan v3 — worker 4 (big) joined; better by 30% · worker 4 (big): new [0,3) · you: [2,5) → [3,5) · dropped: worker 1'), items[0].text);
+  assert.ok(items[1].text.endsWith('plan v2 — first plan · you: new [2,5)'), items[1].text);
+  assert.equal(await page.isHidden('#replans-none'), true);
+  assert.equal(await page.textContent('#layers'), '2–5', 'PlanNews is news only: the Assign sets the layers');
   conn.close(1000);
   await page.waitForFunction(() => document.querySelector('#status').textContent === 'disconnected');
 

@@ -55,6 +55,17 @@ const assignMsg = (id, sha = modelSha) => ({
 
 const forwardMsg = (f) => ({ forward: { request_id: 1, sequence_id: 7, step: 0, shard_id: 'toy1', ...f } });
 
+// The first Heartbeat (within 5 s) that satisfies pred; other frames are unexpected here.
+async function heartbeatWhere(conn, pred, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = await conn.next({ ignore: ['progress'], timeoutMs: Math.max(1, deadline - Date.now()) });
+    assert.equal(m.body, 'heartbeat', `expected a Heartbeat, got ${m.body}`);
+    if (pred(m.heartbeat)) return m.heartbeat;
+  }
+  return null;
+}
+
 function tensors(result) {
   return Object.fromEntries(result.tensors.map((t) => { const r = readWireTensor(t); return [r.name, r]; }));
 }
@@ -114,6 +125,10 @@ test('a worker joins, loads a shard, serves forwards with KV per sequence, and e
   t = tensors((await conn.next()).result);
   assert.deepEqual(Array.from(t.kv_sum.data), toyEmbedding(9));
 
+  // heartbeats report what the worker holds: sequence 7 (3 positions) and 8 (1)
+  const held = await heartbeatWhere(conn, (h) => h.sequences === 2 && h.kv_tokens === 4);
+  assert.ok(held, 'no Heartbeat reported sequences=2 kv_tokens=4');
+
   // a position past the KV held is an error naming it, and the worker keeps serving
   conn.send(forwardMsg({ request_id: 11, position: 5, seq_len: 1, token_ids: [4] }));
   let err = (await conn.next()).error;
@@ -124,6 +139,8 @@ test('a worker joins, loads a shard, serves forwards with KV per sequence, and e
 
   // Release drops the KV
   conn.send({ release: { sequence_id: 7 } });
+  assert.ok(await heartbeatWhere(conn, (h) => h.sequences === 1 && h.kv_tokens === 1),
+    'no Heartbeat reported sequences=1 after Release');
   conn.send(forwardMsg({ position: 1, seq_len: 1, token_ids: [4] }));
   err = (await conn.next()).error;
   assert.match(err.message, /holds 0 positions/);
@@ -228,4 +245,36 @@ test('bad command lines exit with status 2 and name the problem', async () => {
     assert.equal(code, 2, w.log);
     assert.match(w.log, re);
   }
+});
+
+test('each PlanNews is one readable line on stdout, naming this worker "you"', async () => {
+  const w = start(['--no-benchmark', '--name', 'w-news']);
+  let out = '';
+  w.child.stdout.on('data', (d) => { out += d; });
+  const conn = await node.nextWorker();
+  await conn.next();
+  conn.send({ welcome: { protocol_version: 1, worker_id: 4, heartbeat_ms: 1000 } });
+  conn.send({
+    plan_news: {
+      plan_version: 3, why: 'worker 7 (laptop) joined',
+      stages: [
+        { worker_id: 4, worker_name: 'w-news', layer_begin: 0, layer_end: 6, had_previous: true, previous_begin: 0, previous_end: 4 },
+        { worker_id: 7, worker_name: 'laptop', layer_begin: 6, layer_end: 12 },
+      ],
+      dropped: [2],
+    },
+  });
+  conn.send({ plan_news: { plan_version: 4, why: 'worker 7 (laptop) left', stages: [{ worker_id: 9, layer_begin: 0, layer_end: 12 }], dropped: [4, 7] } });
+  const deadline = Date.now() + 10000;
+  while (out.split('\n').filter((l) => l.includes('replan:')).length < 2 && Date.now() < deadline)
+    await new Promise((r) => {  // the next stdout chunk, or the deadline
+      const t = setTimeout(r, Math.max(1, deadline - Date.now()));
+      w.child.stdout.once('data', () => { clearTimeout(t); r(); });
+    });
+  const lines = out.split('\n').filter((l) => l.includes('replan:'));
+  assert.equal(lines.length, 2, w.log);
+  assert.equal(lines[0], 'tessera-worker[w-news] replan: plan v3 — worker 7 (laptop) joined · you: [0,4) → [0,6) · worker 7 (laptop): new [6,12) · dropped: worker 2');
+  assert.equal(lines[1], 'tessera-worker[w-news] replan: plan v4 — worker 7 (laptop) left · worker 9: new [0,12) · dropped: you, worker 7 (laptop)');
+  conn.close(1000);
+  assert.equal((await w.waitExit()).code, 0);
 });
