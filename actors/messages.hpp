@@ -74,6 +74,10 @@ struct route_hop {
   std::string shard_id;
   uint32_t layer_begin = 0;
   uint32_t layer_end = 0;
+  // Counts the shard changes the planner sent this worker: a worker drops its
+  // KV when it switches shards, so a hop still holds a request's KV only when
+  // worker, shard and epoch all match the hop the request last ran on.
+  uint32_t load_epoch = 0;
 };
 
 // The pipeline a request runs through, in stage order. `plan_version` changes
@@ -273,7 +277,7 @@ struct plan_news {
 
 TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
 TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
-TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end)
+TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch)
 TESSERA_INSPECT(route, x.plan_version, x.hops)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,

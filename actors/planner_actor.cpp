@@ -2,6 +2,16 @@
 // every join and leave after a short settle time, cuts and assigns the stage
 // shards, and serves routes once every stage reported Loaded. Spawned detached:
 // cutting shards is blocking file I/O. State, then behaviour.
+//
+// Two ways to a new plan:
+// - at once, when the serving plan is broken (a worker of it left) or there is
+//   none: every stage gets its Assign and routes are served when all loaded;
+// - in the background (migration), when the serving plan still works and a
+//   better one was found (a join): idle workers load their new stages while the
+//   old plan keeps serving; then, if workers of the old route must switch
+//   shards, requests are asked to park at their next token boundary
+//   (plan_pause -> plan_parked), those workers load, and the new plan is
+//   committed (plan_changed to requests, plan_news to every worker).
 #include <chrono>
 #include <map>
 #include <optional>
@@ -27,12 +37,38 @@ struct worker_entry {
   caf::actor handle;
   worker_info info;
   kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
+  std::string shard;        // the shard last assigned to it
+  uint32_t load_epoch = 0;  // bumped with every change of `shard` (the worker drops its KV then)
 };
 
 struct stage_slot {
   uint64_t worker_id = 0;
   stage_shard shard;
   bool loaded = false;
+  bool deferred = false;  // migration: the worker serves the old route; assigned after parking
+};
+
+enum class migration_phase { none, loading, parking, switching };
+
+const char* to_string(migration_phase p) {
+  switch (p) {
+    case migration_phase::none: return "none";
+    case migration_phase::loading: return "loading";
+    case migration_phase::parking: return "parking";
+    case migration_phase::switching: return "switching";
+  }
+  return "?";
+}
+
+// A better plan being brought up while the current one serves.
+struct migration {
+  migration_phase phase = migration_phase::none;
+  uint32_t version = 0;
+  planner::plan plan;
+  std::vector<stage_slot> slots;
+  std::string why;
+  std::vector<caf::actor_addr> waiting;  // subscribers that have not parked yet
+  clock_type::time_point started;
 };
 
 struct planner_state {
@@ -47,7 +83,11 @@ struct planner_state {
   planner::plan current;
   planner::plan last_served;  // the last feasible plan (kept while the pool is short)
   std::vector<stage_slot> slots;
-  uint32_t version = 0;
+  uint32_t version = 0;       // of `current` (the plan routes are served from)
+  uint32_t versions = 0;      // plan versions handed out (aborted migrations leave gaps)
+  migration next;             // a better plan loading in the background
+  bool replan_after_switch = false;  // a join/leave came while requests were parked
+  plan_news news;             // told to every worker when `current` starts serving
   bool ready = false;
   std::string reason = "starting";
   bool replan_scheduled = false;
@@ -61,6 +101,20 @@ struct planner_state {
 
 using planner_actor = caf::stateful_actor<planner_state>;
 
+nlohmann::json slot_json(const planner_state& st, const std::vector<stage_slot>& slots) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& s : slots) {
+    auto it = st.workers.find(s.worker_id);
+    out.push_back({{"worker", s.worker_id},
+                   {"name", it == st.workers.end() ? "" : it->second.info.name},
+                   {"layers", {s.shard.layer_begin, s.shard.layer_end}},
+                   {"shard", s.shard.id},
+                   {"loaded", s.loaded},
+                   {"deferred", s.deferred}});
+  }
+  return out;
+}
+
 void publish(planner_actor* self) {
   auto& st = self->state;
   nlohmann::json workers = nlohmann::json::array();
@@ -73,6 +127,8 @@ void publish(planner_actor* self) {
                          {"threads", w.info.threads},
                          {"kv_sequences", w.kv.sequences},
                          {"kv_tokens", w.kv.tokens}};
+    if (w.kv.worker_sequences >= 0)
+      jw["worker_kv_sequences"] = w.kv.worker_sequences;
     for (auto& s : st.slots)
       if (s.worker_id == id) {
         jw["layers"] = {s.shard.layer_begin, s.shard.layer_end};
@@ -88,7 +144,20 @@ void publish(planner_actor* self) {
                       {"workers", workers},
                       {"plan", nlohmann::json::parse(plan_json(st.current))},
                       {"replans", st.history}};
+  if (st.next.phase != migration_phase::none)
+    j["migration"] = {{"to_version", st.next.version},
+                      {"phase", to_string(st.next.phase)},
+                      {"why", st.next.why},
+                      {"stages", slot_json(st, st.next.slots)},
+                      {"waiting_for_requests", st.next.waiting.size()}};
   st.board->set_planner_json(j.dump());
+}
+
+void note_history(planner_state& st, std::string line) {
+  spdlog::info("planner: {}", line);
+  st.history.push_back(std::move(line));
+  if (st.history.size() > 20)
+    st.history.erase(st.history.begin());
 }
 
 // Schedules a re-plan in delay_ms unless one is due sooner (an earlier timer
@@ -112,7 +181,7 @@ route current_route(planner_actor* self) {
     if (it == st.workers.end())
       return {};
     r.hops.push_back({it->second.handle, s.worker_id, s.shard.id, static_cast<uint32_t>(s.shard.layer_begin),
-                      static_cast<uint32_t>(s.shard.layer_end)});
+                      static_cast<uint32_t>(s.shard.layer_end), it->second.load_epoch});
   }
   return r;
 }
@@ -123,6 +192,63 @@ void set_unready(planner_actor* self, std::string reason) {
     spdlog::info("planner not ready: {}", reason);
   st.ready = false;
   st.reason = std::move(reason);
+}
+
+void send_assign(planner_actor* self, stage_slot& slot, uint32_t version) {
+  auto& w = self->state.workers[slot.worker_id];
+  if (w.shard != slot.shard.id) {
+    w.shard = slot.shard.id;
+    ++w.load_epoch;
+  }
+  assign_shard a{slot.shard.id, static_cast<uint32_t>(slot.shard.layer_begin),
+                 static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, version};
+  for (auto& f : slot.shard.files)
+    a.files.push_back({f.name, f.url, f.sha256, f.bytes});
+  slot.deferred = false;
+  self->send(w.handle, a);
+}
+
+// What moved from `before` to `after`, for the worker pages.
+plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,
+                    const std::vector<stage_slot>& before, const std::vector<stage_slot>& after) {
+  plan_news n;
+  n.plan_version = version;
+  n.why = why;
+  for (auto& s : after) {
+    stage_news sn;
+    sn.worker_id = s.worker_id;
+    auto it = st.workers.find(s.worker_id);
+    sn.worker_name = it == st.workers.end() ? "" : it->second.info.name;
+    sn.layer_begin = static_cast<uint32_t>(s.shard.layer_begin);
+    sn.layer_end = static_cast<uint32_t>(s.shard.layer_end);
+    for (auto& b : before)
+      if (b.worker_id == s.worker_id) {
+        sn.had_previous = true;
+        sn.previous_begin = static_cast<uint32_t>(b.shard.layer_begin);
+        sn.previous_end = static_cast<uint32_t>(b.shard.layer_end);
+      }
+    n.stages.push_back(sn);
+  }
+  for (auto& b : before)
+    if (std::none_of(after.begin(), after.end(), [&](auto& s) { return s.worker_id == b.worker_id; }))
+      n.dropped.push_back(b.worker_id);
+  return n;
+}
+
+// `current` is loaded everywhere: serve it, tell requests (and workers, when
+// it is a new plan rather than the old one resuming after an abandoned switch).
+void start_serving(planner_actor* self, bool tell_workers = true) {
+  auto& st = self->state;
+  st.ready = true;
+  st.reason.clear();
+  spdlog::info("planner: plan v{} serving ({} stages)", st.version, st.slots.size());
+  publish(self);  // before anyone hears of it, so /api/status agrees
+  auto r = current_route(self);
+  for (auto& sub : st.subscribers)
+    self->send(sub, plan_changed{r, st.news.why});
+  if (tell_workers)
+    for (auto& [id, w] : st.workers)
+      self->send(w.handle, st.news);
 }
 
 // Keeps every stage of the last plan whose worker is still here and gives each
@@ -161,11 +287,164 @@ std::optional<planner::plan> substitute(planner_state& st, const std::vector<pla
   return p;
 }
 
+std::string range_text(const stage_slot& s) {
+  return "worker " + std::to_string(s.worker_id) + " [" + std::to_string(s.shard.layer_begin) + "," +
+         std::to_string(s.shard.layer_end) + ")";
+}
+
+// Drops a migration. When workers of the serving route had already been told
+// to switch (parking/switching), the serving plan is no longer intact: it is
+// forgotten, so the next re-plan assigns every stage again.
+void abort_migration(planner_actor* self, const std::string& why) {
+  auto& st = self->state;
+  if (st.next.phase == migration_phase::none)
+    return;
+  note_history(st, "v" + std::to_string(st.next.version) + " abandoned: " + why);
+  bool broke_current = st.next.phase == migration_phase::switching;
+  bool parked = st.next.phase != migration_phase::loading;
+  st.next = {};
+  if (broke_current) {
+    st.current = {};
+    st.slots.clear();
+    set_unready(self, "re-planning: " + why);
+    schedule_replan(self, 0);
+  } else if (parked && !st.slots.empty()) {
+    start_serving(self, false);  // parked requests go on with the old plan
+  }
+}
+
+void check_migration(planner_actor* self);
+
+// The new plan is loaded everywhere: it becomes the serving plan.
+void commit_migration(planner_actor* self) {
+  auto& st = self->state;
+  auto m = std::move(st.next);
+  st.next = {};
+  st.news = make_news(st, m.version, m.why, st.slots, m.slots);
+  st.version = m.version;
+  st.current = m.plan;
+  st.last_served = m.plan;
+  st.slots = std::move(m.slots);
+  auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - m.started).count();
+  note_history(st, "v" + std::to_string(st.version) + " serving after a background migration of " +
+                       std::to_string(static_cast<int>(ms)) + " ms");
+  start_serving(self);
+  if (st.replan_after_switch) {
+    st.replan_after_switch = false;
+    schedule_replan(self, 0);
+  }
+}
+
+// Switching phase: the parked (or timed-out) requests no longer step on the
+// workers that change shards; tell those workers.
+void switch_deferred(planner_actor* self) {
+  auto& st = self->state;
+  st.next.phase = migration_phase::switching;
+  st.next.waiting.clear();
+  for (auto& s : st.next.slots)
+    if (s.deferred)
+      send_assign(self, s, st.next.version);
+  check_migration(self);
+}
+
+void check_migration(planner_actor* self) {
+  auto& st = self->state;
+  auto& m = st.next;
+  if (m.phase == migration_phase::none)
+    return;
+  bool all_loaded = true, any_deferred = false;
+  for (auto& s : m.slots) {
+    all_loaded = all_loaded && s.loaded;
+    any_deferred = any_deferred || s.deferred;
+  }
+  if (m.phase == migration_phase::loading) {
+    bool free_loaded = std::all_of(m.slots.begin(), m.slots.end(), [](auto& s) { return s.loaded || s.deferred; });
+    if (!free_loaded)
+      return publish(self);
+    if (!any_deferred)
+      return commit_migration(self);
+    // Workers of the serving route must switch: stop requests at a token boundary first.
+    m.phase = migration_phase::parking;
+    set_unready(self, "switching to plan v" + std::to_string(m.version));
+    for (auto& sub : st.subscribers) {
+      m.waiting.push_back(sub.address());
+      self->send(sub, plan_pause{m.version, m.why});
+    }
+    spdlog::info("planner: v{} loaded on idle workers; parking {} requests", m.version, m.waiting.size());
+    if (m.waiting.empty())
+      return switch_deferred(self);
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.park_timeout_ms), tick_atom::value, m.version);
+    return publish(self);
+  }
+  if (m.phase == migration_phase::switching && all_loaded)
+    return commit_migration(self);
+  publish(self);
+}
+
+// Starts bringing up `chosen` while the current plan serves.
+void start_migration(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
+                     const std::string& why) {
+  auto& st = self->state;
+  migration m;
+  m.phase = migration_phase::loading;
+  m.version = ++st.versions;
+  m.plan = chosen;
+  m.why = why;
+  m.started = clock_type::now();
+  std::string line = "v" + std::to_string(m.version) + " (" + why + "): migrating in the background while v" +
+                     std::to_string(st.version) + " serves:";
+  for (size_t i = 0; i < chosen.stages.size(); ++i) {
+    stage_slot slot;
+    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
+    slot.shard = made[i];
+    auto serving = std::find_if(st.slots.begin(), st.slots.end(), [&](auto& s) { return s.worker_id == slot.worker_id; });
+    if (serving != st.slots.end() && serving->shard.id == slot.shard.id)
+      slot.loaded = serving->loaded;  // unchanged stage: keeps its KV
+    else
+      slot.deferred = serving != st.slots.end();  // busy serving: switch after parking
+    line += " " + range_text(slot) + (slot.loaded ? " (kept)" : slot.deferred ? " (after parking)" : " (loading now)");
+    m.slots.push_back(std::move(slot));
+  }
+  st.next = std::move(m);
+  note_history(st, line);
+  for (auto& s : st.next.slots)
+    if (!s.loaded && !s.deferred)
+      send_assign(self, s, st.next.version);
+  check_migration(self);
+}
+
+// Assigns `chosen` at once (the serving plan is broken or there is none).
+void assign_now(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
+                const std::string& why) {
+  auto& st = self->state;
+  auto before = st.slots;
+  st.version = ++st.versions;
+  st.current = chosen;
+  st.last_served = chosen;
+  st.slots.clear();
+  std::string line = "v" + std::to_string(st.version) + " (" + why + "):";
+  for (size_t i = 0; i < chosen.stages.size(); ++i) {
+    stage_slot slot;
+    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
+    slot.shard = made[i];
+    send_assign(self, slot, st.version);
+    line += " " + range_text(slot);
+    st.slots.push_back(std::move(slot));
+  }
+  st.news = make_news(st, st.version, why, before, st.slots);
+  note_history(st, line + fmt::format(" predicted_ms_per_token={:.2f}", chosen.predicted_ms_per_token));
+  set_unready(self, "loading stage shards for plan v" + std::to_string(st.version));
+}
+
 void replan(planner_actor* self) {
   auto& st = self->state;
   st.replan_scheduled = false;
   if (!st.model_ok)
     return publish(self);
+  if (st.next.phase == migration_phase::parking || st.next.phase == migration_phase::switching) {
+    st.replan_after_switch = true;  // requests are parked: finish the switch first
+    return publish(self);
+  }
   if (st.workers.empty()) {
     st.current = {};
     st.slots.clear();
@@ -206,10 +485,16 @@ void replan(planner_actor* self) {
     why = st.last_change;
   }
   if (!chosen.feasible) {
+    abort_migration(self, "the pool cannot hold the model");
     st.current = {};
     st.slots.clear();
     set_unready(self, "the pool cannot hold the model: " + chosen.reason);
     return publish(self);
+  }
+  if (st.next.phase == migration_phase::loading) {
+    if (all_present && plan_signature(chosen) == plan_signature(st.next.plan))
+      return publish(self);  // already on its way
+    abort_migration(self, all_present ? "a better plan came up" : "a worker of the serving plan left");
   }
   if (plan_signature(chosen) == plan_signature(st.current) && !st.slots.empty())
     return publish(self);  // same assignment: nothing moves
@@ -224,30 +509,53 @@ void replan(planner_actor* self) {
     spdlog::error("planner: {}", st.reason);
     return publish(self);
   }
-  st.version += 1;
-  st.current = chosen;
-  st.last_served = chosen;
-  st.slots.clear();
-  std::string line = "v" + std::to_string(st.version) + " (" + why + "):";
-  for (size_t i = 0; i < chosen.stages.size(); ++i) {
-    stage_slot slot;
-    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
-    slot.shard = made[i];
-    assign_shard a{slot.shard.id, static_cast<uint32_t>(slot.shard.layer_begin),
-                   static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, st.version};
-    for (auto& f : slot.shard.files)
-      a.files.push_back({f.name, f.url, f.sha256, f.bytes});
-    self->send(st.workers[slot.worker_id].handle, a);
-    line += " worker " + std::to_string(slot.worker_id) + " [" + std::to_string(slot.shard.layer_begin) + "," +
-            std::to_string(slot.shard.layer_end) + ")";
-    st.slots.push_back(std::move(slot));
-  }
-  spdlog::info("plan {} predicted_ms_per_token={:.2f}", line, chosen.predicted_ms_per_token);
-  st.history.push_back(line);
-  if (st.history.size() > 20)
-    st.history.erase(st.history.begin());
-  set_unready(self, "loading stage shards for plan v" + std::to_string(st.version));
+  if (all_present && st.ready && st.opts.background_migration)
+    start_migration(self, chosen, std::move(made), why);
+  else
+    assign_now(self, chosen, std::move(made), why);
   publish(self);
+}
+
+void on_loaded(planner_actor* self, const shard_loaded& l) {
+  auto& st = self->state;
+  for (auto& s : st.next.slots)
+    if (s.worker_id == l.worker_id && s.shard.id == l.shard_id && !s.deferred) {
+      if (!l.ok)
+        return abort_migration(self, "worker " + std::to_string(l.worker_id) + " could not load shard " +
+                                         l.shard_id + ": " + l.error);
+      s.loaded = true;
+    }
+  bool all = !st.slots.empty();
+  for (auto& s : st.slots) {
+    if (s.worker_id == l.worker_id && s.shard.id == l.shard_id) {
+      if (!l.ok) {
+        set_unready(self, "worker " + std::to_string(l.worker_id) + " could not load shard " + l.shard_id + ": " +
+                              l.error);
+        return;
+      }
+      s.loaded = true;
+    }
+    all = all && s.loaded;
+  }
+  spdlog::info("worker={} loaded shard={} download_ms={:.0f} load_ms={:.0f}", l.worker_id, l.shard_id,
+               l.download_ms, l.load_ms);
+  if (all && !st.ready && st.next.phase == migration_phase::none)
+    start_serving(self);
+  if (st.next.phase == migration_phase::none)
+    publish(self);
+  else
+    check_migration(self);
+}
+
+void on_parked(planner_actor* self, const caf::actor_addr& who, uint32_t version) {
+  auto& m = self->state.next;
+  if (m.phase != migration_phase::parking || version != m.version)
+    return;
+  m.waiting.erase(std::remove(m.waiting.begin(), m.waiting.end(), who), m.waiting.end());
+  if (m.waiting.empty())
+    switch_deferred(self);
+  else
+    publish(self);
 }
 
 caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
@@ -283,9 +591,13 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
       spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
       st.last_change = "worker " + std::to_string(id) + " left";
       st.workers.erase(it);
-      for (auto& s : st.slots)
-        if (s.worker_id == id)
-          set_unready(self, "worker " + std::to_string(id) + " left; re-planning");
+      auto uses = [&](const std::vector<stage_slot>& slots) {
+        return std::any_of(slots.begin(), slots.end(), [&](auto& s) { return s.worker_id == id; });
+      };
+      if (uses(st.next.slots) || (st.next.phase != migration_phase::none && uses(st.slots)))
+        abort_migration(self, "worker " + std::to_string(id) + " left");
+      if (uses(st.slots))
+        set_unready(self, "worker " + std::to_string(id) + " left; re-planning");
       schedule_replan(self, st.opts.settle_ms);
       publish(self);
       return;
@@ -293,43 +605,31 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
     auto& subs = st.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(), [&](auto& a) { return a.address() == d.source; }),
                subs.end());
+    on_parked(self, d.source, st.next.version);  // a request that ended is not waited for
   });
   return {
       [=](worker_joined& j) {
         auto& st = self->state;
         self->monitor(j.worker);
-        st.workers[j.info.worker_id] = {j.worker, j.info};
+        auto& w = st.workers[j.info.worker_id];
+        w.handle = j.worker;
+        w.info = j.info;
         if (!st.slots.empty() || st.version > 0)
           st.last_change = "worker " + std::to_string(j.info.worker_id) + " (" + j.info.name + ") joined";
         schedule_replan(self, st.opts.settle_ms);
         publish(self);
       },
-      [=](shard_loaded& l) {
-        auto& st = self->state;
-        bool all = !st.slots.empty();
-        for (auto& s : st.slots) {
-          if (s.worker_id == l.worker_id && s.shard.id == l.shard_id) {
-            if (!l.ok) {
-              set_unready(self, "worker " + std::to_string(l.worker_id) + " could not load shard " + l.shard_id +
-                                    ": " + l.error);
-              return publish(self);
-            }
-            s.loaded = true;
-            spdlog::info("worker={} loaded shard={} download_ms={:.0f} load_ms={:.0f}", l.worker_id, l.shard_id,
-                         l.download_ms, l.load_ms);
-          }
-          all = all && s.loaded;
-        }
-        if (all && !st.ready) {
-          st.ready = true;
-          st.reason.clear();
-          spdlog::info("planner: plan v{} serving ({} stages)", st.version, st.slots.size());
-          for (auto& sub : st.subscribers)
-            self->send(sub, plan_changed{current_route(self), st.history.empty() ? "" : st.history.back()});
-        }
-        publish(self);
-      },
+      [=](shard_loaded& l) { on_loaded(self, l); },
+      [=](plan_parked& p) { on_parked(self, p.who.address(), p.plan_version); },
       [=](tick_atom) { replan(self); },
+      [=](tick_atom, uint32_t version) {  // parking took too long: switch anyway
+        auto& m = self->state.next;
+        if (m.phase == migration_phase::parking && m.version == version) {
+          spdlog::warn("planner: {} requests did not park within {} ms; switching to v{} anyway", m.waiting.size(),
+                       self->state.opts.park_timeout_ms, version);
+          switch_deferred(self);
+        }
+      },
       [=](kv_query_atom) {  // from ourselves, every second: poll the KV ledgers
         for (auto& [id, w] : self->state.workers) {
           auto wid = id;

@@ -6,6 +6,12 @@
 // when they are not available, by running the tokens so far from position 0.
 // Forward cuts KV to `position`, so both are idempotent, and step i always
 // draws seeded_uniform(seed, i), so the output is the fault-free one.
+//
+// Migration (a better plan while this one serves): the request subscribes to
+// the planner. plan_changed while running: at the next token boundary it takes
+// the new route and rebuilds from the first hop that changed. plan_pause: at
+// the next token boundary it stops, answers plan_parked and waits for the new
+// route (the workers it used are about to switch shards).
 #include <chrono>
 #include <set>
 
@@ -62,6 +68,13 @@ struct request_state {
   uint32_t lost_positions = 0;  // positions every stage held before the lost step
   uint32_t rebuild_step = 0;    // step number of an input replay in flight (0: none)
   bool counted_end = false;
+  bool switch_pending = false;  // a new plan serves: move to it at the next token boundary
+  bool pause_pending = false;   // the planner asked us to park at the next token boundary
+  uint32_t pause_version = 0;
+  uint32_t migrations = 0;      // route switches at a token boundary (no stage lost)
+  bool left_cleanly = false;    // the last route was left at a token boundary, not lost
+  clock_type::time_point waiting_since;  // since when no route is usable (queue timeout)
+  bool waiting = true;
 
   clock_type::time_point created = clock_type::now();
   clock_type::time_point routed, first_token, last_token, step_sent;
@@ -119,6 +132,8 @@ void finish(request_actor* self, const std::string& reason) {
       {"stages", st.path.hops.size()},
       {"replays", st.replays},
       {"input_replays", st.input_replays},
+      {"migrations", st.migrations},
+      {"lost_stages", st.failures},
   };
   json done = {{"done", true},
                {"finish_reason", reason},
@@ -136,6 +151,44 @@ void finish(request_actor* self, const std::string& reason) {
 
 void ask_route(request_actor* self);
 bool try_input_replay(request_actor* self);
+
+// Same workers, shards and load epochs: every hop still holds our KV.
+bool same_hops(const route& a, const route& b, size_t count) {
+  if (a.hops.size() < count || b.hops.size() < count)
+    return false;
+  for (size_t i = 0; i < count; ++i)
+    if (a.hops[i].worker_id != b.hops[i].worker_id || a.hops[i].shard_id != b.hops[i].shard_id ||
+        a.hops[i].load_epoch != b.hops[i].load_epoch)
+      return false;
+  return true;
+}
+
+// At a token boundary (no step in flight): stop using the route. Every stage
+// holds KV for tokens[0, n-1), which the next route keeps or rebuilds.
+void leave_route(request_actor* self, bool ask_now) {
+  auto& st = self->state;
+  st.lost_path = st.path;
+  st.lost_positions = st.kv_ready ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
+  st.kv_ready = false;
+  st.have_route = false;
+  st.switch_pending = false;
+  st.left_cleanly = true;
+  ++st.migrations;
+  if (ask_now)
+    ask_route(self);
+  else
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+}
+
+void park(request_actor* self) {
+  auto& st = self->state;
+  st.pause_pending = false;
+  self->send(st.planner, plan_parked{self, st.pause_version});
+  spdlog::info("request={} parked at token {} for plan v{}", st.id, st.tokens.size() - st.prompt_len,
+               st.pause_version);
+  if (st.have_route)
+    leave_route(self, false);
+}
 
 void send_step(request_actor* self) {
   auto& st = self->state;
@@ -182,22 +235,32 @@ void recover(request_actor* self, const std::string& why) {
   st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
   st.rebuild_step = 0;
   st.kv_ready = false;
+  st.switch_pending = false;
+  st.left_cleanly = false;
   if (++st.failures > st.opts.max_failures)
     return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
                                               " lost stages; last: " + why);
   spdlog::info("request={} step={} lost: {}; re-routing", st.id, st.step, why);
+  if (st.pause_pending)  // nothing of ours is in flight now
+    park(self);
   self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
 }
 
 void on_route(request_actor* self, route_reply& r) {
   auto& st = self->state;
+  if (st.have_route || st.in_flight)
+    return;  // an older question's answer: a route is already in use
+  if (!st.waiting) {
+    st.waiting = true;
+    st.waiting_since = clock_type::now();
+  }
   bool usable = r.ready && !r.path.hops.empty();
   for (auto& h : r.path.hops)
     if (st.dead.count(h.worker.address()))
       usable = false;
   if (!usable) {
     auto reason = r.ready ? std::string("waiting for the plan to drop a lost worker") : r.reason;
-    if (ms_between(st.created, clock_type::now()) > st.opts.queue_timeout_ms)
+    if (ms_between(st.waiting_since, clock_type::now()) > st.opts.queue_timeout_ms)
       return fail(self, errc::no_capacity, "no capacity after " + std::to_string(st.opts.queue_timeout_ms) +
                                                " ms: " + reason);
     if (reason != st.queued_reason) {
@@ -215,13 +278,15 @@ void on_route(request_actor* self, route_reply& r) {
     st.queued_reason.clear();
     send_json(self, {{"status", "running"}});
   }
-  if (st.have_route && st.path.plan_version != r.path.plan_version)
-    st.kv_ready = false;
+  st.waiting = false;
   st.path = std::move(r.path);
   st.have_route = true;
   for (auto& h : st.path.hops)
     self->monitor(h.worker);
-  if (!st.kv_ready && st.lost_positions > 0 && try_input_replay(self))
+  if (!st.kv_ready && st.lost_positions > 0 && st.left_cleanly &&
+      same_hops(st.path, st.lost_path, std::max(st.path.hops.size(), st.lost_path.hops.size())))
+    st.kv_ready = true;  // the same stages again (a timed-out step, an abandoned switch): KV intact
+  else if (!st.kv_ready && st.lost_positions > 0 && try_input_replay(self))
     return;
   send_step(self);
 }
@@ -232,9 +297,7 @@ void on_route(request_actor* self, route_reply& r) {
 bool try_input_replay(request_actor* self) {
   auto& st = self->state;
   size_t k = 0;
-  while (k < st.path.hops.size() && k < st.lost_path.hops.size() &&
-         st.path.hops[k].worker_id == st.lost_path.hops[k].worker_id &&
-         st.path.hops[k].shard_id == st.lost_path.hops[k].shard_id)
+  while (same_hops(st.path, st.lost_path, k + 1))
     ++k;
   if (k == 0 || k >= st.path.hops.size())
     return false;
@@ -276,6 +339,18 @@ void ask_route(request_actor* self) {
             });
 }
 
+// At a token boundary: park or move to a new plan if asked, else go on.
+void next_step(request_actor* self) {
+  auto& st = self->state;
+  if (st.pause_pending)
+    return park(self);
+  if (st.switch_pending) {
+    spdlog::info("request={} moves to the new plan at token {}", st.id, st.tokens.size() - st.prompt_len);
+    return leave_route(self, true);
+  }
+  send_step(self);
+}
+
 void on_token(request_actor* self, step_result& r) {
   auto& st = self->state;
   if (!st.in_flight || r.step != st.step || r.token_ids.empty())
@@ -284,7 +359,7 @@ void on_token(request_actor* self, step_result& r) {
   if (r.step == st.rebuild_step) {  // an input replay: the KV is back, the token is known
     st.rebuild_step = 0;
     st.kv_ready = true;
-    return send_step(self);
+    return next_step(self);
   }
   auto now = clock_type::now();
   if (st.kv_ready) {
@@ -309,7 +384,7 @@ void on_token(request_actor* self, step_result& r) {
     return finish(self, "stop");
   if (st.tokens.size() - st.prompt_len >= st.max_tokens)
     return finish(self, "length");
-  send_step(self);
+  next_step(self);
 }
 
 caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
@@ -347,6 +422,21 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
       [=](step_failed& f) {
         if (f.step == self->state.step)
           recover(self, f.reason);
+      },
+      [=](plan_pause& p) {
+        auto& st = self->state;
+        st.pause_version = p.plan_version;
+        if (st.in_flight)
+          st.pause_pending = true;  // park when this step's result is in
+        else
+          park(self);
+      },
+      [=](plan_changed& p) {
+        auto& st = self->state;
+        if (!st.have_route && !st.in_flight)
+          return ask_route(self);  // parked, queued or recovering: take it now
+        if (st.have_route && p.path.plan_version != st.path.plan_version)
+          st.switch_pending = true;  // at the next token boundary
       },
       [=](relayed_input& in) {
         auto& st = self->state;
@@ -388,6 +478,8 @@ caf::behavior request_init(request_actor* self, net::ws_connection_ptr client, u
   }
   st.max_tokens = std::min<uint32_t>(st.params.max_tokens,
                                      st.opts.context - static_cast<uint32_t>(st.prompt_len));
+  st.waiting_since = st.created;
+  self->send(st.planner, subscribe_atom::value, caf::actor(self));
   self->send(self, tick_atom::value);
   return bhvr;
 }

@@ -89,6 +89,10 @@ struct planner_actor_options {
   size_t expected_workers = 0;    // wait for this many before the first plan...
   uint32_t first_plan_wait_ms = 15000;  // ...but no longer than this
   uint32_t settle_ms = 300;       // coalesce joins/leaves before re-planning
+  // A better plan found while the current one serves is loaded on idle workers
+  // first and switched to at a token boundary (false: assigned at once).
+  bool background_migration = true;
+  uint32_t park_timeout_ms = 5000;  // requests that have not parked by then hit the switch mid-step
 };
 
 // Holds the worker inventory and the plan; re-plans on join/leave; makes the

@@ -81,7 +81,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
 
   check_round_trip(sys, sample_tensor());
   check_round_trip(sys, sampling_params{0.5f, 3, 0.8f, 0.1f});
-  check_round_trip(sys, route_hop{a, 1, "x", 0, 2});
+  check_round_trip(sys, route_hop{a, 1, "x", 0, 2, 3});
   check_round_trip(sys, sample_route(a));
   check_round_trip(sys, step);
   check_round_trip(sys, step_result{1, 2, 3, {42}, 2.5, 3});

@@ -1,7 +1,8 @@
 // The planner actor with fake workers (scoped actors) on the tiny preset: it
 // waits for the expected workers, plans, cuts and assigns shards, serves a
 // route only once every stage is loaded, re-plans in place when a serving
-// worker goes, and says why when it cannot serve.
+// worker goes, says why when it cannot serve, and migrates to a better plan
+// in the background (idle workers load first, requests park, then the switch).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -13,8 +14,10 @@
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/plan_view.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
+#include "model/graph_inspector.hpp"
 #include "model/llama_builder.hpp"
 #include "model/llama_config.hpp"
 #include "model/weight_source.hpp"
@@ -164,5 +167,138 @@ TEST_CASE("a pool too small for the model is reported with what it lacks") {
   }
   CHECK_FALSE(r.ready);
   CHECK(r.reason.find("cannot hold the model") != std::string::npos);
+  self->send_exit(planner, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+// Smallest worker memory (bytes) with which `range` of the model fits, as the
+// planner actor sizes stages (same options as planner_actor.cpp).
+uint64_t memory_to_fit(const std::string& model_dir, tessera::planner::layer_range range) {
+  tessera::planner::planner_options popts;
+  popts.context_tokens = 256;
+  popts.concurrent_sequences = 8;
+  popts.scratch_bytes = 32ull << 20;
+  auto model = to_model_profile(tessera::model::inspect_model(model_dir));
+  tessera::planner::cost_model costs(model, popts);
+  worker_info info{9, "probe", "node-cpu", 0, 1e12, 1, {}};
+  uint64_t lo = 1, hi = 1ull << 36;
+  while (lo < hi) {
+    auto mid = lo + (hi - lo) / 2;
+    info.memory_bytes = mid;
+    if (costs.fits(to_worker_profile(info), range))
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+template <class T>
+std::optional<T> next_of(caf::scoped_actor& who, std::chrono::milliseconds wait = std::chrono::seconds(20)) {
+  std::optional<T> got;
+  who->receive([&](T& x) { got = std::move(x); }, caf::after(wait) >> [] {});
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("a better plan found on a join loads in the background, parks requests at a token boundary, then switches") {
+  temp_dir tmp;
+  auto model_dir = tiny_model(tmp.path);
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};  // plays a running request
+  auto board = std::make_shared<status_board>();
+  planner_actor_options opts;
+  opts.model_dir = model_dir;
+  opts.shard_dir = (tmp.path / "shards").string();
+  opts.expected_workers = 1;
+  opts.settle_ms = 10;
+  opts.park_timeout_ms = 60000;  // the test parks explicitly
+  auto planner = spawn_planner_actor(sys, opts, board, std::make_shared<shard_registry>());
+  self->send(planner, subscribe_atom::value, caf::actor(self));
+
+  // v1: one slow worker holds the whole model.
+  caf::scoped_actor w1(sys);
+  w1->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(w1)});
+  REQUIRE(load_assigned(w1, planner, 1));
+  auto v1 = wait_plan(self);
+  REQUIRE(v1);
+  REQUIRE(v1->hops.size() == 1);
+  auto news1 = next_of<plan_news>(w1);
+  REQUIRE(news1);
+  CHECK(news1->plan_version == v1->plan_version);
+
+  // A fast worker joins that holds 3 of the 4 layers: the better plan keeps
+  // worker 1 with a smaller range, so worker 1 must switch shards.
+  auto all = memory_to_fit(model_dir, {0, 4});
+  REQUIRE(memory_to_fit(model_dir, {0, 3}) < all);
+  caf::scoped_actor w2(sys);
+  w2->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor(w2)});
+
+  // Worker 2 is idle: it loads first, and v1 keeps serving meanwhile.
+  auto a2 = next_of<assign_shard>(w2);
+  REQUIRE(a2);
+  CHECK(a2->plan_version > v1->plan_version);
+  auto during = ask(self, planner);
+  REQUIRE(during.ready);
+  CHECK(during.path.plan_version == v1->plan_version);
+  CHECK(during.path.hops[0].worker_id == 1);
+  auto status = nlohmann::json::parse(board->planner_json());
+  REQUIRE(status.contains("migration"));
+  CHECK(status["migration"]["phase"] == "loading");
+  w2->send(planner, shard_loaded{2, a2->shard_id, true, "", 1.0, 1.0});
+
+  // Then requests are asked to park; worker 1 gets its Assign only after that.
+  auto pause = next_of<plan_pause>(self);
+  REQUIRE(pause);
+  CHECK(pause->plan_version == a2->plan_version);
+  auto parked_wait = ask(self, planner);
+  CHECK_FALSE(parked_wait.ready);
+  CHECK(parked_wait.reason.find("switching to plan v" + std::to_string(pause->plan_version)) != std::string::npos);
+  status = nlohmann::json::parse(board->planner_json());
+  CHECK(status["migration"]["phase"] == "parking");
+  CHECK(status["migration"]["waiting_for_requests"] == 1);
+  bool w1_deferred = false;
+  for (auto& s : status["migration"]["stages"])
+    if (s["worker"] == 1)
+      w1_deferred = s["deferred"].get<bool>();
+  CHECK(w1_deferred);
+  self->send(planner, plan_parked{caf::actor(self), pause->plan_version});
+  auto a1 = load_assigned(w1, planner, 1);
+  REQUIRE(a1);
+  CHECK(a1->plan_version == pause->plan_version);
+  CHECK(a1->layer_end - a1->layer_begin == 1);
+
+  // v2 serves: both workers, worker 1's load epoch moved on (its KV is gone).
+  auto v2 = wait_plan(self);
+  REQUIRE(v2);
+  CHECK(v2->plan_version == pause->plan_version);
+  REQUIRE(v2->hops.size() == 2);
+  for (auto& h : v2->hops)
+    if (h.worker_id == 1)
+      CHECK(h.load_epoch > v1->hops[0].load_epoch);
+  auto news2 = next_of<plan_news>(w1);
+  REQUIRE(news2);
+  CHECK(news2->plan_version == v2->plan_version);
+  CHECK(news2->why.find("worker 2 (fast) joined") != std::string::npos);
+  REQUIRE(news2->stages.size() == 2);
+  for (auto& s : news2->stages)
+    if (s.worker_id == 1) {
+      CHECK(s.had_previous);
+      CHECK(s.previous_begin == 0);
+      CHECK(s.previous_end == 4);
+    } else {
+      CHECK_FALSE(s.had_previous);
+    }
+  auto replans = nlohmann::json::parse(board->planner_json())["replans"];
+  std::string history;
+  for (auto& line : replans)
+    history += line.get<std::string>() + "\n";
+  CHECK(history.find("migrating in the background while v" + std::to_string(v1->plan_version)) != std::string::npos);
+  CHECK(history.find("v" + std::to_string(v2->plan_version) + " serving after a background migration") !=
+        std::string::npos);
+  CHECK_FALSE(nlohmann::json::parse(board->planner_json()).contains("migration"));
   self->send_exit(planner, caf::exit_reason::user_shutdown);
 }

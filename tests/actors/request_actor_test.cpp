@@ -57,7 +57,8 @@ caf::behavior fake_stage(caf::stateful_actor<fake_stage_state>* self, int fail_a
 // A planner that says "not ready" `not_ready` times, then serves `stage`.
 caf::behavior fake_planner(caf::stateful_actor<int>* self, caf::actor stage, int not_ready) {
   self->state = not_ready;
-  return {[=](get_route_atom) -> route_reply {
+  return {[=](subscribe_atom, caf::actor&) {},
+          [=](get_route_atom) -> route_reply {
     if (self->state-- > 0)
       return {false, {}, "waiting for workers (0 of 1 joined)"};
     route r;
@@ -307,7 +308,8 @@ caf::behavior chain_stage(caf::stateful_actor<chain_state>* self, int fail_at_st
 // Serves route (a, b) the first time it is asked, then (a, c): same boundaries,
 // stage 2 moved from b to c (as after b's worker died).
 caf::behavior swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::actor b, caf::actor c) {
-  return {[=](get_route_atom) -> route_reply {
+  return {[=](subscribe_atom, caf::actor&) {},
+          [=](get_route_atom) -> route_reply {
     bool swapped = self->state++ > 0;
     route r;
     r.plan_version = swapped ? 2 : 1;
@@ -344,6 +346,89 @@ TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept i
   // c gets the kept inputs of positions [0, 5) at hop 1, then the decode steps
   auto seen_c = positions(c);
   CHECK(seen_c == std::vector<uint32_t>{1, 0, 5, 1, 5, 1, 1, 6, 1});
+}
+
+// A planner that migrates: the first route is (a, b) in plan v1; right after
+// answering it, it announces plan v2 = (a, c) — by plan_changed (the request
+// moves at its next token boundary) or, with `pause`, by plan_pause (the
+// request parks at its next token boundary, answers plan_parked, and only then
+// is v2 served).
+struct migrating_planner_state {
+  caf::actor subscriber;
+  int asked = 0;
+  bool parked = false;
+};
+caf::behavior migrating_planner(caf::stateful_actor<migrating_planner_state>* self, caf::actor a, caf::actor b,
+                                caf::actor c, bool pause) {
+  auto route_of = [=](uint32_t version) {
+    route r;
+    r.plan_version = version;
+    r.hops.push_back({a, 1, "A", 0, 2});
+    if (version == 1)
+      r.hops.push_back({b, 2, "B", 2, 4});
+    else
+      r.hops.push_back({c, 3, "C", 2, 4});
+    return r;
+  };
+  return {
+      [=](subscribe_atom, caf::actor& who) { self->state.subscriber = who; },
+      [=](get_route_atom) -> route_reply {
+        auto& st = self->state;
+        if (st.asked++ == 0) {
+          self->send(self, tick_atom::value);  // announce v2 after this answer went out
+          return {true, route_of(1), ""};
+        }
+        if (pause && !st.parked)
+          return {false, {}, "switching to plan v2"};
+        return {true, route_of(2), ""};
+      },
+      [=](tick_atom) {
+        if (pause)
+          self->send(self->state.subscriber, plan_pause{2, "test"});
+        else
+          self->send(self->state.subscriber, plan_changed{route_of(2), "test"});
+      },
+      [=](plan_parked& p) {
+        self->state.parked = p.plan_version == 2;
+        self->send(self->state.subscriber, plan_changed{route_of(2), "test"});
+      },
+      [=](status_atom) { return self->state.parked; },
+  };
+}
+
+TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no step is lost, only the moved stage is rebuilt") {
+  for (bool pause : {false, true}) {
+    DYNAMIC_SECTION((pause ? "parked first (plan_pause)" : "moved while running (plan_changed)")) {
+      auto a = sys.spawn(chain_stage, -1);
+      auto b = sys.spawn(chain_stage, -1);
+      auto c = sys.spawn(chain_stage, -1);
+      auto planner = sys.spawn(migrating_planner, a, b, c, pause);
+      opts.route_retry_ms = 10;
+      generate_params p;
+      p.prompt = "abc";  // BOS a b c: 4 prompt tokens
+      p.max_tokens = 4;
+      auto msgs = run(p, planner);
+      CHECK(text_of(msgs) == "defg");
+      auto timings = msgs.back()["timings"];
+      CHECK(timings["migrations"] == 1);
+      CHECK(timings["lost_stages"] == 0);
+      CHECK(timings["input_replays"] == 1);
+      CHECK(timings["replays"] == 0);
+      // a keeps its KV and never redoes a step: prefill at 0, then decode 4, 5, 6
+      std::vector<uint32_t> a_positions;
+      auto seen_a = positions(a);
+      for (size_t i = 0; i + 2 < seen_a.size(); i += 3)
+        a_positions.push_back(seen_a[i + 1]);
+      CHECK(a_positions == std::vector<uint32_t>{0, 4, 5, 6});
+      // b ran the prefill only; c got the kept inputs of positions [0, 4), then decode
+      CHECK(positions(b) == std::vector<uint32_t>{1, 0, 4});
+      CHECK(positions(c) == std::vector<uint32_t>{1, 0, 4, 1, 4, 1, 1, 5, 1, 1, 6, 1});
+      bool parked = false;
+      self->request(planner, std::chrono::seconds(5), status_atom::value)
+          .receive([&](bool x) { parked = x; }, [](caf::error&) { FAIL("no answer"); });
+      CHECK(parked == pause);
+    }
+  }
 }
 
 TEST_CASE_METHOD(request_fixture, "bad client JSON is answered with an error and the socket stays usable") {
