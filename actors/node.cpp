@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -189,6 +190,12 @@ std::string node_runtime::status_json() const {
                    {"done", b.requests_done.load()},
                    {"failed", b.requests_failed.load()},
                    {"tokens_generated", b.tokens_generated.load()}};
+  // Actors alive in this node's system (node, planner, 2 per worker, 1 per
+  // client socket, requests...): the leak check compares it with a baseline.
+  // running() is one atomic load, so the gateway's thread may read it; the
+  // gateway stops before the system is destroyed (stop()).
+  if (impl_->sys)
+    j["actors"] = {{"running", impl_->sys->registry().running()}};
   return j.dump();
 }
 

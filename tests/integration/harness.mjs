@@ -208,6 +208,20 @@ export function waitStatus(port, what, ms, pred) {
   }, 100);
 }
 
+// Polls /api/status until pred(status) holds; past `ms`, fails with
+// describe(last status) so the message names the numbers that did not settle.
+export async function settle(port, what, ms, pred, describe) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try { last = await getJson(port, '/api/status'); } catch { last = undefined; }
+    if (last && pred(last)) return last;
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached within ${ms} ms (${last ? describe(last) : 'no /api/status answer'})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 // Greedy reference ids from the whole model (tests/integration/reference.mjs).
 export function reference(modelDir, maxTokens, prompts) {
   const out = execFileSync(process.execPath, [path.join(repoRoot, 'tests', 'integration', 'reference.mjs'),
