@@ -1,7 +1,10 @@
 // Browser workers: two headless Chromium pages (the real worker page, ORT-web
 // WASM) plus one node worker form the pipeline (none of them can hold the model
 // alone) and produce exactly the tokens of the whole model in onnxruntime-node;
-// each page shows the layer range it serves.
+// each page shows the layer range it serves. Then re-plans: the node worker is
+// killed and a spare joins; each page's Re-plans list must show every plan that
+// starts serving with the version and reason /api/status lists under `replans`,
+// and what each serving worker now holds.
 //   node e2e_browser.mjs TESSERA_BINARY [PRESET]
 import path from 'node:path';
 import * as h from './harness.mjs';
@@ -21,6 +24,49 @@ const prompts = ['The quick brown fox', 'Hello, world'];
 
 let node;
 let browser;
+
+// A page's Re-plans list, newest first: [{version, text}].
+const pageNews = (page) => page.$$eval('#replans li', (lis) =>
+  lis.map((li) => ({ version: Number(li.dataset.version), text: li.textContent })));
+
+// Polls (bounded) until the node is ready on a settled plan that satisfies `pred`
+// and the page's newest re-plan is that plan; resolves { status, entries }.
+async function pageAgrees(port, page, what, ms, pred = () => true) {
+  const deadline = Date.now() + ms;
+  let last = '';
+  for (;;) {
+    const status = await h.getJson(port, '/api/status');
+    const entries = await pageNews(page);
+    if (status.ready && !status.migration && pred(status) && entries[0]?.version === status.plan_version)
+      return { status, entries };
+    last = `node v${status.plan_version} ready=${status.ready}, page [${entries.map((e) => e.version).join(', ')}]`;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (${last})`);
+    await new Promise((r) => setTimeout(r, 200));  // poll interval, not a synchronisation
+  }
+}
+
+// The page's line for the serving plan gives the reason the node's `replans`
+// history gives that version, and every serving stage as /api/status has it.
+async function checkNews(name, page, status, entries) {
+  const v = status.plan_version;
+  const line = entries.find((e) => e.version === v)?.text ?? '';
+  const at = line.indexOf(`plan v${v}`);
+  h.check(at >= 0, `page ${name} lists plan v${v}: "${line}"`);
+  const parts = line.slice(at).split(' · ');
+  const why = parts[0].startsWith(`plan v${v} — `) ? parts[0].slice(`plan v${v} — `.length) : '';
+  const history = status.replans.find((l) => l.startsWith(`v${v} (`));
+  h.check(why !== '' && history !== undefined && history.startsWith(`v${v} (${why}):`),
+    `page ${name}: plan v${v}'s reason "${why}" is the node's ("${history}")`);
+  const me = (await page.textContent('#worker-id')).trim();
+  for (const w of status.workers.filter((x) => x.layers)) {
+    const who = String(w.id) === me ? 'you' : `worker ${w.id} (${w.name})`;
+    const range = `[${w.layers[0]},${w.layers[1]})`;
+    const part = parts.find((p) => p.startsWith(`${who}: `)) ?? '';
+    h.check(part.endsWith(` ${range}`) && /^(new|kept|\[\d+,\d+\) →) /.test(part.slice(who.length + 2)),
+      `page ${name} shows "${part}" for ${who} serving ${range} in v${v}`);
+  }
+}
+
 try {
   const refs = h.reference(modelDir, MAX, prompts);
   node = await h.startNode(tessera, config, dir, { waitReady: false });
@@ -44,6 +90,32 @@ try {
     const r = await h.prompt(tessera, node.port, p, { 'max-tokens': MAX });
     h.check(JSON.stringify(r.tokens) === JSON.stringify(refs[p]), `greedy "${p}" through the browsers equals the whole model (${r.tokens.length} tokens)`);
   }
+
+  // ---- re-plans on the worker page (issue 6) ----
+  // The plan serving now was announced to every page when it started serving.
+  let before;
+  for (const { name, page } of pages) {
+    const { status: s, entries } = await pageAgrees(node.port, page, `page ${name} to list the serving plan`, 60000);
+    await checkNews(name, page, s, entries);
+    before = s;
+  }
+
+  // Lose the node worker, let a spare join: a new plan must start serving and reach the pages.
+  const lost = before.workers.find((w) => w.name === 'node-worker');
+  h.check(lost?.layers !== undefined, `node-worker (id ${lost?.id}) serves [${lost?.layers}] in v${before.plan_version} before the kill`);
+  process.kill(h.workerPid(node.child.pid, 'node-worker'), 'SIGKILL');
+  h.startWorker(node.port, 'spare', '200MB', path.join(dir, 'spare-cache'));
+  for (const { name, page } of pages) {
+    const { status: s, entries } = await pageAgrees(node.port, page, `page ${name} to list a plan without node-worker`, 300000,
+      (x) => x.plan_version > before.plan_version && !x.workers.some((w) => w.name === 'node-worker') &&
+             x.workers.some((w) => w.name === 'spare'));
+    console.log(`# node re-plans: ${JSON.stringify(s.replans.slice(-3))}`);
+    console.log(`# page ${name}: ${entries.slice(0, 3).map((e) => e.text).join(' | ')}`);
+    await checkNews(name, page, s, entries);
+  }
+  const again = await h.prompt(tessera, node.port, prompts[0], { 'max-tokens': MAX });
+  h.check(JSON.stringify(again.tokens) === JSON.stringify(refs[prompts[0]]), `greedy "${prompts[0]}" after the re-plan still equals the whole model`);
+
   await browser.close();
   browser = null;
   const stopped = await h.stopNode(node);
