@@ -115,6 +115,11 @@ try {
   }
   const again = await h.prompt(tessera, node.port, prompts[0], { 'max-tokens': MAX });
   h.check(JSON.stringify(again.tokens) === JSON.stringify(refs[prompts[0]]), `greedy "${prompts[0]}" after the re-plan still equals the whole model`);
+  // The workers' own counts (Heartbeat.sequences, browser and node alike) reach
+  // /api/status and agree with the node's KV ledger once the requests are done.
+  const counted = await h.waitStatus(node.port, 'worker-reported KV sequences equal to the ledger', 30000,
+    (s) => s.workers.every((w) => w.worker_kv_sequences !== undefined && w.worker_kv_sequences === w.kv_sequences));
+  console.log(`ok - worker-reported sequences (reported/ledger) after the requests: ${counted.workers.map((w) => `${w.name}=${w.worker_kv_sequences}/${w.kv_sequences}`).join(', ')}`);
 
   await browser.close();
   browser = null;
