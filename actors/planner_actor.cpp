@@ -88,6 +88,7 @@ struct planner_state {
   migration next;             // a better plan loading in the background
   bool replan_after_switch = false;  // a join/leave came while requests were parked
   plan_news news;             // told to every worker when `current` starts serving
+  std::vector<stage_slot> served_slots;  // the stages of the last plan that served (news compares to these)
   bool ready = false;
   std::string reason = "starting";
   bool replan_scheduled = false;
@@ -241,6 +242,7 @@ void start_serving(planner_actor* self, bool tell_workers = true) {
   auto& st = self->state;
   st.ready = true;
   st.reason.clear();
+  st.served_slots = st.slots;
   spdlog::info("planner: plan v{} serving ({} stages)", st.version, st.slots.size());
   publish(self);  // before anyone hears of it, so /api/status agrees
   auto r = current_route(self);
@@ -320,7 +322,7 @@ void commit_migration(planner_actor* self) {
   auto& st = self->state;
   auto m = std::move(st.next);
   st.next = {};
-  st.news = make_news(st, m.version, m.why, st.slots, m.slots);
+  st.news = make_news(st, m.version, m.why, st.served_slots, m.slots);
   st.version = m.version;
   st.current = m.plan;
   st.last_served = m.plan;
@@ -417,7 +419,6 @@ void start_migration(planner_actor* self, const planner::plan& chosen, std::vect
 void assign_now(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
                 const std::string& why) {
   auto& st = self->state;
-  auto before = st.slots;
   st.version = ++st.versions;
   st.current = chosen;
   st.last_served = chosen;
@@ -431,7 +432,7 @@ void assign_now(planner_actor* self, const planner::plan& chosen, std::vector<st
     line += " " + range_text(slot);
     st.slots.push_back(std::move(slot));
   }
-  st.news = make_news(st, st.version, why, before, st.slots);
+  st.news = make_news(st, st.version, why, st.served_slots, st.slots);
   note_history(st, line + fmt::format(" predicted_ms_per_token={:.2f}", chosen.predicted_ms_per_token));
   set_unready(self, "loading stage shards for plan v" + std::to_string(st.version));
 }

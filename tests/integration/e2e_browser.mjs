@@ -67,6 +67,35 @@ async function checkNews(name, page, status, entries) {
   }
 }
 
+// When the page heard of no plan between `prev` and `next` (both /api/status
+// snapshots of a serving plan), its line for `next` must say what moved from
+// `prev`: kept / new / [old) → [new) for each stage, and the workers dropped.
+async function checkMoves(name, page, prev, next, entries) {
+  const i = entries.findIndex((e) => e.version === next.plan_version);
+  if (entries[i + 1]?.version !== prev.plan_version) {
+    console.log(`# page ${name}: plans between v${prev.plan_version} and v${next.plan_version}; moves not compared`);
+    return;
+  }
+  const parts = entries[i].text.split(' · ');
+  const me = (await page.textContent('#worker-id')).trim();
+  const label = (w) => (String(w.id) === me ? 'you' : `worker ${w.id} (${w.name})`);
+  const was = new Map(prev.workers.filter((w) => w.layers).map((w) => [w.id, w]));
+  for (const w of next.workers.filter((x) => x.layers)) {
+    const old = was.get(w.id);
+    const range = `[${w.layers[0]},${w.layers[1]})`;
+    const want = !old ? `new ${range}`
+      : old.layers[0] === w.layers[0] && old.layers[1] === w.layers[1] ? `kept ${range}`
+        : `[${old.layers[0]},${old.layers[1]}) → ${range}`;
+    h.check(parts.includes(`${label(w)}: ${want}`), `page ${name}, v${next.plan_version}: "${label(w)}: ${want}" (line: ${entries[i].text})`);
+  }
+  const gone = [...was.values()].filter((w) => !next.workers.some((x) => x.id === w.id && x.layers));
+  if (gone.length) {
+    const want = gone.map(label).sort();
+    const shown = (parts.find((p) => p.startsWith('dropped: ')) ?? 'dropped: ').slice(9).split(', ').sort();
+    h.check(JSON.stringify(shown) === JSON.stringify(want), `page ${name}, v${next.plan_version}: dropped ${want.join(', ')} (shown: ${shown.join(', ')})`);
+  }
+}
+
 try {
   const refs = h.reference(modelDir, MAX, prompts);
   node = await h.startNode(tessera, config, dir, { waitReady: false });
@@ -112,6 +141,10 @@ try {
     console.log(`# node re-plans: ${JSON.stringify(s.replans.slice(-3))}`);
     console.log(`# page ${name}: ${entries.slice(0, 3).map((e) => e.text).join(' | ')}`);
     await checkNews(name, page, s, entries);
+    await checkMoves(name, page, before, s, entries);
+    const named = new RegExp(`worker ${lost.id}\\b`);
+    h.check(entries.some((e) => e.version > before.plan_version && named.test(e.text)),
+      `page ${name} lists a re-plan after v${before.plan_version} that names the lost worker ${lost.id}`);
   }
   const again = await h.prompt(tessera, node.port, prompts[0], { 'max-tokens': MAX });
   h.check(JSON.stringify(again.tokens) === JSON.stringify(refs[prompts[0]]), `greedy "${prompts[0]}" after the re-plan still equals the whole model`);
