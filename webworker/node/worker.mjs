@@ -3,7 +3,10 @@
 //
 //   node webworker/node/worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB]
 //        [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS]
-//        [--hidden-dtype fp32|fp16] [--no-benchmark]
+//        [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N]
+//
+// --flops N claims N floating-point operations per second instead of running
+// the speed benchmark (tests pin the planner's view of a worker with it).
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
@@ -19,11 +22,17 @@ import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
 
-const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark]';
+const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
   process.exit(2);
+}
+
+function flopsArg(s) {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n <= 0) fail(`--flops expects a positive number (e.g. 2e9), got '${s}'`);
+  return n;
 }
 
 function parse() {
@@ -33,7 +42,7 @@ function parse() {
       options: {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
-        'hidden-dtype': { type: 'string' },
+        'hidden-dtype': { type: 'string' }, flops: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -60,7 +69,8 @@ function parse() {
     cache: v.cache ?? path.join(os.homedir(), '.cache', 'tessera', 'shards'),
     name: v.name ?? `${os.hostname()}-${process.pid}`,
     connectTimeoutMs: int('--connect-timeout-ms', v['connect-timeout-ms'], 10000),
-    benchmark: !v['no-benchmark'],
+    benchmark: !v['no-benchmark'] && v.flops === undefined,
+    flops: v.flops === undefined ? 0 : flopsArg(v.flops),
   };
 }
 
@@ -93,6 +103,7 @@ async function main() {
     benchmark: a.benchmark,
     onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url}`); } },
   });
+  if (a.flops) core.flopsPerS = a.flops;
   let stopping = false;
   const stop = (sig) => {
     if (stopping) process.exit(0);
