@@ -155,7 +155,7 @@ void publish(planner_actor* self) {
 }
 
 void note_history(planner_state& st, std::string line) {
-  spdlog::info("planner: {}", line);
+  spdlog::info("plan {}", line);
   st.history.push_back(std::move(line));
   if (st.history.size() > 20)
     st.history.erase(st.history.begin());
@@ -597,9 +597,12 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
       };
       if (uses(st.next.slots) || (st.next.phase != migration_phase::none && uses(st.slots)))
         abort_migration(self, "worker " + std::to_string(id) + " left");
-      if (uses(st.slots))
+      bool broken = uses(st.slots);
+      if (broken)
         set_unready(self, "worker " + std::to_string(id) + " left; re-planning");
-      schedule_replan(self, st.opts.settle_ms);
+      // A serving stage is gone: requests are stalled, so re-plan now (the lost
+      // range usually goes to an idle worker in place); other changes settle.
+      schedule_replan(self, broken ? 0 : st.opts.settle_ms);
       publish(self);
       return;
     }

@@ -61,6 +61,7 @@ struct request_state {
   std::set<caf::actor> used_workers;  // to release KV at the end
   uint32_t failures = 0;
   std::string queued_reason;
+  bool told_waiting = false;    // the client got a queued/recovering status: tell it "running" again
   uint32_t replays = 0;         // KV rebuilt from the tokens
   uint32_t input_replays = 0;   // KV rebuilt from kept stage inputs
   input_store kept;
@@ -241,6 +242,8 @@ void recover(request_actor* self, const std::string& why) {
     return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
                                               " lost stages; last: " + why);
   spdlog::info("request={} step={} lost: {}; re-routing", st.id, st.step, why);
+  send_json(self, {{"status", "recovering"}, {"reason", why}});
+  st.told_waiting = true;
   if (st.pause_pending)  // nothing of ours is in flight now
     park(self);
   self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
@@ -265,6 +268,7 @@ void on_route(request_actor* self, route_reply& r) {
                                                " ms: " + reason);
     if (reason != st.queued_reason) {
       st.queued_reason = reason;
+      st.told_waiting = true;
       send_json(self, {{"status", "queued"}, {"reason", reason}});
     }
     self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
@@ -274,8 +278,9 @@ void on_route(request_actor* self, route_reply& r) {
     st.routed_once = true;
     st.routed = clock_type::now();
   }
-  if (!st.queued_reason.empty()) {
-    st.queued_reason.clear();
+  st.queued_reason.clear();
+  if (st.told_waiting) {
+    st.told_waiting = false;
     send_json(self, {{"status", "running"}});
   }
   st.waiting = false;

@@ -1,14 +1,14 @@
 // Recovery time (issue 6): how long a SIGKILLed worker costs a stream, from the
 // kill to the next token the client receives, split with the node's log into
 //   detect   kill -> "worker=N ... socket closed"
-//   re-plan  socket closed -> "plan vN (...)" (includes the planner's fixed
-//            settle window, 300 ms in actors/spawn.hpp, and cutting shards,
-//            which are already in shard_dir)
+//   re-plan  socket closed -> "plan vN (...)" (a lost serving stage re-plans
+//            at once; the 300 ms settle window only applies to other
+//            changes; cutting shards, which are already in shard_dir)
 //   load     plan line -> "plan vN serving" (Assign, download unless cached,
 //            ORT session creation on the worker that takes the lost range; its
 //            own download_ms / load_ms from its Loaded are reported too)
-//   resume   "serving" -> next token at the client: the request's route poll
-//            (route_retry_ms = 200) + KV rebuild + the next token. For input
+//   resume   "serving" -> next token at the client: the request hears of the
+//            new route (plan_changed, pushed) + KV rebuild + the next token. For input
 //            replay the node logs the rebuild's start, so resume is split into
 //            pickup (serving -> "rebuilds stages") and rebuild + next token.
 // Four configurations: shards cached on the idle workers (hard links of the
