@@ -56,10 +56,12 @@ try {
 
   // Stream, and let c join once every request has produced a few tokens.
   const counts = [0, 0, 0, 0];
+  const arrivals = [[], [], [], []];  // ms, per request (reported, never gated)
   let total = 0;
   let joined = false;
   const stream = (text, opts, k) => h.promptStream(tessera, node.port, text, opts, (m) => {
     if (!('token' in m)) return;
+    arrivals[k].push(performance.now());
     counts[k] += 1;
     total += 1;
     if (!joined && counts.every((c) => c >= 4)) {
@@ -89,6 +91,10 @@ try {
   }
   const results = await runs;
   console.log(`# phases seen: ${phases.join(' -> ')}; tokens streamed while c loaded: ${loadingLast - loadingFirst}`);
+  const gaps = arrivals.map((a) => a.slice(1).map((t, i) => t - a[i]).sort((x, y) => x - y));
+  const median = (g) => g[Math.floor(g.length / 2)];
+  console.log(`# per request: median gap between tokens ${gaps.map((g) => median(g).toFixed(0)).join(' / ')} ms; ` +
+              `longest (the switch) ${gaps.map((g) => g.at(-1).toFixed(0)).join(' / ')} ms`);
   h.check(joined, 'c joined while the requests streamed');
   h.check(phases.includes('loading'), `/api/status showed the migration loading in the background (phases: ${phases.join(' -> ')})`);
   h.check(loadingLast > loadingFirst, `v1 kept serving while c loaded: ${loadingLast - loadingFirst} tokens streamed in that phase`);
