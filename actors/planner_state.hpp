@@ -1,0 +1,110 @@
+// The planner actor's state, shared by its two sources: planner_actor.cpp
+// (inventory, re-planning, routes, status) and planner_migration.cpp (moving to
+// a better plan in the background). Internal: included by those two only (it
+// pulls in CAF).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/shard_maker.hpp"
+#include "actors/spawn.hpp"
+#include "actors/status_board.hpp"
+#include "planner/planner.hpp"
+
+namespace tessera::actors::planner_detail {
+
+
+using clock_type = std::chrono::steady_clock;
+
+struct worker_entry {
+  caf::actor handle;
+  worker_info info;
+  kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
+  std::string shard;        // the shard last assigned to it
+  uint32_t load_epoch = 0;  // bumped with every change of `shard` (the worker drops its KV then)
+};
+
+struct stage_slot {
+  uint64_t worker_id = 0;
+  stage_shard shard;
+  bool loaded = false;
+  bool deferred = false;  // migration: the worker serves the old route; assigned after parking
+};
+
+enum class migration_phase { none, loading, parking, switching };
+
+// A better plan being brought up while the current one serves.
+struct migration {
+  migration_phase phase = migration_phase::none;
+  uint32_t version = 0;
+  planner::plan plan;
+  std::vector<stage_slot> slots;
+  std::string why;
+  std::vector<caf::actor_addr> waiting;  // subscribers that have not parked yet
+  clock_type::time_point started;
+};
+
+struct planner_state {
+  planner_actor_options opts;
+  std::shared_ptr<status_board> board;
+  std::shared_ptr<shard_registry> shards;
+  bool model_ok = false;
+  std::string model_name;
+  planner::model_profile model;
+  planner::planner_options popts;
+  std::map<uint64_t, worker_entry> workers;
+  planner::plan current;
+  planner::plan last_served;  // the last feasible plan (kept while the pool is short)
+  std::vector<stage_slot> slots;
+  uint32_t version = 0;       // of `current` (the plan routes are served from)
+  uint32_t versions = 0;      // plan versions handed out (aborted migrations leave gaps)
+  migration next;             // a better plan loading in the background
+  bool replan_after_switch = false;  // a join/leave came while requests were parked
+  plan_news news;             // told to every worker when `current` starts serving
+  std::vector<stage_slot> served_slots;  // the stages of the last plan that served (news compares to these)
+  bool ready = false;
+  std::string reason = "starting";
+  bool replan_scheduled = false;
+  clock_type::time_point replan_due;
+  clock_type::time_point started = clock_type::now();
+  std::vector<std::string> history;
+  std::vector<caf::actor> subscribers;
+  std::string last_change = "first plan";  // why the next re-plan happens
+  static inline const char* name = "tessera.planner";
+};
+
+using planner_actor = caf::stateful_actor<planner_state>;
+
+const char* to_string(migration_phase p);
+
+// planner_actor.cpp
+void publish(planner_actor* self);
+void note_history(planner_state& st, std::string line);
+void schedule_replan(planner_actor* self, uint32_t delay_ms);
+void set_unready(planner_actor* self, std::string reason);
+void send_assign(planner_actor* self, stage_slot& slot, uint32_t version);
+void start_serving(planner_actor* self, bool tell_workers = true);
+std::string range_text(const stage_slot& s);
+
+// planner_migration.cpp
+plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,
+                    const std::vector<stage_slot>& before, const std::vector<stage_slot>& after);
+void abort_migration(planner_actor* self, const std::string& why);
+void check_migration(planner_actor* self);
+void switch_deferred(planner_actor* self);  // parking is over (or timed out): serving workers switch
+void start_migration(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
+                     const std::string& why);
+void on_parked(planner_actor* self, const caf::actor_addr& who, uint32_t version);
+
+}  // namespace tessera::actors::planner_detail
