@@ -196,7 +196,7 @@ TEST_CASE_METHOD(request_fixture, "no capacity for longer than the queue timeout
   CHECK(msgs.back()["code"] == "no_capacity");
 }
 
-TEST_CASE("seeded draws are reproducible, in [0,1) and differ across steps and seeds") {
+TEST_CASE("seeded draws are reproducible, lie in 0 <= u < 1 and differ across steps and seeds") {
   CHECK(seeded_uniform(7, 3) == seeded_uniform(7, 3));
   CHECK(seeded_uniform(7, 3) != seeded_uniform(7, 4));
   CHECK(seeded_uniform(7, 3) != seeded_uniform(8, 3));
@@ -225,7 +225,7 @@ tensor_blob hidden(uint32_t seq, char fill) {
 }
 }  // namespace
 
-TEST_CASE("kept stage inputs replay [0, n) in order and follow KV truncation") {
+TEST_CASE("kept stage inputs replay positions 0 to n-1 in order and follow KV truncation") {
   input_store store(1 << 20);
   store.add(6, 0, 3, {hidden(3, 'a')});  // prefill
   store.add(6, 3, 1, {hidden(1, 'b')});
