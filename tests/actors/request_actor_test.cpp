@@ -88,6 +88,22 @@ struct request_fixture {
       out.push_back(json::parse(conn->wait_frame(i)->payload));
     return out;
   }
+  // "abc" (BOS a b c: 4 prompt tokens) for 4 greedy tokens through `planner`'s routes.
+  std::vector<json> run_abc(caf::actor planner) {
+    opts.route_retry_ms = 10;
+    generate_params p;
+    p.prompt = "abc";
+    p.max_tokens = 4;
+    return run(p, planner);
+  }
+  // The position of each step a chain_stage ran (it logs hop, position, seq_len).
+  std::vector<uint32_t> step_positions(const caf::actor& stage) {
+    auto seen = positions(stage);
+    std::vector<uint32_t> out;
+    for (size_t i = 0; i + 2 < seen.size(); i += 3)
+      out.push_back(seen[i + 1]);
+    return out;
+  }
   std::vector<uint32_t> positions(const caf::actor& stage) {
     std::vector<uint32_t> out;
     self->request(stage, std::chrono::seconds(5), get_route_atom::value)
@@ -329,20 +345,12 @@ TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept i
   auto b = sys.spawn(chain_stage, 3);  // step 3 (position 5) fails on b
   auto c = sys.spawn(chain_stage, -1);
   auto planner = sys.spawn(swap_planner, a, b, c);
-  opts.route_retry_ms = 10;
-  generate_params p;
-  p.prompt = "abc";  // BOS a b c: 4 prompt tokens
-  p.max_tokens = 4;
-  auto msgs = run(p, planner);
+  auto msgs = run_abc(planner);
   CHECK(text_of(msgs) == "defg");
   CHECK(msgs.back()["timings"]["input_replays"] == 1);
   CHECK(msgs.back()["timings"]["replays"] == 0);
   // a keeps its KV: prefill at 0, then only decode positions (5 twice: the lost step is redone)
-  std::vector<uint32_t> a_positions;
-  auto seen_a = positions(a);
-  for (size_t i = 0; i + 2 < seen_a.size(); i += 3)
-    a_positions.push_back(seen_a[i + 1]);
-  CHECK(a_positions == std::vector<uint32_t>{0, 4, 5, 5, 6});
+  CHECK(step_positions(a) == std::vector<uint32_t>{0, 4, 5, 5, 6});
   // c gets the kept inputs of positions [0, 5) at hop 1, then the decode steps
   auto seen_c = positions(c);
   CHECK(seen_c == std::vector<uint32_t>{1, 0, 5, 1, 5, 1, 1, 6, 1});
@@ -403,11 +411,7 @@ TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no s
       auto b = sys.spawn(chain_stage, -1);
       auto c = sys.spawn(chain_stage, -1);
       auto planner = sys.spawn(migrating_planner, a, b, c, pause);
-      opts.route_retry_ms = 10;
-      generate_params p;
-      p.prompt = "abc";  // BOS a b c: 4 prompt tokens
-      p.max_tokens = 4;
-      auto msgs = run(p, planner);
+      auto msgs = run_abc(planner);
       CHECK(text_of(msgs) == "defg");
       auto timings = msgs.back()["timings"];
       CHECK(timings["migrations"] == 1);
@@ -415,11 +419,7 @@ TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no s
       CHECK(timings["input_replays"] == 1);
       CHECK(timings["replays"] == 0);
       // a keeps its KV and never redoes a step: prefill at 0, then decode 4, 5, 6
-      std::vector<uint32_t> a_positions;
-      auto seen_a = positions(a);
-      for (size_t i = 0; i + 2 < seen_a.size(); i += 3)
-        a_positions.push_back(seen_a[i + 1]);
-      CHECK(a_positions == std::vector<uint32_t>{0, 4, 5, 6});
+      CHECK(step_positions(a) == std::vector<uint32_t>{0, 4, 5, 6});
       // b ran the prefill only; c got the kept inputs of positions [0, 4), then decode
       CHECK(positions(b) == std::vector<uint32_t>{1, 0, 4});
       CHECK(positions(c) == std::vector<uint32_t>{1, 0, 4, 1, 4, 1, 1, 5, 1, 1, 6, 1});
