@@ -113,6 +113,9 @@ uint16_t node_runtime::start() {
   popts.objective = cfg.objective;
   popts.context = cfg.context;
   popts.expected_workers = cfg.local_workers.size();
+  popts.settle_ms = cfg.settle_ms;
+  popts.background_migration = cfg.migration == "background";
+  popts.park_timeout_ms = cfg.park_timeout_ms;
   d.planner = spawn_planner_actor(*d.sys, popts, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 

@@ -160,6 +160,9 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"queue_timeout_ms", u32(cfg.queue_timeout_ms, 0, 86400000)},
       {"max_tokens_default", u32(cfg.max_tokens_default, 1, 1 << 20)},
       {"kept_inputs", [&](auto& n, auto& k) { cfg.kept_inputs_bytes = r.get_bytes(n, k); }},
+      {"settle_ms", u32(cfg.settle_ms, 0, 600000)},
+      {"migration", [&](auto& n, auto& k) { cfg.migration = r.get_choice(n, k, {"background", "immediate"}); }},
+      {"park_timeout_ms", u32(cfg.park_timeout_ms, 10, 3600000)},
   };
   auto parse_local = [&](const toml::node& n, const std::string& key) {
     auto* arr = n.as_array();

@@ -44,6 +44,9 @@ struct node_config {
   uint32_t queue_timeout_ms = 120000;    // waiting for capacity before failing a request
   uint32_t max_tokens_default = 64;
   uint64_t kept_inputs_bytes = 64ull << 20;  // per request: stage inputs kept for KV rebuild
+  uint32_t settle_ms = 300;              // joins/leaves coalesce this long before a re-plan
+  std::string migration = "background";  // background | immediate: how a better plan on a join is applied
+  uint32_t park_timeout_ms = 5000;       // migration: how long requests may take to reach a token boundary
   int system_threads = 2;                   // CAF scheduler threads
 
   // [workers]
