@@ -61,14 +61,16 @@ export function buildModel(tessera, preset, dir) {
   return dir;
 }
 
+// `runtime` adds [runtime] keys as they are written in TOML, e.g. { migration: '"immediate"' }.
 export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbeatTimeoutMs = 3000, context = 256,
-                                   keptInputs = '64MB' }) {
+                                   keptInputs = '64MB', runtime = {} }) {
   const lines = [
     '[node]', 'listen = "127.0.0.1:0"', 'log_level = "info"',
     `shard_dir = "${path.join(dir, 'shards')}"`, `static_dir = "${path.join(repoRoot, 'webworker')}"`,
     '[model]', `dir = "${modelDir}"`, `context = ${context}`,
     '[runtime]', `heartbeat_ms = ${heartbeatMs}`, `heartbeat_timeout_ms = ${heartbeatTimeoutMs}`,
     'step_timeout_ms = 20000', 'queue_timeout_ms = 60000', `kept_inputs = "${keptInputs}"`,
+    ...Object.entries(runtime).map(([k, v]) => `${k} = ${v}`),
     '[workers]', `script = "${path.join(repoRoot, 'webworker', 'node', 'worker.mjs')}"`,
   ];
   for (const w of workers)
