@@ -49,9 +49,11 @@ plan_news make_news(const planner_state& st, uint32_t version, const std::string
   return n;
 }
 
-// Drops a migration. When workers of the serving route had already been told
-// to switch (parking/switching), the serving plan is no longer intact: it is
-// forgotten, so the next re-plan assigns every stage again.
+// Drops a migration. While loading, the serving plan is untouched. While
+// parking, parked requests go on with the serving plan if its workers are all
+// still here. While switching, workers of the serving route have been told to
+// switch, so the serving plan is no longer intact: it is forgotten, and the
+// next re-plan (at once) assigns every stage again.
 void abort_migration(planner_actor* self, const std::string& why) {
   auto& st = self->state;
   if (st.next.phase == migration_phase::none)
@@ -65,7 +67,8 @@ void abort_migration(planner_actor* self, const std::string& why) {
     st.slots.clear();
     set_unready(self, "re-planning: " + why);
     schedule_replan(self, 0);
-  } else if (parked && !st.slots.empty()) {
+  } else if (parked && !st.slots.empty() &&
+             std::all_of(st.slots.begin(), st.slots.end(), [&](auto& s) { return st.workers.count(s.worker_id) > 0; })) {
     start_serving(self, false);  // parked requests go on with the old plan
   }
 }

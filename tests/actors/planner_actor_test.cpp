@@ -203,39 +203,61 @@ std::optional<T> next_of(caf::scoped_actor& who, std::chrono::milliseconds wait 
 
 }  // namespace
 
-TEST_CASE("a better plan found on a join loads in the background, parks requests at a token boundary, then switches") {
+// v1 served by one slow worker (w1) holding the whole tiny model; `self` plays
+// a running request (subscribed). join_fast() adds a fast worker that holds 3
+// of the 4 layers: the better plan keeps w1 with a smaller range, so w1 must
+// switch shards.
+struct migration_fixture {
   temp_dir tmp;
-  auto model_dir = tiny_model(tmp.path);
+  std::string model_dir = tiny_model(tmp.path);
   config cfg;
   caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};  // plays a running request
-  auto board = std::make_shared<status_board>();
-  planner_actor_options opts;
-  opts.model_dir = model_dir;
-  opts.shard_dir = (tmp.path / "shards").string();
-  opts.expected_workers = 1;
-  opts.settle_ms = 10;
-  opts.park_timeout_ms = 60000;  // the test parks explicitly
-  auto planner = spawn_planner_actor(sys, opts, board, std::make_shared<shard_registry>());
-  self->send(planner, subscribe_atom::value, caf::actor(self));
+  caf::scoped_actor self{sys};
+  std::shared_ptr<status_board> board = std::make_shared<status_board>();
+  caf::actor planner;
+  std::unique_ptr<caf::scoped_actor> w1, w2;
+  std::optional<route> v1;
 
-  // v1: one slow worker holds the whole model.
-  caf::scoped_actor w1(sys);
-  w1->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(w1)});
-  REQUIRE(load_assigned(w1, planner, 1));
-  auto v1 = wait_plan(self);
-  REQUIRE(v1);
-  REQUIRE(v1->hops.size() == 1);
-  auto news1 = next_of<plan_news>(w1);
+  migration_fixture() {
+    planner_actor_options opts;
+    opts.model_dir = model_dir;
+    opts.shard_dir = (tmp.path / "shards").string();
+    opts.expected_workers = 1;
+    opts.settle_ms = 10;
+    opts.park_timeout_ms = 60000;  // the tests park explicitly
+    planner = spawn_planner_actor(sys, opts, board, std::make_shared<shard_registry>());
+    self->send(planner, subscribe_atom::value, caf::actor(self));
+    w1 = std::make_unique<caf::scoped_actor>(sys);
+    (*w1)->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w1)});
+    REQUIRE(load_assigned(*w1, planner, 1));
+    v1 = wait_plan(self);
+    REQUIRE(v1);
+    REQUIRE(v1->hops.size() == 1);
+  }
+  ~migration_fixture() { self->send_exit(planner, caf::exit_reason::user_shutdown); }
+
+  void join_fast() {
+    auto all = memory_to_fit(model_dir, {0, 4});
+    REQUIRE(memory_to_fit(model_dir, {0, 3}) < all);
+    w2 = std::make_unique<caf::scoped_actor>(sys);
+    (*w2)->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor(*w2)});
+  }
+  std::string history() {
+    std::string out;
+    auto status = nlohmann::json::parse(board->planner_json());  // (kept alive for the loop)
+    for (auto& line : status["replans"])
+      out += line.get<std::string>() + "\n";
+    return out;
+  }
+};
+
+TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the background, parks requests at a token boundary, then switches") {
+  auto news1 = next_of<plan_news>(*w1);
   REQUIRE(news1);
   CHECK(news1->plan_version == v1->plan_version);
-
-  // A fast worker joins that holds 3 of the 4 layers: the better plan keeps
-  // worker 1 with a smaller range, so worker 1 must switch shards.
-  auto all = memory_to_fit(model_dir, {0, 4});
-  REQUIRE(memory_to_fit(model_dir, {0, 3}) < all);
-  caf::scoped_actor w2(sys);
-  w2->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor(w2)});
+  join_fast();
+  auto& w1 = *this->w1;
+  auto& w2 = *this->w2;
 
   // Worker 2 is idle: it loads first, and v1 keeps serving meanwhile.
   auto a2 = next_of<assign_shard>(w2);
@@ -292,13 +314,54 @@ TEST_CASE("a better plan found on a join loads in the background, parks requests
     } else {
       CHECK_FALSE(s.had_previous);
     }
-  auto replans = nlohmann::json::parse(board->planner_json())["replans"];
-  std::string history;
-  for (auto& line : replans)
-    history += line.get<std::string>() + "\n";
-  CHECK(history.find("migrating in the background while v" + std::to_string(v1->plan_version)) != std::string::npos);
-  CHECK(history.find("v" + std::to_string(v2->plan_version) + " serving after a background migration") !=
+  CHECK(history().find("migrating in the background while v" + std::to_string(v1->plan_version)) != std::string::npos);
+  CHECK(history().find("v" + std::to_string(v2->plan_version) + " serving after a background migration") !=
         std::string::npos);
   CHECK_FALSE(nlohmann::json::parse(board->planner_json()).contains("migration"));
-  self->send_exit(planner, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(migration_fixture, "a migration whose new worker leaves is abandoned and the old plan keeps serving") {
+  join_fast();
+  auto a2 = next_of<assign_shard>(*w2);  // loading in the background...
+  REQUIRE(a2);
+  w2.reset();                            // ...and the new worker goes away
+  route_reply r;
+  for (int i = 0; i < 200 && history().find("abandoned") == std::string::npos; ++i)
+    self->receive(caf::after(std::chrono::milliseconds(20)) >> [] {});
+  CHECK(history().find("v" + std::to_string(a2->plan_version) + " abandoned: worker 2 left") != std::string::npos);
+  r = ask(self, planner);
+  REQUIRE(r.ready);
+  CHECK(r.path.plan_version == v1->plan_version);
+  CHECK(r.path.hops.size() == 1);
+  CHECK(r.path.hops[0].load_epoch == v1->hops[0].load_epoch);  // w1 never switched: KV intact
+  CHECK_FALSE(nlohmann::json::parse(board->planner_json()).contains("migration"));
+}
+
+TEST_CASE_METHOD(migration_fixture, "a worker of the old plan leaving while requests are parked abandons the switch and re-plans at once") {
+  join_fast();
+  auto a2 = next_of<assign_shard>(*w2);
+  REQUIRE(a2);
+  (*w2)->send(planner, shard_loaded{2, a2->shard_id, true, "", 1.0, 1.0});
+  auto pause = next_of<plan_pause>(self);
+  REQUIRE(pause);
+  w1.reset();  // the parked-for worker of the old plan dies before the switch
+  // The old plan cannot resume and worker 2 alone cannot hold the model.
+  route_reply r;
+  for (int i = 0; i < 200 && (r = ask(self, planner)).reason.find("cannot hold") == std::string::npos; ++i)
+    self->receive(caf::after(std::chrono::milliseconds(20)) >> [] {});
+  CHECK_FALSE(r.ready);
+  CHECK(r.reason.find("cannot hold the model") != std::string::npos);
+  CHECK(history().find("v" + std::to_string(pause->plan_version) + " abandoned: worker 1 left") != std::string::npos);
+  // A big worker joins: a plan over the workers that are left serves again.
+  caf::scoped_actor w3(sys);
+  w3->send(planner, worker_joined{{3, "big", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(w3)});
+  auto a3 = load_assigned(w3, planner, 3);
+  auto again = load_assigned(*w2, planner, 2, std::chrono::milliseconds(a3 ? 500 : 20000));
+  REQUIRE((a3 || again));
+  auto v3 = wait_plan(self);
+  REQUIRE(v3);
+  CHECK(v3->plan_version > pause->plan_version);
+  for (auto& h : v3->hops)
+    CHECK(h.worker_id != 1);
+  CHECK(ask(self, planner).ready);
 }
