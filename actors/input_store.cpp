@@ -32,6 +32,21 @@ void input_store::add(uint32_t boundary, uint32_t position, uint32_t seq_len,
   }
 }
 
+bool input_store::covers(uint32_t boundary, uint32_t upto) const {
+  auto it = by_boundary_.find(boundary);
+  if (!enabled_ || it == by_boundary_.end() || upto == 0)
+    return false;
+  uint32_t next = 0;
+  for (const auto& c : it->second) {
+    if (next >= upto)
+      break;
+    if (c.position != next)
+      return false;
+    next += c.seq_len;
+  }
+  return next >= upto;
+}
+
 std::optional<std::vector<tensor_blob>> input_store::replay(uint32_t boundary, uint32_t upto) const {
   auto it = by_boundary_.find(boundary);
   if (!enabled_ || it == by_boundary_.end() || upto == 0)

@@ -25,6 +25,8 @@ public:
   // The inputs for positions [0, upto) at `boundary`, concatenated along the
   // sequence axis; nullopt when the store does not cover them.
   std::optional<std::vector<tensor_blob>> replay(uint32_t boundary, uint32_t upto) const;
+  // Whether replay(boundary, upto) would succeed (no copy).
+  bool covers(uint32_t boundary, uint32_t upto) const;
   bool enabled() const { return enabled_; }
   uint64_t bytes() const { return bytes_; }
 

@@ -106,6 +106,10 @@ struct stage_step {
   double compute_ms = 0;
   int64_t sent_ns = 0;  // steady clock when the request sent it (same process)
   bool keep_inputs = false;  // send a copy of each boundary input to reply_to (issue 6)
+  // 0: the step runs to the last hop. Otherwise it runs hops [hop, end_hop)
+  // only and the worker actor of hop end_hop - 1 answers reply_to with a
+  // step_result without tokens (rebuilding one stage's KV, issue 6).
+  uint32_t end_hop = 0;
 };
 
 // The last stage's answer for one step.
@@ -281,7 +285,7 @@ TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.l
 TESSERA_INSPECT(route, x.plan_version, x.hops)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
-                x.sent_ns, x.keep_inputs)
+                x.sent_ns, x.keep_inputs, x.end_hop)
 TESSERA_INSPECT(step_result, x.request_id, x.sequence_id, x.step, x.token_ids, x.compute_ms,
                 x.hops)
 TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason)

@@ -1,9 +1,10 @@
 // The request actor: one prompt from tokenising to the final message.
 // State, then behaviour. Recovery (issue 6): when a stage is lost the request
-// fetches a new route. Stages at the front of the route whose worker and shard
-// did not change keep their KV; from the first changed stage on, the KV is
-// rebuilt by replaying the stage inputs the request kept (input_store), or,
-// when they are not available, by running the tokens so far from position 0.
+// fetches a new route. Stages whose worker, shard and load epoch did not
+// change keep their KV; each run of changed stages is rebuilt on its own by
+// replaying the stage inputs the request kept at its first boundary
+// (input_store), or the tokens for a run from the first stage; when those
+// inputs are not kept, everything from the first changed stage is re-run.
 // Forward cuts KV to `position`, so both are idempotent, and step i always
 // draws seeded_uniform(seed, i), so the output is the fault-free one.
 //
@@ -12,6 +13,7 @@
 // the new route and rebuilds from the first hop that changed. plan_pause: at
 // the next token boundary it stops, answers plan_parked and waits for the new
 // route (the workers it used are about to switch shards).
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -67,7 +69,8 @@ struct request_state {
   input_store kept;
   route lost_path;              // the route when the last stage was lost
   uint32_t lost_positions = 0;  // positions every stage held before the lost step
-  uint32_t rebuild_step = 0;    // step number of an input replay in flight (0: none)
+  uint32_t rebuild_step = 0;    // step number of a KV rebuild in flight (0: none)
+  std::vector<std::pair<uint32_t, uint32_t>> rebuild;  // runs of hops [first, end) still to rebuild
   bool counted_end = false;
   bool switch_pending = false;  // a new plan serves: move to it at the next token boundary
   bool pause_pending = false;   // the planner asked us to park at the next token boundary
@@ -151,17 +154,15 @@ void finish(request_actor* self, const std::string& reason) {
 }
 
 void ask_route(request_actor* self);
-bool try_input_replay(request_actor* self);
+bool plan_rebuild(request_actor* self);
 
-// Same workers, shards and load epochs: every hop still holds our KV.
-bool same_hops(const route& a, const route& b, size_t count) {
-  if (a.hops.size() < count || b.hops.size() < count)
-    return false;
-  for (size_t i = 0; i < count; ++i)
-    if (a.hops[i].worker_id != b.hops[i].worker_id || a.hops[i].shard_id != b.hops[i].shard_id ||
-        a.hops[i].load_epoch != b.hops[i].load_epoch)
-      return false;
-  return true;
+// Same worker, shard and load epoch: the hop still holds our KV.
+bool same_hop(const route_hop& a, const route_hop& b) {
+  return a.worker_id == b.worker_id && a.shard_id == b.shard_id && a.load_epoch == b.load_epoch;
+}
+
+bool same_hops(const route& a, const route& b) {
+  return a.hops.size() == b.hops.size() && std::equal(a.hops.begin(), a.hops.end(), b.hops.begin(), same_hop);
 }
 
 // At a token boundary (no step in flight): stop using the route. Every stage
@@ -235,6 +236,7 @@ void recover(request_actor* self, const std::string& why) {
   st.lost_path = st.path;
   st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
   st.rebuild_step = 0;
+  st.rebuild.clear();
   st.kv_ready = false;
   st.switch_pending = false;
   st.left_cleanly = false;
@@ -289,48 +291,89 @@ void on_route(request_actor* self, route_reply& r) {
   for (auto& h : st.path.hops)
     self->monitor(h.worker);
   if (!st.kv_ready && st.lost_positions > 0 && st.left_cleanly &&
-      same_hops(st.path, st.lost_path, std::max(st.path.hops.size(), st.lost_path.hops.size())))
+      same_hops(st.path, st.lost_path))
     st.kv_ready = true;  // the same stages again (a timed-out step, an abandoned switch): KV intact
-  else if (!st.kv_ready && st.lost_positions > 0 && try_input_replay(self))
+  else if (!st.kv_ready && st.lost_positions > 0 && plan_rebuild(self))
     return;
   send_step(self);
 }
 
-// Rebuilds the KV of the stages from the first changed one on by replaying the
-// kept inputs at its boundary (positions [0, lost_positions)). The token that
-// comes out is the one already generated and is dropped. False: not possible.
-bool try_input_replay(request_actor* self) {
+// Sends the first run of st.rebuild: positions [0, lost_positions) into hop
+// `first` — the tokens when it is the first stage, else the inputs kept at its
+// boundary — through hops [first, end). Its output (a known token, or boundary
+// tensors the next hop already holds KV for) is dropped.
+void send_rebuild(request_actor* self) {
   auto& st = self->state;
-  size_t k = 0;
-  while (same_hops(st.path, st.lost_path, k + 1))
-    ++k;
-  if (k == 0 || k >= st.path.hops.size())
-    return false;
-  auto inputs = st.kept.replay(st.path.hops[k].layer_begin, st.lost_positions);
-  if (!inputs)
-    return false;
+  auto [first, end] = st.rebuild.front();
+  std::optional<std::vector<tensor_blob>> inputs;
+  if (first > 0 && !(inputs = st.kept.replay(st.path.hops[first].layer_begin, st.lost_positions))) {
+    st.rebuild.clear();  // not replayable after all: re-run everything from the tokens
+    return send_step(self);
+  }
   stage_step s;
   s.request_id = st.id;
   s.sequence_id = st.id;
   s.step = ++st.step;
   s.position = 0;
   s.seq_len = st.lost_positions;
-  s.tensors = std::move(*inputs);
+  if (first == 0) {
+    s.token_ids.assign(st.tokens.begin(), st.tokens.begin() + st.lost_positions);
+    ++st.replays;
+  } else {
+    s.tensors = std::move(*inputs);
+    ++st.input_replays;
+  }
   s.sampling = {1.0f, 1, 1.0f, 0.0f};
   s.path = st.path;
-  s.hop = static_cast<uint32_t>(k);
+  s.hop = first;
+  s.end_hop = end == st.path.hops.size() ? 0 : end;
   s.reply_to = self;
-  s.keep_inputs = st.kept.enabled();
+  s.keep_inputs = st.kept.enabled() && st.path.hops.size() > 1;
   st.in_flight = true;
   st.rebuild_step = s.step;
   st.step_sent = clock_type::now();
-  ++st.input_replays;
   for (auto& h : st.path.hops)
     st.used_workers.insert(h.worker);
-  spdlog::info("request={} rebuilds stages {}..{} from kept inputs at layer {} ({} positions)", st.id, k,
-               st.path.hops.size() - 1, st.path.hops[k].layer_begin, st.lost_positions);
-  self->send(st.path.hops[k].worker, std::move(s));
+  spdlog::info("request={} rebuilds stages {}..{} from {} at layer {} ({} positions)", st.id, first, end - 1,
+               first == 0 ? "the tokens" : "kept inputs", st.path.hops[first].layer_begin, st.lost_positions);
+  self->send(st.path.hops[first].worker, std::move(s));
   self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
+}
+
+// Plans the KV rebuild on a new route; every stage of the old one held
+// positions [0, lost_positions). Hops equal to the old route's at the same
+// index keep their KV; each run of changed hops is rebuilt on its own when its
+// first boundary can be fed (tokens or kept inputs), else one run goes from
+// the first changed hop to the end. False: re-run everything from the tokens
+// (send_step), which is what a single run over all hops amounts to anyway.
+bool plan_rebuild(request_actor* self) {
+  auto& st = self->state;
+  auto n = static_cast<uint32_t>(st.path.hops.size());
+  auto changed = [&](uint32_t j) {
+    return j >= st.lost_path.hops.size() || !same_hop(st.path.hops[j], st.lost_path.hops[j]);
+  };
+  auto fed = [&](uint32_t j) { return j == 0 || st.kept.covers(st.path.hops[j].layer_begin, st.lost_positions); };
+  std::vector<std::pair<uint32_t, uint32_t>> runs;
+  for (uint32_t j = 0; j < n; ++j) {
+    if (!changed(j))
+      continue;
+    uint32_t end = j + 1;
+    while (end < n && changed(end))
+      ++end;
+    runs.emplace_back(j, end);
+    j = end - 1;
+  }
+  if (runs.empty())
+    return false;
+  if (!std::all_of(runs.begin(), runs.end(), [&](auto& r) { return fed(r.first); })) {
+    if (!fed(runs.front().first))
+      return false;
+    runs = {{runs.front().first, n}};
+  }
+  if (runs.size() == 1 && runs.front().first == 0 && runs.front().second == n)
+    return false;
+  st.rebuild = std::move(runs);
+  send_rebuild(self);
   return true;
 }
 
@@ -358,14 +401,20 @@ void next_step(request_actor* self) {
 
 void on_token(request_actor* self, step_result& r) {
   auto& st = self->state;
-  if (!st.in_flight || r.step != st.step || r.token_ids.empty())
-    return;  // stale (a replaced step) or empty
-  st.in_flight = false;
-  if (r.step == st.rebuild_step) {  // an input replay: the KV is back, the token is known
+  if (!st.in_flight || r.step != st.step)
+    return;  // stale (a replaced step)
+  if (r.step == st.rebuild_step) {  // a rebuilt run: its KV is back, its output is known
+    st.in_flight = false;
     st.rebuild_step = 0;
+    st.rebuild.erase(st.rebuild.begin());
+    if (!st.rebuild.empty())
+      return send_rebuild(self);
     st.kv_ready = true;
     return next_step(self);
   }
+  if (r.token_ids.empty())
+    return;
+  st.in_flight = false;
   auto now = clock_type::now();
   if (st.kv_ready) {
     st.compute_ms += r.compute_ms;

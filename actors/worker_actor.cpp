@@ -66,7 +66,8 @@ void on_result(worker_actor* self, worker_frame& f) {
   st.pending.erase(it);
   s.compute_ms += f.compute_ms;
   self->send(st.kv, kv_note{s.sequence_id, s.position + s.seq_len});
-  if (s.hop + 1 < s.path.hops.size()) {
+  bool ends_here = s.end_hop != 0 && s.hop + 1 >= s.end_hop;
+  if (s.hop + 1 < s.path.hops.size() && !ends_here) {
     s.hop += 1;
     s.token_ids.clear();
     s.tensors = std::move(f.tensors);

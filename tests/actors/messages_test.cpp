@@ -78,6 +78,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   step.compute_ms = 1.5;
   step.sent_ns = 123456789;
   step.keep_inputs = true;
+  step.end_hop = 2;
 
   check_round_trip(sys, sample_tensor());
   check_round_trip(sys, sampling_params{0.5f, 3, 0.8f, 0.1f});

@@ -302,6 +302,10 @@ caf::behavior chain_stage(caf::stateful_actor<chain_state>* self, int fail_at_st
           self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, {(values.back() + 1) % 256}, 1.0, 1});
           return;
         }
+        if (s.end_hop != 0 && s.hop + 1 >= s.end_hop) {  // a one-stage rebuild ends here (as worker_actor does)
+          self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, {}, 1.0, s.hop + 1});
+          return;
+        }
         tensor_blob t{"hidden", 3, {1, static_cast<int64_t>(values.size()), 1},
                       std::string(reinterpret_cast<const char*>(values.data()), values.size() * 8)};
         s.hop += 1;
@@ -429,6 +433,41 @@ TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no s
       CHECK(parked == pause);
     }
   }
+}
+
+// Serves (a, b, c) the first time it is asked, then (a, d, c): the middle
+// stage moved from b to d (as after b's worker died), the others stayed.
+caf::behavior middle_swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::actor b, caf::actor c,
+                                  caf::actor d) {
+  return {[=](subscribe_atom, caf::actor&) {},
+          [=](get_route_atom) -> route_reply {
+            bool swapped = self->state++ > 0;
+            route r;
+            r.plan_version = swapped ? 2 : 1;
+            r.hops.push_back({a, 1, "A", 0, 1});
+            r.hops.push_back(swapped ? route_hop{d, 4, "B", 1, 2} : route_hop{b, 2, "B", 1, 2});
+            r.hops.push_back({c, 3, "C", 2, 4});
+            return {true, r, ""};
+          }};
+}
+
+TEST_CASE_METHOD(request_fixture, "a lost middle stage is rebuilt alone: the stages before and after it keep their KV") {
+  auto a = sys.spawn(chain_stage, -1);
+  auto b = sys.spawn(chain_stage, 3);  // step 3 (position 5) fails on b
+  auto c = sys.spawn(chain_stage, -1);
+  auto d = sys.spawn(chain_stage, -1);
+  auto msgs = run_abc(sys.spawn(middle_swap_planner, a, b, c, d));
+  CHECK(text_of(msgs) == "defg");
+  auto timings = msgs.back()["timings"];
+  CHECK(timings["input_replays"] == 1);
+  CHECK(timings["replays"] == 0);
+  CHECK(timings["lost_stages"] == 1);
+  // a: prefill, decode 4, the lost step 5, then 5 again and 6 (no rebuild)
+  CHECK(step_positions(a) == std::vector<uint32_t>{0, 4, 5, 5, 6});
+  // d: the kept inputs of positions [0, 5) at hop 1 (nothing forwarded), then decode 5 and 6
+  CHECK(positions(d) == std::vector<uint32_t>{1, 0, 5, 1, 5, 1, 1, 6, 1});
+  // c never saw a rebuild: prefill, decode 4, then 5 and 6 after the loss
+  CHECK(positions(c) == std::vector<uint32_t>{2, 0, 4, 2, 4, 1, 2, 5, 1, 2, 6, 1});
 }
 
 TEST_CASE_METHOD(request_fixture, "bad client JSON is answered with an error and the socket stays usable") {

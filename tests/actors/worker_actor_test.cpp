@@ -182,6 +182,49 @@ TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last s
   self->send_exit(b, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_METHOD(worker_fixture, "a step with end_hop stops after that hop and answers the requester without tokens") {
+  auto [a, conn_a] = joined(1);
+  auto [b, conn_b] = joined(2);
+  stage_step s;
+  s.request_id = 6;
+  s.sequence_id = 6;
+  s.step = 2;
+  s.seq_len = 3;
+  s.tensors = {{"hidden", 1, {1, 3, 1}, std::string(12, '\x02')}};
+  s.path.plan_version = 1;
+  s.path.hops = {{b, 2, "shardB", 0, 2}, {a, 1, "shardA", 2, 3}, {b, 2, "shardC", 3, 4}};
+  s.hop = 1;
+  s.end_hop = 2;  // rebuild hop 1 only: hop 2 already holds its KV
+  s.reply_to = self;
+  self->send(a, s);
+  auto fwd = to_worker(*conn_a->wait_frame(1)).forward();
+  CHECK(fwd.shard_id() == "shardA");
+  wire::FromWorker r;
+  auto* res = r.mutable_result();
+  res->set_request_id(6);
+  res->set_sequence_id(6);
+  res->set_step(2);
+  res->set_compute_ms(1.5);
+  auto* t = res->add_tensors();
+  t->set_name("hidden");
+  t->set_dtype(wire::FLOAT32);
+  t->add_shape(1);
+  t->add_shape(3);
+  t->set_data(std::string(12, '\x03'));
+  actor_socket_handler(a).on_message(r.SerializeAsString(), true);
+  bool got = false;
+  self->receive([&](step_result& x) {
+    CHECK(x.step == 2);
+    CHECK(x.token_ids.empty());
+    CHECK(x.compute_ms == Approx(1.5));
+    got = true;
+  }, caf::after(std::chrono::seconds(5)) >> [] {});
+  CHECK(got);
+  CHECK(conn_b->count() == 1);  // only its Welcome: nothing was forwarded to the next hop
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_METHOD(worker_fixture, "a socket that closes mid-step fails the step and the worker quits with the reason") {
   auto [w, conn] = joined(3);
   self->monitor(w);
