@@ -3,9 +3,9 @@
 // two slow workers (a, b: 170 MB, 1 GFLOP/s claimed) serve `small` as two
 // stages; three greedy requests and one seeded-sampling request stream; once
 // each has a few tokens, a fast worker c (250 MB, 1 TFLOP/s claimed) joins.
-// The better plan gives c most layers and a a smaller range, so a must switch
-// shards. Worker speeds are pinned with --flops so the plans are the same on
-// any machine.
+// The better plan gives c most layers and one slow worker a smaller range, so
+// that worker must switch shards. Worker speeds are pinned with --flops so the
+// plans are the same on any machine.
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
