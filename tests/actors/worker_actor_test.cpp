@@ -34,6 +34,28 @@ std::string hello_frame(uint32_t version, const std::string& name = "w") {
   return m.SerializeAsString();
 }
 
+// A worker's Result for (request = sequence, step): either a boundary tensor
+// "hidden" [1, 3] of `fill` bytes (a middle stage) or one token (the last).
+std::string result_frame(uint64_t request, uint32_t step, double compute_ms, char fill, int64_t token = -1) {
+  wire::FromWorker m;
+  auto* res = m.mutable_result();
+  res->set_request_id(request);
+  res->set_sequence_id(request);
+  res->set_step(step);
+  res->set_compute_ms(compute_ms);
+  if (token >= 0) {
+    res->add_token_ids(token);
+    return m.SerializeAsString();
+  }
+  auto* t = res->add_tensors();
+  t->set_name("hidden");
+  t->set_dtype(wire::FLOAT32);
+  t->add_shape(1);
+  t->add_shape(3);
+  t->set_data(std::string(12, fill));
+  return m.SerializeAsString();
+}
+
 wire::ToWorker to_worker(const fake_connection::frame& f) {
   wire::ToWorker m;
   REQUIRE(f.binary);
@@ -130,19 +152,7 @@ TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last s
   CHECK(fwd_a.seq_len() == 3);
   CHECK_FALSE(fwd_a.has_sampling());
 
-  wire::FromWorker ra;
-  auto* res = ra.mutable_result();
-  res->set_request_id(5);
-  res->set_sequence_id(5);
-  res->set_step(1);
-  res->set_compute_ms(2.0);
-  auto* t = res->add_tensors();
-  t->set_name("hidden");
-  t->set_dtype(wire::FLOAT32);
-  t->add_shape(1);
-  t->add_shape(3);
-  t->set_data(std::string(12, '\x01'));
-  actor_socket_handler(a).on_message(ra.SerializeAsString(), true);
+  actor_socket_handler(a).on_message(result_frame(5, 1, 2.0, '\x01'), true);
 
   auto fwd_b = to_worker(*conn_b->wait_frame(1)).forward();
   CHECK(fwd_b.shard_id() == "shardB");
@@ -153,14 +163,8 @@ TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last s
   CHECK(fwd_b.sampling().top_k() == 1);
   CHECK(fwd_b.sampling().random() == Approx(0.5f));
 
-  wire::FromWorker rb;
-  auto* res_b = rb.mutable_result();
-  res_b->set_request_id(5);
-  res_b->set_sequence_id(5);
-  res_b->set_step(1);
-  res_b->set_compute_ms(3.0);
-  res_b->add_token_ids(42);
-  actor_socket_handler(b).on_message(rb.SerializeAsString(), true);
+  auto rb = result_frame(5, 1, 3.0, 0, 42);
+  actor_socket_handler(b).on_message(rb, true);
 
   bool got = false;
   self->receive([&](step_result& r) {
@@ -174,7 +178,7 @@ TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last s
   CHECK(got);
 
   // A late duplicate of the same result is ignored (stale), nothing reaches us.
-  actor_socket_handler(b).on_message(rb.SerializeAsString(), true);
+  actor_socket_handler(b).on_message(rb, true);
   bool extra = false;
   self->receive([&](step_result&) { extra = true; }, caf::after(std::chrono::milliseconds(100)) >> [] {});
   CHECK_FALSE(extra);
@@ -199,19 +203,7 @@ TEST_CASE_METHOD(worker_fixture, "a step with end_hop stops after that hop and a
   self->send(a, s);
   auto fwd = to_worker(*conn_a->wait_frame(1)).forward();
   CHECK(fwd.shard_id() == "shardA");
-  wire::FromWorker r;
-  auto* res = r.mutable_result();
-  res->set_request_id(6);
-  res->set_sequence_id(6);
-  res->set_step(2);
-  res->set_compute_ms(1.5);
-  auto* t = res->add_tensors();
-  t->set_name("hidden");
-  t->set_dtype(wire::FLOAT32);
-  t->add_shape(1);
-  t->add_shape(3);
-  t->set_data(std::string(12, '\x03'));
-  actor_socket_handler(a).on_message(r.SerializeAsString(), true);
+  actor_socket_handler(a).on_message(result_frame(6, 2, 1.5, '\x03'), true);
   bool got = false;
   self->receive([&](step_result& x) {
     CHECK(x.step == 2);
