@@ -1,16 +1,19 @@
-// The request actor: one prompt from tokenising to the final message.
-// State, then behaviour. Recovery (issue 6): when a stage is lost the request
-// fetches a new route. Stages whose worker, shard and load epoch did not
-// change keep their KV; each run of changed stages is rebuilt on its own by
-// replaying the stage inputs the request kept at its first boundary
-// (input_store), or the tokens for a run from the first stage; when those
-// inputs are not kept, everything from the first changed stage is re-run.
+// The request actor: one prompt from tokenising to the final message. State
+// in request_state.hpp; leaving a route (lost stages, parking, moving to a new
+// plan, KV rebuild planning) in request_recovery.cpp; the rest here.
+//
+// Recovery (issue 6): when a stage is lost the request fetches a new route.
+// Stages whose worker, shard and load epoch did not change keep their KV; each
+// run of changed stages is rebuilt on its own by replaying the stage inputs the
+// request kept at its first boundary (input_store), or the tokens for a run
+// from the first stage; when those inputs are not kept, everything from the
+// first changed stage is re-run.
 // Forward cuts KV to `position`, so both are idempotent, and step i always
 // draws seeded_uniform(seed, i), so the output is the fault-free one.
 //
 // Migration (a better plan while this one serves): the request subscribes to
 // the planner. plan_changed while running: at the next token boundary it takes
-// the new route and rebuilds from the first hop that changed. plan_pause: at
+// the new route and rebuilds the hops that changed. plan_pause: at
 // the next token boundary it stops, answers plan_parked and waits for the new
 // route (the workers it used are about to switch shards).
 #include <algorithm>
@@ -23,73 +26,12 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/input_store.hpp"
-#include "actors/spawn.hpp"
+#include "actors/request_state.hpp"
 #include "actors/status_board.hpp"
-#include "actors/stop_strings.hpp"
-#include "model/tokenizer.hpp"
 
 namespace tessera::actors {
 
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-using json = nlohmann::json;
-
-double ms_between(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-struct request_state {
-  net::ws_connection_ptr client;
-  uint64_t id = 0;
-  generate_params params;
-  caf::actor planner;
-  std::shared_ptr<const model::tokenizer> tok;
-  request_options opts;
-
-  std::vector<int64_t> tokens;  // prompt + generated
-  size_t prompt_len = 0;
-  uint32_t max_tokens = 0;
-  std::unique_ptr<model::stream_decoder> decoder;
-  std::unique_ptr<stop_matcher> stops;
-
-  route path;
-  bool have_route = false;
-  bool kv_ready = false;        // every stage of `path` holds KV for tokens[0 .. n-1)
-  uint32_t step = 0;            // number of the step in flight (0: none yet)
-  bool in_flight = false;
-  std::set<caf::actor_addr> dead;     // hop workers seen going down
-  std::set<caf::actor> used_workers;  // to release KV at the end
-  uint32_t failures = 0;
-  std::string queued_reason;
-  bool told_waiting = false;    // the client got a queued/recovering status: tell it "running" again
-  uint32_t replays = 0;         // KV rebuilt from the tokens
-  uint32_t input_replays = 0;   // KV rebuilt from kept stage inputs
-  input_store kept;
-  route lost_path;              // the route when the last stage was lost
-  uint32_t lost_positions = 0;  // positions every stage held before the lost step
-  uint32_t rebuild_step = 0;    // step number of a KV rebuild in flight (0: none)
-  std::vector<std::pair<uint32_t, uint32_t>> rebuild;  // runs of hops [first, end) still to rebuild
-  bool counted_end = false;
-  bool switch_pending = false;  // a new plan serves: move to it at the next token boundary
-  bool pause_pending = false;   // the planner asked us to park at the next token boundary
-  uint32_t pause_version = 0;
-  uint32_t migrations = 0;      // route switches at a token boundary (no stage lost)
-  bool left_cleanly = false;    // the last route was left at a token boundary, not lost
-  clock_type::time_point waiting_since;  // since when no route is usable (queue timeout)
-  bool waiting = true;
-
-  clock_type::time_point created = clock_type::now();
-  clock_type::time_point routed, first_token, last_token, step_sent;
-  bool routed_once = false;
-  double compute_ms = 0;        // decode steps only
-  double wall_ms = 0;           // decode steps only
-  uint32_t decode_steps = 0;
-  static inline const char* name = "tessera.request";
-};
-
-using request_actor = caf::stateful_actor<request_state>;
+namespace request_detail {
 
 void send_json(request_actor* self, const json& j) { self->state.client->send_text(j.dump()); }
 
@@ -153,44 +95,6 @@ void finish(request_actor* self, const std::string& reason) {
   self->quit();
 }
 
-void ask_route(request_actor* self);
-bool plan_rebuild(request_actor* self);
-
-// Same worker, shard and load epoch: the hop still holds our KV.
-bool same_hop(const route_hop& a, const route_hop& b) {
-  return a.worker_id == b.worker_id && a.shard_id == b.shard_id && a.load_epoch == b.load_epoch;
-}
-
-bool same_hops(const route& a, const route& b) {
-  return a.hops.size() == b.hops.size() && std::equal(a.hops.begin(), a.hops.end(), b.hops.begin(), same_hop);
-}
-
-// At a token boundary (no step in flight): stop using the route. Every stage
-// holds KV for tokens[0, n-1), which the next route keeps or rebuilds.
-void leave_route(request_actor* self, bool ask_now) {
-  auto& st = self->state;
-  st.lost_path = st.path;
-  st.lost_positions = st.kv_ready ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
-  st.kv_ready = false;
-  st.have_route = false;
-  st.switch_pending = false;
-  st.left_cleanly = true;
-  ++st.migrations;
-  if (ask_now)
-    ask_route(self);
-  else
-    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
-}
-
-void park(request_actor* self) {
-  auto& st = self->state;
-  st.pause_pending = false;
-  self->send(st.planner, plan_parked{self, st.pause_version});
-  spdlog::info("request={} parked at token {} for plan v{}", st.id, st.tokens.size() - st.prompt_len,
-               st.pause_version);
-  if (st.have_route)
-    leave_route(self, false);
-}
 
 void send_step(request_actor* self) {
   auto& st = self->state;
@@ -224,31 +128,6 @@ void send_step(request_actor* self) {
     st.used_workers.insert(h.worker);
   self->send(st.path.hops[0].worker, std::move(s));
   self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
-}
-
-// A stage was lost or refused the step: get a route again and rebuild the KV.
-void recover(request_actor* self, const std::string& why) {
-  auto& st = self->state;
-  if (!st.in_flight)
-    return;
-  st.in_flight = false;
-  st.have_route = false;
-  st.lost_path = st.path;
-  st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
-  st.rebuild_step = 0;
-  st.rebuild.clear();
-  st.kv_ready = false;
-  st.switch_pending = false;
-  st.left_cleanly = false;
-  if (++st.failures > st.opts.max_failures)
-    return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
-                                              " lost stages; last: " + why);
-  spdlog::info("request={} step={} lost: {}; re-routing", st.id, st.step, why);
-  send_json(self, {{"status", "recovering"}, {"reason", why}});
-  st.told_waiting = true;
-  if (st.pause_pending)  // nothing of ours is in flight now
-    park(self);
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
 }
 
 void on_route(request_actor* self, route_reply& r) {
@@ -296,85 +175,6 @@ void on_route(request_actor* self, route_reply& r) {
   else if (!st.kv_ready && st.lost_positions > 0 && plan_rebuild(self))
     return;
   send_step(self);
-}
-
-// Sends the first run of st.rebuild: positions [0, lost_positions) into hop
-// `first` — the tokens when it is the first stage, else the inputs kept at its
-// boundary — through hops [first, end). Its output (a known token, or boundary
-// tensors the next hop already holds KV for) is dropped.
-void send_rebuild(request_actor* self) {
-  auto& st = self->state;
-  auto [first, end] = st.rebuild.front();
-  std::optional<std::vector<tensor_blob>> inputs;
-  if (first > 0 && !(inputs = st.kept.replay(st.path.hops[first].layer_begin, st.lost_positions))) {
-    st.rebuild.clear();  // not replayable after all: re-run everything from the tokens
-    return send_step(self);
-  }
-  stage_step s;
-  s.request_id = st.id;
-  s.sequence_id = st.id;
-  s.step = ++st.step;
-  s.position = 0;
-  s.seq_len = st.lost_positions;
-  if (first == 0) {
-    s.token_ids.assign(st.tokens.begin(), st.tokens.begin() + st.lost_positions);
-    ++st.replays;
-  } else {
-    s.tensors = std::move(*inputs);
-    ++st.input_replays;
-  }
-  s.sampling = {1.0f, 1, 1.0f, 0.0f};
-  s.path = st.path;
-  s.hop = first;
-  s.end_hop = end == st.path.hops.size() ? 0 : end;
-  s.reply_to = self;
-  s.keep_inputs = st.kept.enabled() && st.path.hops.size() > 1;
-  st.in_flight = true;
-  st.rebuild_step = s.step;
-  st.step_sent = clock_type::now();
-  for (auto& h : st.path.hops)
-    st.used_workers.insert(h.worker);
-  spdlog::info("request={} rebuilds stages {}..{} from {} at layer {} ({} positions)", st.id, first, end - 1,
-               first == 0 ? "the tokens" : "kept inputs", st.path.hops[first].layer_begin, st.lost_positions);
-  self->send(st.path.hops[first].worker, std::move(s));
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
-}
-
-// Plans the KV rebuild on a new route; every stage of the old one held
-// positions [0, lost_positions). Hops equal to the old route's at the same
-// index keep their KV; each run of changed hops is rebuilt on its own when its
-// first boundary can be fed (tokens or kept inputs), else one run goes from
-// the first changed hop to the end. False: re-run everything from the tokens
-// (send_step), which is what a single run over all hops amounts to anyway.
-bool plan_rebuild(request_actor* self) {
-  auto& st = self->state;
-  auto n = static_cast<uint32_t>(st.path.hops.size());
-  auto changed = [&](uint32_t j) {
-    return j >= st.lost_path.hops.size() || !same_hop(st.path.hops[j], st.lost_path.hops[j]);
-  };
-  auto fed = [&](uint32_t j) { return j == 0 || st.kept.covers(st.path.hops[j].layer_begin, st.lost_positions); };
-  std::vector<std::pair<uint32_t, uint32_t>> runs;
-  for (uint32_t j = 0; j < n; ++j) {
-    if (!changed(j))
-      continue;
-    uint32_t end = j + 1;
-    while (end < n && changed(end))
-      ++end;
-    runs.emplace_back(j, end);
-    j = end - 1;
-  }
-  if (runs.empty())
-    return false;
-  if (!std::all_of(runs.begin(), runs.end(), [&](auto& r) { return fed(r.first); })) {
-    if (!fed(runs.front().first))
-      return false;
-    runs = {{runs.front().first, n}};
-  }
-  if (runs.size() == 1 && runs.front().first == 0 && runs.front().second == n)
-    return false;
-  st.rebuild = std::move(runs);
-  send_rebuild(self);
-  return true;
 }
 
 void ask_route(request_actor* self) {
@@ -440,6 +240,12 @@ void on_token(request_actor* self, step_result& r) {
     return finish(self, "length");
   next_step(self);
 }
+
+}  // namespace request_detail
+
+namespace {
+
+using namespace request_detail;
 
 caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
                                generate_params params, caf::actor planner,
