@@ -93,6 +93,9 @@ struct planner_actor_options {
   // first and switched to at a token boundary (false: assigned at once).
   bool background_migration = true;
   uint32_t park_timeout_ms = 5000;  // requests that have not parked by then hit the switch mid-step
+  // Idle workers load the shard of a serving stage ahead (browser stages
+  // first), so when that stage's worker is lost its replacement is ready.
+  bool standby = true;
 };
 
 // Holds the worker inventory and the plan; re-plans on join/leave; makes the

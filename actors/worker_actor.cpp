@@ -33,7 +33,6 @@ struct worker_state {
   // What the worker's last Heartbeat said it holds (-1: no Heartbeat yet).
   int64_t reported_sequences = -1;
   uint64_t reported_kv_tokens = 0;
-  static inline const char* name_ = "tessera.worker";
 };
 
 using worker_actor = caf::stateful_actor<worker_state>;

@@ -365,3 +365,33 @@ TEST_CASE_METHOD(migration_fixture, "a worker of the old plan leaving while requ
     CHECK(h.worker_id != 1);
   CHECK(ask(self, planner).ready);
 }
+
+TEST_CASE_METHOD(migration_fixture, "an idle worker stands by with a serving stage's shard and takes over when that worker leaves") {
+  // An equal worker joins: the plan stays (not better by the margin) and the
+  // newcomer loads worker 1's shard ahead.
+  w2 = std::make_unique<caf::scoped_actor>(sys);
+  (*w2)->send(planner, worker_joined{{2, "spare", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w2)});
+  auto standby = load_assigned(*w2, planner, 2);
+  REQUIRE(standby);
+  CHECK(standby->shard_id == v1->hops[0].shard_id);
+  auto r = ask(self, planner);
+  REQUIRE(r.ready);
+  CHECK(r.path.plan_version == v1->plan_version);  // nothing moved
+  auto status = nlohmann::json::parse(board->planner_json());
+  nlohmann::json spare;
+  for (auto& w : status["workers"])
+    if (w["id"] == 2)
+      spare = w;
+  CHECK(spare["standby_for"] == nlohmann::json::array({0, 4}));
+  CHECK_FALSE(spare.contains("layers"));
+  // Worker 1 goes: its range goes to the worker already holding its shard.
+  w1.reset();
+  auto takeover = load_assigned(*w2, planner, 2);
+  REQUIRE(takeover);
+  CHECK(takeover->shard_id == standby->shard_id);
+  auto v2 = wait_plan(self);
+  REQUIRE(v2);
+  REQUIRE(v2->hops.size() == 1);
+  CHECK(v2->hops[0].worker_id == 2);
+  CHECK(history().find("lost stages given to idle workers") != std::string::npos);
+}
