@@ -116,6 +116,7 @@ uint16_t node_runtime::start() {
   popts.settle_ms = cfg.settle_ms;
   popts.background_migration = cfg.migration == "background";
   popts.park_timeout_ms = cfg.park_timeout_ms;
+  popts.standby = cfg.standby;
   d.planner = spawn_planner_actor(*d.sys, popts, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 

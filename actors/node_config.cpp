@@ -28,6 +28,11 @@ struct reader {
       return *v;
     fail(key, "expected a string");
   }
+  bool get_bool(const toml::node& n, const std::string& key) const {
+    if (auto v = n.value_exact<bool>())
+      return *v;
+    fail(key, "expected true or false");
+  }
   int64_t get_int(const toml::node& n, const std::string& key, int64_t lo, int64_t hi) const {
     auto v = n.value_exact<int64_t>();
     if (!v)
@@ -163,6 +168,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"settle_ms", u32(cfg.settle_ms, 0, 600000)},
       {"migration", [&](auto& n, auto& k) { cfg.migration = r.get_choice(n, k, {"background", "immediate"}); }},
       {"park_timeout_ms", u32(cfg.park_timeout_ms, 10, 3600000)},
+      {"standby", [&](auto& n, auto& k) { cfg.standby = r.get_bool(n, k); }},
   };
   auto parse_local = [&](const toml::node& n, const std::string& key) {
     auto* arr = n.as_array();

@@ -47,6 +47,7 @@ struct node_config {
   uint32_t settle_ms = 300;              // joins/leaves coalesce this long before a re-plan
   std::string migration = "background";  // background | immediate: how a better plan on a join is applied
   uint32_t park_timeout_ms = 5000;       // migration: how long requests may take to reach a token boundary
+  bool standby = true;                   // idle workers load a serving stage's shard ahead
   int system_threads = 2;                   // CAF scheduler threads
 
   // [workers]

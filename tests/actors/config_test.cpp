@@ -43,6 +43,7 @@ kept_inputs = "1MiB"
 settle_ms = 50
 migration = "immediate"
 park_timeout_ms = 2000
+standby = false
 [[workers.local]]
 memory = "2GB"
 threads = 2
@@ -56,6 +57,7 @@ threads = 2
   CHECK(cfg.settle_ms == 50);
   CHECK(cfg.migration == "immediate");
   CHECK(cfg.park_timeout_ms == 2000);
+  CHECK_FALSE(cfg.standby);
   REQUIRE(cfg.local_workers.size() == 1);
   CHECK(cfg.local_workers[0].memory_bytes == 2000000000ull);
   CHECK(cfg.local_workers[0].threads == 2);
@@ -85,6 +87,7 @@ TEST_CASE("a bad value names the key and the value") {
   CHECK(e.find("PARSECS") != std::string::npos);
   CHECK(error_of("[[workers.local]]\nthreads = 2\n").find("workers.local[0].memory") != std::string::npos);
   CHECK(error_of("[runtime]\nmigration = \"later\"\n").find("runtime.migration") != std::string::npos);
+  CHECK(error_of("[runtime]\nstandby = \"yes\"\n").find("runtime.standby") != std::string::npos);
   CHECK(error_of("[runtime]\nheartbeat_ms = 500\nheartbeat_timeout_ms = 400\n")
             .find("runtime.heartbeat_timeout_ms") != std::string::npos);
 }
