@@ -193,6 +193,7 @@ struct assign_shard {
   std::string head;  // "" unless last stage
   std::vector<shard_file_ref> files;
   uint32_t plan_version = 0;
+  bool standby = false;  // load ahead only: the worker stands by to take over this stage
 };
 
 // worker actor -> planner: the worker answered an Assign.
@@ -298,7 +299,7 @@ TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes,
 TESSERA_INSPECT(worker_joined, x.info, x.worker)
 TESSERA_INSPECT(shard_file_ref, x.name, x.url, x.sha256, x.bytes)
 TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.files,
-                x.plan_version)
+                x.plan_version, x.standby)
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)

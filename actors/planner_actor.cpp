@@ -129,14 +129,14 @@ void set_unready(planner_actor* self, std::string reason) {
   st.reason = std::move(reason);
 }
 
-void send_assign(planner_actor* self, stage_slot& slot, uint32_t version) {
+void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool standby) {
   auto& w = self->state.workers[slot.worker_id];
   if (w.shard != slot.shard.id) {
     w.shard = slot.shard.id;
     ++w.load_epoch;
   }
   assign_shard a{slot.shard.id, static_cast<uint32_t>(slot.shard.layer_begin),
-                 static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, version};
+                 static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, version, standby};
   for (auto& f : slot.shard.files)
     a.files.push_back({f.name, f.url, f.sha256, f.bytes});
   slot.deferred = false;
@@ -201,7 +201,7 @@ void assign_standbys(planner_actor* self) {
         continue;
       stage_slot standby = *slot;
       standby.worker_id = pick;
-      send_assign(self, standby, st.version);
+      send_assign(self, standby, st.version, true);
       spdlog::info("planner: worker={} stands by for layers [{},{}) of worker {}", pick, slot->shard.layer_begin,
                    slot->shard.layer_end, slot->worker_id);
     }

@@ -93,7 +93,7 @@ void publish(planner_actor* self);
 void note_history(planner_state& st, std::string line);
 void schedule_replan(planner_actor* self, uint32_t delay_ms);
 void set_unready(planner_actor* self, std::string reason);
-void send_assign(planner_actor* self, stage_slot& slot, uint32_t version);
+void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool standby = false);
 void start_serving(planner_actor* self, bool tell_workers = true);
 void assign_standbys(planner_actor* self);
 std::string range_text(const stage_slot& s);

@@ -48,6 +48,7 @@ std::string encode_assign(const assign_shard& a) {
   w->set_layer_end(a.layer_end);
   w->set_head(a.head);
   w->set_plan_version(a.plan_version);
+  w->set_standby(a.standby);
   for (const auto& f : a.files) {
     auto* out = w->add_files();
     out->set_name(f.name);

@@ -95,7 +95,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, info);
   check_round_trip(sys, worker_joined{info, a});
   check_round_trip(sys, shard_file_ref{"stage_0_2.onnx", "/shards/x/stage_0_2.onnx", "ff", 10});
-  check_round_trip(sys, assign_shard{"x", 0, 2, "sample", {{"a", "/a", "00", 1}}, 4});
+  check_round_trip(sys, assign_shard{"x", 0, 2, "sample", {{"a", "/a", "00", 1}}, 4, true});
   check_round_trip(sys, shard_loaded{5, "x", true, "", 1.0, 2.0});
   check_round_trip(sys, route_reply{true, sample_route(a), ""});
   check_round_trip(sys, plan_changed{sample_route(a), "worker 3 left"});

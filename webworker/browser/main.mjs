@@ -80,7 +80,8 @@ function showReplans(replans) {
 
 function showStatus(s) {
   const state = s.state === 'downloading' ? 'downloading' : s.state;
-  text('status', state);
+  // standby: the stage's shard is loaded ahead; the tab takes over if its worker leaves
+  text('status', state === 'standby' ? 'standing by (takes over if the serving worker leaves)' : state);
   document.body.dataset.state = state;
   text('layers', s.layers ? `${s.layers[0]}–${s.layers[1]}` : '—');
   text('served', String(s.tokensServed));

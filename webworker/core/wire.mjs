@@ -54,6 +54,7 @@ export const ShardFile = defineMessage('ShardFile', {
 export const Assign = defineMessage('Assign', {
   shard_id: m('string', 1), layer_begin: m('uint32', 2), layer_end: m('uint32', 3), head: m('string', 4),
   files: m('message', 5, { repeated: true, message: ShardFile }), plan_version: m('uint32', 6),
+  standby: m('bool', 7),
 });
 
 export const Sampling = defineMessage('Sampling', {

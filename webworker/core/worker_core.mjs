@@ -176,6 +176,10 @@ export class WorkerCore {
 
   async #assign(a) {
     if (this.runner && this.assign?.shard_id === a.shard_id) {
+      // Already loaded (a reconnect, or a standby now asked to serve it).
+      if (this.assign.standby && !a.standby) this.log('info', `serving shard=${a.shard_id} it stood by for`);
+      this.assign = a;
+      this.#setStatus({ state: a.standby ? 'standby' : 'serving' });
       this.#send({ loaded: { shard_id: a.shard_id, ok: true } });
       return;
     }
@@ -208,8 +212,8 @@ export class WorkerCore {
       this.#send({ loaded: { shard_id: a.shard_id, ok: false, error: e.message, download_ms: downloadMs, load_ms: loadMs } });
       return;
     }
-    this.log('info', `loaded shard=${a.shard_id} layers=${layers[0]}-${layers[1]} download_ms=${downloadMs.toFixed(0)} load_ms=${loadMs.toFixed(0)}`);
-    this.#setStatus({ state: 'serving', shard: a.shard_id, layers, head: a.head });
+    this.log('info', `loaded shard=${a.shard_id} layers=${layers[0]}-${layers[1]}${a.standby ? ' (standing by)' : ''} download_ms=${downloadMs.toFixed(0)} load_ms=${loadMs.toFixed(0)}`);
+    this.#setStatus({ state: a.standby ? 'standby' : 'serving', shard: a.shard_id, layers, head: a.head });
     this.#send({ loaded: { shard_id: a.shard_id, ok: true, download_ms: downloadMs, load_ms: loadMs } });
   }
 

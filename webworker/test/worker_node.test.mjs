@@ -177,6 +177,28 @@ test('a returning worker reports its cached shard and loads it without downloadi
   assert.equal((await w.waitExit()).code, 0);
 });
 
+test('a standby Assign loads the shard ahead; serving the same shard later answers at once', async () => {
+  const w = start(['--no-benchmark', '--name', 'w-standby']);
+  const conn = await node.nextWorker();
+  await conn.next();
+  conn.send({ welcome: { protocol_version: 1, worker_id: 5, heartbeat_ms: 1000 } });
+  conn.send({ assign: { ...assignMsg('toy1').assign, standby: true } });
+  const first = (await conn.until('loaded')).at(-1).loaded;
+  assert.equal(first.ok, true, first.error);
+  assert.match(w.log, /loaded shard=toy1 layers=0-1 \(standing by\)/);
+  const before = node.requests.length;
+  conn.send(assignMsg('toy1'));  // the serving worker left: take over
+  const second = (await conn.until('loaded')).at(-1).loaded;
+  assert.equal(second.ok, true, second.error);
+  assert.equal(node.requests.length, before, 'the standby shard was fetched again');
+  conn.send(forwardMsg({ position: 0, seq_len: 1, token_ids: [1] }));
+  const r = (await conn.next({ ignore: ['heartbeat'] })).result;
+  assert.ok(r, 'the worker did not serve the shard it stood by for');
+  assert.match(w.log, /serving shard=toy1 it stood by for/);
+  conn.close(1000);
+  assert.equal((await w.waitExit()).code, 0);
+});
+
 test('a shard whose sha256 does not match is refused with Loaded ok=false, and not cached', async () => {
   const w = start(['--no-benchmark']);
   const conn = await node.nextWorker();
