@@ -95,8 +95,12 @@ void schedule_replan(planner_actor* self, uint32_t delay_ms);
 void set_unready(planner_actor* self, std::string reason);
 void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool standby = false);
 void start_serving(planner_actor* self, bool tell_workers = true);
-void assign_standbys(planner_actor* self);
 std::string range_text(const stage_slot& s);
+
+// planner_standby.cpp
+void assign_standbys(planner_actor* self);
+std::optional<planner::plan> substitute(planner_state& st, const std::vector<planner::worker_profile>& profiles,
+                                        const std::vector<uint64_t>& ids);
 
 // planner_migration.cpp
 plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,
