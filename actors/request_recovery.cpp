@@ -19,16 +19,27 @@ bool same_hops(const route& a, const route& b) {
   return a.hops.size() == b.hops.size() && std::equal(a.hops.begin(), a.hops.end(), b.hops.begin(), same_hop);
 }
 
+// Stops using the route, remembering it and how many positions every stage of
+// it held (tokens[0, n-1) once the KV was complete and no rebuild was under
+// way; else nothing), for the next route to keep or rebuild. `clean`: left at
+// a token boundary rather than lost mid-step.
+void drop_route(request_actor* self, bool clean) {
+  auto& st = self->state;
+  st.lost_path = st.path;
+  st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
+  st.rebuild_step = 0;
+  st.rebuild.clear();
+  st.kv_ready = false;
+  st.have_route = false;
+  st.switch_pending = false;
+  st.left_cleanly = clean;
+}
+
 // At a token boundary (no step in flight): stop using the route. Every stage
 // holds KV for tokens[0, n-1), which the next route keeps or rebuilds.
 void leave_route(request_actor* self, bool ask_now) {
   auto& st = self->state;
-  st.lost_path = st.path;
-  st.lost_positions = st.kv_ready ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
-  st.kv_ready = false;
-  st.have_route = false;
-  st.switch_pending = false;
-  st.left_cleanly = true;
+  drop_route(self, true);
   ++st.migrations;
   if (ask_now)
     ask_route(self);
@@ -52,14 +63,7 @@ void recover(request_actor* self, const std::string& why) {
   if (!st.in_flight)
     return;
   st.in_flight = false;
-  st.have_route = false;
-  st.lost_path = st.path;
-  st.lost_positions = st.kv_ready && st.rebuild_step == 0 ? static_cast<uint32_t>(st.tokens.size() - 1) : 0;
-  st.rebuild_step = 0;
-  st.rebuild.clear();
-  st.kv_ready = false;
-  st.switch_pending = false;
-  st.left_cleanly = false;
+  drop_route(self, false);
   if (++st.failures > st.opts.max_failures)
     return fail(self, errc::worker_error, "gave up after " + std::to_string(st.failures - 1) +
                                               " lost stages; last: " + why);
