@@ -53,22 +53,23 @@ node_hdl::behavior_type node_actor(node_hdl::pointer self, planner_hdl planner) 
   }};
 }
 
-// Runs `tessera model build --preset P --out DIR` with this executable.
-void build_model(const std::string& preset, const std::string& dir) {
-  spdlog::info("model dir={} missing: building preset={}", dir, preset);
+// Runs `tessera model build SOURCE_FLAG SOURCE --out DIR` with this executable
+// (SOURCE_FLAG: --preset or --from-hf).
+void build_model(const std::string& source_flag, const std::string& source, const std::string& dir) {
+  spdlog::info("model dir={} missing: building {} {}", dir, source_flag, source);
   fs::create_directories(fs::path(dir).parent_path().empty() ? "." : fs::path(dir).parent_path());
   pid_t pid = fork();
   if (pid < 0)
     throw std::runtime_error("cannot fork to build the model");
   if (pid == 0) {
-    execl("/proc/self/exe", "tessera", "model", "build", "--preset", preset.c_str(), "--out", dir.c_str(),
+    execl("/proc/self/exe", "tessera", "model", "build", source_flag.c_str(), source.c_str(), "--out", dir.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error("`tessera model build --preset " + preset + " --out " + dir + "` failed");
+    throw std::runtime_error("`tessera model build " + source_flag + " " + source + " --out " + dir + "` failed");
 }
 
 }  // namespace
@@ -100,9 +101,10 @@ uint16_t node_runtime::start() {
   auto& cfg = d.config;
   d.running = true;
   if (!fs::exists(fs::path(cfg.model_dir) / "model.onnx")) {
-    if (cfg.preset.empty())
-      throw std::runtime_error(cfg.model_dir + ": no model.onnx (set model.preset to build one)");
-    build_model(cfg.preset, cfg.model_dir);
+    if (cfg.from_hf.empty() && cfg.preset.empty())
+      throw std::runtime_error(cfg.model_dir + ": no model.onnx (set model.from_hf or model.preset to build one)");
+    if (!cfg.from_hf.empty()) build_model("--from-hf", cfg.from_hf, cfg.model_dir);
+    else build_model("--preset", cfg.preset, cfg.model_dir);
   }
   d.tok = model::load_tokenizer(cfg.model_dir);
   fs::create_directories(cfg.shard_dir);

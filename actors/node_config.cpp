@@ -154,6 +154,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
   };
   std::map<std::string, h> model_keys = {
       {"dir", str(cfg.model_dir)},
+      {"from_hf", str(cfg.from_hf)},
       {"preset", str(cfg.preset)},
       {"context", u32(cfg.context, 8, 1 << 20)},
       {"objective", [&](auto& n, auto& k) { cfg.objective = r.get_choice(n, k, {"latency", "throughput"}); }},

@@ -33,7 +33,8 @@ struct node_config {
 
   // [model]
   std::string model_dir = "build/models/small";
-  std::string preset;            // when set and model_dir has no model.onnx: build it
+  std::string from_hf;           // when set and model_dir has no model.onnx: import this HF checkpoint
+  std::string preset;            // else when set and model_dir has no model.onnx: build it
   uint32_t context = 256;        // tokens per sequence (prompt + generated)
   std::string objective = "latency";  // latency | throughput
 

@@ -17,9 +17,11 @@ std::string error_of(const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("the embedded default config has three unequal local workers on the small preset") {
+TEST_CASE("the embedded default config has three unequal local workers on the shipped model") {
   auto cfg = default_node_config();
-  CHECK(cfg.preset == "small");
+  CHECK(cfg.from_hf == "models/kjv-bierce-19m");
+  CHECK(cfg.model_dir == "build/models/kjv-bierce-19m");
+  CHECK(cfg.preset.empty());
   REQUIRE(cfg.local_workers.size() == 3);
   CHECK(cfg.local_workers[0].memory_bytes != cfg.local_workers[1].memory_bytes);
   CHECK(cfg.local_workers[1].memory_bytes != cfg.local_workers[2].memory_bytes);
