@@ -68,6 +68,8 @@ void for_each_type(type_list_registrar r) {
   r.add<plan_parked>("tessera::plan_parked");
   r.add<stage_news>("tessera::stage_news");
   r.add<plan_news>("tessera::plan_news");
+  r.add<cut_shards>("tessera::cut_shards");
+  r.add<shards_ready>("tessera::shards_ready");
 }
 
 }  // namespace

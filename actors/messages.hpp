@@ -264,6 +264,25 @@ struct plan_news {
   std::vector<uint64_t> dropped;
 };
 
+// ---- stage shards ---------------------------------------------------------------------
+
+// planner -> shard maker: cut the model into stages [bounds[i], bounds[i + 1]),
+// then delete cached cuts past the disk budget, except the new one and `keep`
+// (cut names: the ones serving, loading or standing by).
+struct cut_shards {
+  std::vector<uint32_t> bounds;
+  std::vector<std::string> keep;
+};
+
+// shard maker -> planner: the cut's stages in pipeline order, each as the
+// Assign its worker will get (plan_version and standby left for the planner),
+// or `error` when the cut failed.
+struct shards_ready {
+  std::string cut;
+  std::vector<assign_shard> stages;
+  std::string error;
+};
+
 // ---- inspect ------------------------------------------------------------------------
 
 #define TESSERA_INSPECT(T, ...)                                           \
@@ -302,6 +321,8 @@ TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
                 x.previous_begin, x.previous_end)
 TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped)
+TESSERA_INSPECT(cut_shards, x.bounds, x.keep)
+TESSERA_INSPECT(shards_ready, x.cut, x.stages, x.error)
 
 #undef TESSERA_INSPECT
 

@@ -109,12 +109,14 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   stage_news moved{4, "laptop", 2, 8, true, 0, 4};
   check_round_trip(sys, moved);
   check_round_trip(sys, plan_news{6, "worker 4 joined", {moved, stage_news{7, "big", 8, 12}}, {3}});
+  check_round_trip(sys, cut_shards{{0, 2, 4}, {"0-2_2-4_sample"}});
+  check_round_trip(sys, shards_ready{"0-2_2-4_sample", {assign_shard{"x", 0, 2, "", {{"a", "/a", "00", 1}}, 0, false}}, ""});
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("the registered names list every message struct once") {
   const auto& names = registered_message_names();
-  CHECK(names.size() == 24);
+  CHECK(names.size() == 26);
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
 }
