@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "decide_fixtures.hpp"
 #include "planner/decide.hpp"
 #include "random_instances.hpp"
 
@@ -12,6 +13,7 @@ using namespace tessera::planner;
 using tessera::planner::testing::instance;
 using tessera::planner::testing::instance_shape;
 using tessera::planner::testing::random_instance;
+using tessera::planner::testing::serving_after;
 
 namespace {
 
@@ -51,16 +53,6 @@ std::string check_stages(const instance& in, const std::vector<pool_worker>& poo
     next = s.layers.end;
   }
   return next == in.model.num_layers() ? "" : "layers not covered";
-}
-
-serving_view serving_of(const decision& d) {
-  serving_view v;
-  v.current = d.stages;
-  for (auto& s : v.current) s.shard = "cut" + std::to_string(s.layers.begin) + "-" + std::to_string(s.layers.end);
-  v.ready = true;
-  v.last_plan = v.current;
-  v.last_served = v.current;
-  return v;
 }
 
 }  // namespace
@@ -112,7 +104,7 @@ TEST_CASE("re-deciding an unchanged pool keeps the serving plan (exact planner, 
     o.plan = in.options;
     const auto first = decide(in.model, pool, {}, o);
     if (first.kind == decision_kind::infeasible) continue;
-    auto v = serving_of(first);
+    auto v = serving_after(first);
     v.ready = trial % 3 != 0;
     const auto again = decide(in.model, pool, v, o);
     INFO("trial " << trial << " why " << again.why);
@@ -139,7 +131,7 @@ TEST_CASE("after a serving worker leaves decide never keeps or migrates, and a s
     o.background_migration = trial % 2 == 0;
     const auto first = decide(in.model, pool, {}, o);
     if (first.kind == decision_kind::infeasible) continue;
-    auto v = serving_of(first);
+    auto v = serving_after(first);
     const size_t lost_stage = std::uniform_int_distribution<size_t>(0, v.current.size() - 1)(rng);
     const auto lost = v.current[lost_stage];
     pool.erase(std::find_if(pool.begin(), pool.end(), [&](const pool_worker& w) { return w.id == lost.worker; }));
@@ -190,7 +182,7 @@ TEST_CASE("standbys are idle, distinct and fit their stage, and a stage left wit
     o.plan = in.options;
     const auto first = decide(in.model, pool, {}, o);
     if (first.kind == decision_kind::infeasible) continue;
-    const auto serving = serving_of(first).current;
+    const auto serving = serving_after(first).current;
     for (auto& w : pool)  // some idle workers already hold a serving stage's shard
       if (std::uniform_int_distribution<int>(0, 4)(rng) == 0)
         w.shard = serving[std::uniform_int_distribution<size_t>(0, serving.size() - 1)(rng)].shard;

@@ -2,18 +2,16 @@
 // of a lost stage and the choice of standby workers.
 #include <catch2/catch.hpp>
 
+#include "decide_fixtures.hpp"
 #include "planner/decide.hpp"
 
 using namespace tessera::planner;
+using tessera::planner::testing::serving_after;
 
 namespace {
 
-// 8 layers of 1 MB; a worker of 100 MB holds them all (no scratch, no KV).
-model_profile uniform(int n) {
-  model_profile m;
-  for (int l = 0; l < n; ++l) m.layers.push_back({1'000'000, 1'000'000'000, 0, 4096});
-  return m;
-}
+// Layers of 1 MB; a worker of 100 MB holds them all (no scratch, no KV).
+model_profile uniform(int n) { return tessera::planner::testing::uniform_model(n); }
 
 pool_worker make(uint64_t id, double flops, uint64_t memory = 100'000'000) {
   pool_worker w;
@@ -33,18 +31,6 @@ decide_options options() {
   o.plan.load_horizon_tokens = 100;
   o.plan.goal = objective::throughput;
   return o;
-}
-
-// The serving view after `d` was assigned and loaded everywhere: shard ids "s<begin>-<end>".
-serving_view serving_after(const decision& d) {
-  serving_view v;
-  v.current = d.stages;
-  for (auto& s : v.current) s.shard = "s" + std::to_string(s.layers.begin) + "-" + std::to_string(s.layers.end);
-  v.ready = true;
-  v.last_plan = v.current;
-  v.last_served = v.current;
-  v.change = "worker joined";
-  return v;
 }
 
 }  // namespace
