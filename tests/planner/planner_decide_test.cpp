@@ -33,6 +33,19 @@ decide_options options() {
   return o;
 }
 
+// Two 5 MB workers serve 4 layers each; the second stage's worker is then
+// removed from `pool`. Returns what served.
+serving_view two_stages_one_lost(std::vector<pool_worker>& pool) {
+  pool = {make(1, 1e12, 5'000'000), make(2, 1e12, 5'000'000)};
+  const auto first = decide(uniform(8), pool, {}, options());
+  REQUIRE(first.stages.size() == 2);
+  serving_view v = serving_after(first);
+  const uint64_t lost = v.current[1].worker;
+  v.change = "worker " + std::to_string(lost) + " left";
+  pool.erase(pool.begin() + (lost == 1 ? 0 : 1));
+  return v;
+}
+
 }  // namespace
 
 TEST_CASE("an empty pool is infeasible with 'no workers connected'", "[planner][decide]") {
@@ -119,13 +132,9 @@ TEST_CASE("the plan already migrating is kept; another one abandons it", "[plann
 
 TEST_CASE("a lost stage goes to the idle worker holding its shard, the others keep their ranges",
           "[planner][decide][substitute]") {
-  std::vector<pool_worker> pool = {make(1, 1e12, 5'000'000), make(2, 1e12, 5'000'000)};
-  const auto first = decide(uniform(8), pool, {}, options());
-  REQUIRE(first.stages.size() == 2);
-  serving_view v = serving_after(first);
+  std::vector<pool_worker> pool;
+  serving_view v = two_stages_one_lost(pool);
   const auto lost = v.current[1];
-  v.change = "worker " + std::to_string(lost.worker) + " left";
-  pool.erase(pool.begin() + (lost.worker == 1 ? 0 : 1));
   pool.push_back(make(9, 1e12, 50'000'000));
   pool.push_back(make(10, 1e12, 60'000'000));
   pool.back().shard = lost.shard;  // standing by for the lost stage, though larger
@@ -145,13 +154,9 @@ TEST_CASE("a lost stage goes to the idle worker holding its shard, the others ke
 }
 
 TEST_CASE("when no idle worker fits the lost range the whole pool is re-planned", "[planner][decide][substitute]") {
-  std::vector<pool_worker> pool = {make(1, 1e12, 5'000'000), make(2, 1e12, 5'000'000)};
-  const auto first = decide(uniform(8), pool, {}, options());
-  REQUIRE(first.stages.size() == 2);
-  serving_view v = serving_after(first);
+  std::vector<pool_worker> pool;
+  serving_view v = two_stages_one_lost(pool);
   const auto lost = v.current[1];
-  v.change = "worker " + std::to_string(lost.worker) + " left";
-  pool.erase(pool.begin() + (lost.worker == 1 ? 0 : 1));
   pool.push_back(make(5, 1e12, 2'500'000));  // neither holds the lost 4 layers alone
   pool.push_back(make(6, 1e12, 2'500'000));
   CHECK_FALSE(substitute(uniform(8), pool, v.last_plan, v.last_served, options().plan).has_value());
