@@ -183,7 +183,7 @@ std::string node_runtime::status_json() const {
   n.requests_done = b.requests_done.load();
   n.requests_failed = b.requests_failed.load();
   n.tokens_generated = b.tokens_generated.load();
-  // Actors alive in this node's system (node, planner, shard maker, 2 per
+  // Actors alive in this node's system (node, planner, shard maker, 1 per
   // worker, 1 per client socket, requests...): the leak check compares it with
   // a baseline. running() is one atomic load, so the gateway's thread may read
   // it; the gateway stops before the system is destroyed (stop()).
