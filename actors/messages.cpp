@@ -72,6 +72,8 @@ void for_each_type(type_list_registrar r) {
   r.add<request_timings>("tessera::request_timings");
   r.add<done_event>("tessera::done_event");
   r.add<error_event>("tessera::error_event");
+  r.add<cut_shards>("tessera::cut_shards");
+  r.add<shards_ready>("tessera::shards_ready");
 }
 
 }  // namespace

@@ -237,6 +237,25 @@ struct plan_news {
   std::vector<uint64_t> dropped;
 };
 
+// ---- stage shards ---------------------------------------------------------------------
+
+// planner -> shard maker: cut the model into stages [bounds[i], bounds[i + 1]),
+// then delete cached cuts past the disk budget, except the new one and `keep`
+// (cut names: the ones serving, loading or standing by).
+struct cut_shards {
+  std::vector<uint32_t> bounds;
+  std::vector<std::string> keep;
+};
+
+// shard maker -> planner: the cut's stages in pipeline order, each as the
+// Assign its worker will get (plan_version and standby left for the planner),
+// or `error` when the cut failed.
+struct shards_ready {
+  std::string cut;
+  std::vector<assign_shard> stages;
+  std::string error;
+};
+
 // ---- inspect ------------------------------------------------------------------------
 
 #define TESSERA_INSPECT(T, ...)                                           \
@@ -281,6 +300,8 @@ TESSERA_INSPECT(request_timings, x.queue_ms, x.ttft_ms, x.per_token_ms, x.total_
                 x.migrations, x.lost_stages)
 TESSERA_INSPECT(done_event, x.finish_reason, x.text, x.prompt_tokens, x.completion_tokens, x.timings)
 TESSERA_INSPECT(error_event, x.message, x.code)
+TESSERA_INSPECT(cut_shards, x.bounds, x.keep)
+TESSERA_INSPECT(shards_ready, x.cut, x.stages, x.error)
 
 #undef TESSERA_INSPECT
 

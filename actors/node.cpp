@@ -15,7 +15,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,17 +110,7 @@ uint16_t node_runtime::start() {
 
   d.sys_cfg = std::make_unique<system_config>(cfg.system_threads);
   d.sys = std::make_unique<caf::actor_system>(*d.sys_cfg);
-  planner_actor_options popts;
-  popts.model_dir = cfg.model_dir;
-  popts.shard_dir = cfg.shard_dir;
-  popts.objective = cfg.objective;
-  popts.context = cfg.context;
-  popts.expected_workers = cfg.local_workers.size();
-  popts.settle_ms = cfg.settle_ms;
-  popts.background_migration = cfg.migration == "background";
-  popts.park_timeout_ms = cfg.park_timeout_ms;
-  popts.standby = cfg.standby;
-  d.planner = spawn_planner_actor(*d.sys, popts, d.board, d.shards);
+  d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 
   worker_options wopts;
@@ -189,22 +178,20 @@ void node_runtime::stop() {
 }
 
 std::string node_runtime::status_json() const {
-  auto j = nlohmann::json::parse(impl_->board->planner_json(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    j = nlohmann::json::object();
-  j["listen"] = impl_->config.listen_host + ":" + std::to_string(impl_->port);
   const auto& b = *impl_->board;
-  j["requests"] = {{"active", b.requests_active.load()},
-                   {"done", b.requests_done.load()},
-                   {"failed", b.requests_failed.load()},
-                   {"tokens_generated", b.tokens_generated.load()}};
-  // Actors alive in this node's system (node, planner, 1 per worker, 1 per
-  // client socket, requests...): the leak check compares it with a baseline.
-  // running() is one atomic load, so the gateway's thread may read it; the
-  // gateway stops before the system is destroyed (stop()).
+  node_status n;
+  n.listen = impl_->config.listen_host + ":" + std::to_string(impl_->port);
+  n.requests_active = b.requests_active.load();
+  n.requests_done = b.requests_done.load();
+  n.requests_failed = b.requests_failed.load();
+  n.tokens_generated = b.tokens_generated.load();
+  // Actors alive in this node's system (node, planner, shard maker, 1 per
+  // worker, 1 per client socket, requests...): the leak check compares it with
+  // a baseline. running() is one atomic load, so the gateway's thread may read
+  // it; the gateway stops before the system is destroyed (stop()).
   if (impl_->sys)
-    j["actors"] = {{"running", impl_->sys->registry().running()}};
-  return j.dump();
+    n.actors_running = impl_->sys->registry().running();
+  return render_status(b.planner(), &n);
 }
 
 }  // namespace tessera::actors

@@ -49,6 +49,8 @@ struct plan_changed;
 struct plan_pause;
 struct plan_parked;
 struct plan_news;
+struct cut_shards;
+struct shards_ready;
 struct kv_summary;
 struct token_event;   // these four: actors/client_protocol.hpp
 struct status_event;
@@ -92,6 +94,10 @@ using planner_hdl = caf::typed_actor<
     caf::reacts_to<replan_atom>,                         // itself
     caf::reacts_to<park_deadline_atom, uint32_t>,        // itself: plan version
     caf::reacts_to<kv_poll_atom>>;                       // itself
+
+// Cuts stage shards and deletes old cuts (shard_maker_actor.cpp); detached,
+// linked to the planner.
+using shard_maker_hdl = caf::typed_actor<caf::replies_to<cut_shards>::with<shards_ready>>;  // planner
 
 // The proxy of one /ws/generate socket (client_actor.cpp): the only actor that
 // writes to it. Another client shell (HTTP/SSE) would take the same events.

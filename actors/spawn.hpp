@@ -10,6 +10,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/node_config.hpp"
 #include "net/gateway.hpp"
 
 namespace tessera::model {
@@ -20,7 +21,6 @@ namespace tessera::actors {
 
 class status_board;
 class shard_registry;
-struct node_config;
 
 struct worker_options {
   uint32_t heartbeat_ms = 1000;          // told to the worker in Welcome
@@ -65,29 +65,20 @@ client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr con
                               planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                               request_options opts, uint32_t max_tokens_default);
 
-struct planner_actor_options {
-  std::string model_dir;
-  std::string shard_dir;
-  std::string objective = "latency";
-  uint32_t context = 256;
-  size_t expected_workers = 0;    // wait for this many before the first plan...
-  uint32_t first_plan_wait_ms = 15000;  // ...but no longer than this
-  uint32_t settle_ms = 300;       // coalesce joins/leaves before re-planning
-  // A better plan found while the current one serves is loaded on idle workers
-  // first and switched to at a token boundary (false: assigned at once).
-  bool background_migration = true;
-  uint32_t park_timeout_ms = 5000;  // requests that have not parked by then hit the switch mid-step
-  // Idle workers load the shard of a serving stage ahead (browser stages
-  // first), so when that stage's worker is lost its replacement is ready.
-  bool standby = true;
-};
+// Holds the worker inventory and the plan; re-plans on join/leave
+// (planner::decide); has `maker` cut the stage shards (none: it spawns its own
+// shard_maker, detached and linked), assigns them, answers get_route_atom with
+// route_reply and tells subscribers about plan changes. Publishes its view to
+// `board` (the /api/status snapshot). Reads the model, shard, [runtime] planner
+// and [planner] keys of `cfg`; waits for cfg.local_workers.size() workers
+// (at most cfg.first_plan_wait_ms) before the first plan.
+planner_hdl spawn_planner_actor(caf::actor_system& sys, node_config cfg, std::shared_ptr<status_board> board,
+                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker = {});
 
-// Holds the worker inventory and the plan; re-plans on join/leave; makes the
-// stage shards (cached by content id), assigns them, answers get_route_atom
-// with route_reply and tells subscribers about plan changes. Publishes its view
-// to `board` (the /api/status snapshot).
-planner_hdl spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
-                               std::shared_ptr<status_board> board,
-                               std::shared_ptr<shard_registry> shards);
+// The shard maker's behaviour: cut_shards -> shards_ready (make_stage_shards,
+// then remove_old_cuts with `budget_bytes`). Blocking file I/O: spawn it detached.
+shard_maker_hdl::behavior_type shard_maker(shard_maker_hdl::pointer self, std::string model_dir,
+                                           std::string shard_dir, uint64_t budget_bytes,
+                                           std::shared_ptr<shard_registry> registry);
 
 }  // namespace tessera::actors

@@ -114,12 +114,14 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, timings);
   check_round_trip(sys, done_event{"length", "!", 4, 8, timings});
   check_round_trip(sys, error_event{"empty prompt", "bad_request"});
+  check_round_trip(sys, cut_shards{{0, 2, 4}, {"0-2_2-4_sample"}});
+  check_round_trip(sys, shards_ready{"0-2_2-4_sample", {assign_shard{"x", 0, 2, "", {{"a", "/a", "00", 1}}, 0, false}}, ""});
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("the registered names list every message struct once") {
   const auto& names = registered_message_names();
-  CHECK(names.size() == 28);
+  CHECK(names.size() == 30);
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
 }
