@@ -31,7 +31,7 @@ using clock_type = std::chrono::steady_clock;
 struct worker_entry {
   worker_hdl handle;
   worker_info info;
-  kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
+  kv_summary kv;  // the worker actor's KV ledger, as last polled (every second)
   std::string shard;        // the shard last assigned to it
   uint32_t load_epoch = 0;  // bumped with every change of `shard` (the worker drops its KV then)
 };
