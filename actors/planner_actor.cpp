@@ -27,7 +27,7 @@
 
 #include "actors/plan_view.hpp"
 #include "actors/planner_state.hpp"
-#include "model/graph_inspector.hpp"
+#include "model/graph/graph_inspector.hpp"
 
 namespace tessera::actors {
 

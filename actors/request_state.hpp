@@ -22,7 +22,7 @@
 #include "actors/messages.hpp"
 #include "actors/spawn.hpp"
 #include "actors/stop_strings.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace tessera::actors::request_detail {
 
