@@ -12,9 +12,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,7 +40,7 @@ struct system_config : caf::actor_system_config {
 };
 
 // The root actor: supervises the planner (a crash is logged with its reason).
-caf::behavior node_actor(caf::event_based_actor* self, caf::actor planner) {
+node_hdl::behavior_type node_actor(node_hdl::pointer self, planner_hdl planner) {
   self->monitor(planner);
   self->set_down_handler([=](caf::down_msg& d) {
     if (d.reason && d.reason != caf::exit_reason::user_shutdown)
@@ -52,22 +52,23 @@ caf::behavior node_actor(caf::event_based_actor* self, caf::actor planner) {
   }};
 }
 
-// Runs `tessera model build --preset P --out DIR` with this executable.
-void build_model(const std::string& preset, const std::string& dir) {
-  spdlog::info("model dir={} missing: building preset={}", dir, preset);
+// Runs `tessera model build SOURCE_FLAG SOURCE --out DIR` with this executable
+// (SOURCE_FLAG: --preset or --from-hf).
+void build_model(const std::string& source_flag, const std::string& source, const std::string& dir) {
+  spdlog::info("model dir={} missing: building {} {}", dir, source_flag, source);
   fs::create_directories(fs::path(dir).parent_path().empty() ? "." : fs::path(dir).parent_path());
   pid_t pid = fork();
   if (pid < 0)
     throw std::runtime_error("cannot fork to build the model");
   if (pid == 0) {
-    execl("/proc/self/exe", "tessera", "model", "build", "--preset", preset.c_str(), "--out", dir.c_str(),
+    execl("/proc/self/exe", "tessera", "model", "build", source_flag.c_str(), source.c_str(), "--out", dir.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error("`tessera model build --preset " + preset + " --out " + dir + "` failed");
+    throw std::runtime_error("`tessera model build " + source_flag + " " + source + " --out " + dir + "` failed");
 }
 
 }  // namespace
@@ -79,7 +80,8 @@ struct node_runtime::impl {
   std::shared_ptr<const model::tokenizer> tok;
   std::unique_ptr<system_config> sys_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor planner, root;
+  planner_hdl planner;
+  node_hdl root;
   std::unique_ptr<net::gateway> gateway;
   local_workers workers;
   std::atomic<uint64_t> next_worker_id{1};
@@ -98,26 +100,17 @@ uint16_t node_runtime::start() {
   auto& cfg = d.config;
   d.running = true;
   if (!fs::exists(fs::path(cfg.model_dir) / "model.onnx")) {
-    if (cfg.preset.empty())
-      throw std::runtime_error(cfg.model_dir + ": no model.onnx (set model.preset to build one)");
-    build_model(cfg.preset, cfg.model_dir);
+    if (cfg.from_hf.empty() && cfg.preset.empty())
+      throw std::runtime_error(cfg.model_dir + ": no model.onnx (set model.from_hf or model.preset to build one)");
+    if (!cfg.from_hf.empty()) build_model("--from-hf", cfg.from_hf, cfg.model_dir);
+    else build_model("--preset", cfg.preset, cfg.model_dir);
   }
   d.tok = model::load_tokenizer(cfg.model_dir);
   fs::create_directories(cfg.shard_dir);
 
   d.sys_cfg = std::make_unique<system_config>(cfg.system_threads);
   d.sys = std::make_unique<caf::actor_system>(*d.sys_cfg);
-  planner_actor_options popts;
-  popts.model_dir = cfg.model_dir;
-  popts.shard_dir = cfg.shard_dir;
-  popts.objective = cfg.objective;
-  popts.context = cfg.context;
-  popts.expected_workers = cfg.local_workers.size();
-  popts.settle_ms = cfg.settle_ms;
-  popts.background_migration = cfg.migration == "background";
-  popts.park_timeout_ms = cfg.park_timeout_ms;
-  popts.standby = cfg.standby;
-  d.planner = spawn_planner_actor(*d.sys, popts, d.board, d.shards);
+  d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 
   worker_options wopts;
@@ -185,22 +178,20 @@ void node_runtime::stop() {
 }
 
 std::string node_runtime::status_json() const {
-  auto j = nlohmann::json::parse(impl_->board->planner_json(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    j = nlohmann::json::object();
-  j["listen"] = impl_->config.listen_host + ":" + std::to_string(impl_->port);
   const auto& b = *impl_->board;
-  j["requests"] = {{"active", b.requests_active.load()},
-                   {"done", b.requests_done.load()},
-                   {"failed", b.requests_failed.load()},
-                   {"tokens_generated", b.tokens_generated.load()}};
-  // Actors alive in this node's system (node, planner, 2 per worker, 1 per
-  // client socket, requests...): the leak check compares it with a baseline.
-  // running() is one atomic load, so the gateway's thread may read it; the
-  // gateway stops before the system is destroyed (stop()).
+  node_status n;
+  n.listen = impl_->config.listen_host + ":" + std::to_string(impl_->port);
+  n.requests_active = b.requests_active.load();
+  n.requests_done = b.requests_done.load();
+  n.requests_failed = b.requests_failed.load();
+  n.tokens_generated = b.tokens_generated.load();
+  // Actors alive in this node's system (node, planner, shard maker, 1 per
+  // worker, 1 per client socket, requests...): the leak check compares it with
+  // a baseline. running() is one atomic load, so the gateway's thread may read
+  // it; the gateway stops before the system is destroyed (stop()).
   if (impl_->sys)
-    j["actors"] = {{"running", impl_->sys->registry().running()}};
-  return j.dump();
+    n.actors_running = impl_->sys->registry().running();
+  return render_status(b.planner(), &n);
 }
 
 }  // namespace tessera::actors

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -51,6 +52,21 @@ struct reader {
     if (auto s = n.value_exact<std::string>())
       return parse_byte_size(*s, origin + ": " + key);
     fail(key, "expected a size like \"2GB\" or an integer");
+  }
+  double get_number(const toml::node& n, const std::string& key, double lo, double hi) const {
+    std::optional<double> v = n.value_exact<double>();
+    if (auto i = n.value_exact<int64_t>())
+      v = static_cast<double>(*i);
+    if (!v)
+      fail(key, "expected a number");
+    if (!(*v >= lo && *v <= hi))
+      fail(key, "value " + format_number(*v) + " out of range [" + format_number(lo) + ", " + format_number(hi) + "]");
+    return *v;
+  }
+  static std::string format_number(double x) {
+    std::ostringstream os;
+    os << x;
+    return os.str();
   }
   std::string get_choice(const toml::node& n, const std::string& key,
                          std::initializer_list<const char*> allowed) const {
@@ -148,12 +164,14 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
          cfg.log_level = r.get_choice(n, k, {"trace", "debug", "info", "warn", "error", "off"});
        }},
       {"shard_dir", str(cfg.shard_dir)},
+      {"shard_budget", [&](auto& n, auto& k) { cfg.shard_budget_bytes = r.get_bytes(n, k); }},
       {"static_dir", str(cfg.static_dir)},
       {"port_file", str(cfg.port_file)},
       {"threads", [&](auto& n, auto& k) { cfg.system_threads = static_cast<int>(r.get_int(n, k, 1, 64)); }},
   };
   std::map<std::string, h> model_keys = {
       {"dir", str(cfg.model_dir)},
+      {"from_hf", str(cfg.from_hf)},
       {"preset", str(cfg.preset)},
       {"context", u32(cfg.context, 8, 1 << 20)},
       {"objective", [&](auto& n, auto& k) { cfg.objective = r.get_choice(n, k, {"latency", "throughput"}); }},
@@ -169,6 +187,13 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"migration", [&](auto& n, auto& k) { cfg.migration = r.get_choice(n, k, {"background", "immediate"}); }},
       {"park_timeout_ms", u32(cfg.park_timeout_ms, 10, 3600000)},
       {"standby", [&](auto& n, auto& k) { cfg.standby = r.get_bool(n, k); }},
+  };
+  std::map<std::string, h> planner_keys = {
+      {"concurrent_sequences", u32(cfg.concurrent_sequences, 1, 65536)},
+      {"scratch", [&](auto& n, auto& k) { cfg.scratch_bytes = r.get_bytes(n, k); }},
+      {"link_rtt_ms", [&](auto& n, auto& k) { cfg.link_rtt_ms = r.get_number(n, k, 0, 600000); }},
+      {"link_bandwidth", [&](auto& n, auto& k) { cfg.link_bytes_per_s = static_cast<double>(r.get_bytes(n, k)); }},
+      {"first_plan_wait_ms", u32(cfg.first_plan_wait_ms, 0, 3600000)},
   };
   auto parse_local = [&](const toml::node& n, const std::string& key) {
     auto* arr = n.as_array();
@@ -197,6 +222,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
           {{"node", [&](auto& n, auto& k) { r.table(n, k, node_keys); }},
            {"model", [&](auto& n, auto& k) { r.table(n, k, model_keys); }},
            {"runtime", [&](auto& n, auto& k) { r.table(n, k, runtime_keys); }},
+           {"planner", [&](auto& n, auto& k) { r.table(n, k, planner_keys); }},
            {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
   if (cfg.heartbeat_timeout_ms <= cfg.heartbeat_ms)
     r.fail("runtime.heartbeat_timeout_ms",

@@ -28,12 +28,14 @@ struct node_config {
   uint16_t listen_port = 8080;   // 0: any free port
   std::string log_level = "info";  // trace debug info warn error off
   std::string shard_dir = "build/shards";  // split stage shards, cached by content id
+  uint64_t shard_budget_bytes = 2'000'000'000;  // cached cuts beyond the ones in use are deleted past this
   std::string static_dir = "webworker";    // worker page and its JS
   std::string port_file;                   // when set, the bound port is written here
 
   // [model]
   std::string model_dir = "build/models/small";
-  std::string preset;            // when set and model_dir has no model.onnx: build it
+  std::string from_hf;           // when set and model_dir has no model.onnx: import this HF checkpoint
+  std::string preset;            // else when set and model_dir has no model.onnx: build it
   uint32_t context = 256;        // tokens per sequence (prompt + generated)
   std::string objective = "latency";  // latency | throughput
 
@@ -49,6 +51,13 @@ struct node_config {
   uint32_t park_timeout_ms = 5000;       // migration: how long requests may take to reach a token boundary
   bool standby = true;                   // idle workers load a serving stage's shard ahead
   int system_threads = 2;                   // CAF scheduler threads
+
+  // [planner]: what the planner assumes where it measures nothing
+  uint32_t concurrent_sequences = 8;       // sequences whose KV a stage is sized for
+  uint64_t scratch_bytes = 32ull << 20;    // activations / runtime overhead per stage
+  double link_rtt_ms = 0.2;                // round trip to a worker
+  double link_bytes_per_s = 1e9;           // worker link bandwidth, both ways
+  uint32_t first_plan_wait_ms = 15000;     // wait this long for the local workers before the first plan
 
   // [workers]
   std::string worker_command = "node";           // program

@@ -6,14 +6,14 @@
 
 namespace tessera::actors {
 
-planner::worker_profile to_worker_profile(const worker_info& info) {
+planner::worker_profile to_worker_profile(const worker_info& info, const link_assumption& link) {
   planner::worker_profile w;
   w.id = std::to_string(info.worker_id);
   w.memory_bytes = info.memory_bytes;
   w.flops_per_s = info.flops_per_s > 0 ? info.flops_per_s : 1e9;
-  w.rtt_ms = 0.2;
-  w.upload_bytes_per_s = 1e9;
-  w.download_bytes_per_s = 1e9;
+  w.rtt_ms = link.rtt_ms;
+  w.upload_bytes_per_s = link.bytes_per_s;
+  w.download_bytes_per_s = link.bytes_per_s;
   w.cached_shards = info.cached_shards;
   if (info.device_kind == "node-cpu")
     w.kind = planner::device_kind::server_cpu;
@@ -22,7 +22,9 @@ planner::worker_profile to_worker_profile(const worker_info& info) {
   return w;
 }
 
-std::string plan_json(const planner::plan& p) {
+namespace {
+
+nlohmann::json plan_json(const planner::plan& p) {
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& s : p.stages)
     stages.push_back({{"worker", s.worker_id},
@@ -36,14 +38,68 @@ std::string plan_json(const planner::plan& p) {
                       {"stages", stages}};
   if (!p.reason.empty())
     j["reason"] = p.reason;
-  return j.dump();
+  return j;
 }
 
-std::string plan_signature(const planner::plan& p) {
-  std::string sig;
-  for (const auto& s : p.stages)
-    sig += s.worker_id + ":" + std::to_string(s.layers.begin) + "-" + std::to_string(s.layers.end) + ";";
-  return sig;
+nlohmann::json worker_json(const worker_view& w) {
+  nlohmann::json j = {{"id", w.id},
+                      {"name", w.name},
+                      {"device", w.device},
+                      {"memory_bytes", w.memory_bytes},
+                      {"flops_per_s", w.flops_per_s},
+                      {"threads", w.threads},
+                      {"kv_sequences", w.kv_sequences},
+                      {"kv_tokens", w.kv_tokens}};
+  if (w.worker_kv_sequences >= 0)
+    j["worker_kv_sequences"] = w.worker_kv_sequences;
+  if (w.layers) {
+    j["layers"] = {w.layers->first, w.layers->second};
+    j["shard"] = w.shard;
+    j["loaded"] = w.loaded;
+  } else if (w.standby_for) {
+    j["standby_for"] = {w.standby_for->first, w.standby_for->second};
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string render_status(const planner_view& view, const node_status* node) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (const auto& w : view.workers)
+    workers.push_back(worker_json(w));
+  nlohmann::json j = {{"ready", view.ready},
+                      {"reason", view.reason},
+                      {"plan_version", view.plan_version},
+                      {"model", {{"name", view.model_name}, {"num_layers", view.num_layers}}},
+                      {"workers", workers},
+                      {"plan", plan_json(view.plan)},
+                      {"replans", view.replans}};
+  if (view.migration) {
+    nlohmann::json stages = nlohmann::json::array();
+    for (const auto& s : view.migration->stages)
+      stages.push_back({{"worker", s.worker},
+                        {"name", s.name},
+                        {"layers", {s.layer_begin, s.layer_end}},
+                        {"shard", s.shard},
+                        {"loaded", s.loaded},
+                        {"deferred", s.deferred}});
+    j["migration"] = {{"to_version", view.migration->to_version},
+                      {"phase", view.migration->phase},
+                      {"why", view.migration->why},
+                      {"stages", stages},
+                      {"waiting_for_requests", view.migration->waiting_for_requests}};
+  }
+  if (node) {
+    j["listen"] = node->listen;
+    j["requests"] = {{"active", node->requests_active},
+                     {"done", node->requests_done},
+                     {"failed", node->requests_failed},
+                     {"tokens_generated", node->tokens_generated}};
+    if (node->actors_running)
+      j["actors"] = {{"running", *node->actors_running}};
+  }
+  return j.dump();
 }
 
 }  // namespace tessera::actors

@@ -1,8 +1,13 @@
 // Adapters between the model/worker views of the runtime and planner/'s value
-// types, and the plan as JSON for /api/status. Pure functions, no CAF.
+// types, and the planner's part of /api/status: one struct (planner_view) the
+// planner actor fills and publishes, rendered to JSON once per request
+// (render_status). Pure functions, no CAF.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actors/model_profile.hpp"  // to_model_profile
@@ -12,12 +17,71 @@ namespace tessera::actors {
 
 struct worker_info;
 
-// Local links: loopback bandwidth and RTT; flops 0 (benchmark skipped) → a modest default.
-planner::worker_profile to_worker_profile(const worker_info& info);
-// {"feasible", "objective", "predicted_ms_per_token", "reason", "stages": [{worker, layers: [a, b],
-//  memory_bytes, memory_budget, predicted_ms}]}
-std::string plan_json(const planner::plan& p);
-// The worker ids (as planner ids) and ranges of a plan, comparable across re-plans.
-std::string plan_signature(const planner::plan& p);
+// What the planner assumes of a worker's link until it is measured ([planner] in the config).
+struct link_assumption {
+  double rtt_ms = 0;
+  double bytes_per_s = 0;
+};
+
+// A worker's profile for the planner: its link as assumed; flops 0 (benchmark
+// skipped) → a modest default. The profile's id is the worker id in decimal.
+planner::worker_profile to_worker_profile(const worker_info& info, const link_assumption& link);
+
+// One worker as /api/status shows it.
+struct worker_view {
+  uint64_t id = 0;
+  std::string name, device;
+  uint64_t memory_bytes = 0;
+  double flops_per_s = 0;
+  uint32_t threads = 0;
+  uint64_t kv_sequences = 0, kv_tokens = 0;
+  int64_t worker_kv_sequences = -1;                // -1: the worker does not report it
+  std::optional<std::pair<int, int>> layers;       // the stage it serves
+  std::string shard;                               // with `layers`
+  bool loaded = false;                             // with `layers`
+  std::optional<std::pair<int, int>> standby_for;  // the serving stage whose shard it holds
+};
+
+// One stage of a migration in flight.
+struct stage_view {
+  uint64_t worker = 0;
+  std::string name;
+  int layer_begin = 0, layer_end = 0;
+  std::string shard;
+  bool loaded = false, deferred = false;
+};
+
+struct migration_view {
+  uint32_t to_version = 0;
+  std::string phase, why;
+  std::vector<stage_view> stages;
+  size_t waiting_for_requests = 0;
+};
+
+// The planner's part of /api/status.
+struct planner_view {
+  bool ready = false;
+  std::string reason = "starting";
+  uint32_t plan_version = 0;
+  std::string model_name;
+  int num_layers = 0;
+  std::vector<worker_view> workers;
+  planner::plan plan;
+  std::vector<std::string> replans;
+  std::optional<migration_view> migration;
+};
+
+// The node's counters, added to the planner's view in /api/status.
+struct node_status {
+  std::string listen;  // HOST:PORT
+  uint64_t requests_active = 0, requests_done = 0, requests_failed = 0, tokens_generated = 0;
+  std::optional<size_t> actors_running;
+};
+
+// /api/status: {"ready", "reason", "plan_version", "model": {name, num_layers}, "workers": [...],
+// "plan": {"feasible", "objective", "predicted_ms_per_token", "reason"?, "stages": [{worker,
+// layers: [a, b], memory_bytes, memory_budget, predicted_ms}]}, "replans", "migration"?} and,
+// with `node`, "listen", "requests" and "actors".
+std::string render_status(const planner_view& view, const node_status* node = nullptr);
 
 }  // namespace tessera::actors

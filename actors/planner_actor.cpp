@@ -1,13 +1,14 @@
-// The planner actor: worker inventory + current plan. Re-plans (planner/) on
-// every join and leave after a short settle time, cuts and assigns the stage
-// shards, and serves routes once every stage reported Loaded. Spawned detached:
-// cutting shards is blocking file I/O. State (actors/planner_state.hpp),
-// then behaviour.
+// The planner actor: worker inventory + current plan. On every join and leave
+// (after a short settle time) it asks planner::decide() what to do, has the
+// shard maker cut the stage shards (a detached actor: the planner keeps
+// answering routes while a cut runs), assigns them, and serves routes once
+// every stage reported Loaded. State (actors/planner_state.hpp), then behaviour.
 //
 // Two ways to a new plan:
-// - at once, when the serving plan is broken (a worker of it left) or there is
-//   none: every stage gets its Assign and routes are served when all loaded;
-// - in the background (migration), when the serving plan still works and a
+// - at once (assign_now), when the serving plan is broken (a worker of it
+//   left) or there is none: every stage gets its Assign and routes are served
+//   when all loaded;
+// - in the background (migrate), when the serving plan still works and a
 //   better one was found (a join): idle workers load their new stages while the
 //   old plan keeps serving; then, if workers of the old route must switch
 //   shards, requests are asked to park at their next token boundary
@@ -22,10 +23,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/plan_view.hpp"
 #include "actors/planner_state.hpp"
 #include "model/graph/graph_inspector.hpp"
 
@@ -33,58 +32,51 @@ namespace tessera::actors {
 
 namespace planner_detail {
 
-nlohmann::json slot_json(const planner_state& st, const std::vector<stage_slot>& slots) {
-  nlohmann::json out = nlohmann::json::array();
+std::vector<stage_view> stage_views(const planner_state& st, const std::vector<stage_slot>& slots) {
+  std::vector<stage_view> out;
   for (auto& s : slots) {
     auto it = st.workers.find(s.worker_id);
-    out.push_back({{"worker", s.worker_id},
-                   {"name", it == st.workers.end() ? "" : it->second.info.name},
-                   {"layers", {s.shard.layer_begin, s.shard.layer_end}},
-                   {"shard", s.shard.id},
-                   {"loaded", s.loaded},
-                   {"deferred", s.deferred}});
+    out.push_back({s.worker_id, it == st.workers.end() ? "" : it->second.info.name, s.shard.layer_begin,
+                   s.shard.layer_end, s.shard.id, s.loaded, s.deferred});
   }
   return out;
 }
 
 void publish(planner_actor* self) {
   auto& st = self->state;
-  nlohmann::json workers = nlohmann::json::array();
+  planner_view v;
+  v.ready = st.ready;
+  v.reason = st.reason;
+  v.plan_version = st.version;
+  v.model_name = st.model_name;
+  v.num_layers = st.model.num_layers();
   for (auto& [id, w] : st.workers) {
-    nlohmann::json jw = {{"id", id},
-                         {"name", w.info.name},
-                         {"device", w.info.device_kind},
-                         {"memory_bytes", w.info.memory_bytes},
-                         {"flops_per_s", w.info.flops_per_s},
-                         {"threads", w.info.threads},
-                         {"kv_sequences", w.kv.sequences},
-                         {"kv_tokens", w.kv.tokens}};
-    if (w.kv.worker_sequences >= 0)
-      jw["worker_kv_sequences"] = w.kv.worker_sequences;
+    worker_view wv;
+    wv.id = id;
+    wv.name = w.info.name;
+    wv.device = w.info.device_kind;
+    wv.memory_bytes = w.info.memory_bytes;
+    wv.flops_per_s = w.info.flops_per_s;
+    wv.threads = w.info.threads;
+    wv.kv_sequences = w.kv.sequences;
+    wv.kv_tokens = w.kv.tokens;
+    wv.worker_kv_sequences = w.kv.worker_sequences;
     for (auto& s : st.slots)
       if (s.worker_id == id) {
-        jw["layers"] = {s.shard.layer_begin, s.shard.layer_end};
-        jw["shard"] = s.shard.id;
-        jw["loaded"] = s.loaded;
-      } else if (!jw.contains("layers") && !w.shard.empty() && w.shard == s.shard.id) {
-        jw["standby_for"] = {s.shard.layer_begin, s.shard.layer_end};
+        wv.layers = std::make_pair(s.shard.layer_begin, s.shard.layer_end);
+        wv.shard = s.shard.id;
+        wv.loaded = s.loaded;
+      } else if (!wv.standby_for && !w.shard.empty() && w.shard == s.shard.id) {
+        wv.standby_for = std::make_pair(s.shard.layer_begin, s.shard.layer_end);
       }
-    workers.push_back(jw);
+    v.workers.push_back(std::move(wv));
   }
-  nlohmann::json j = {{"ready", st.ready},
-                      {"reason", st.reason},
-                      {"plan_version", st.version},
-                      {"model", {{"name", st.model_name}, {"num_layers", st.model.num_layers()}}},
-                      {"workers", workers},
-                      {"plan", nlohmann::json::parse(plan_json(st.current))},
-                      {"replans", st.history}};
+  v.plan = st.current;
+  v.replans = st.history;
   if (st.next.phase != migration_phase::none)
-    j["migration"] = {{"to_version", st.next.version},
-                      {"phase", to_string(st.next.phase)},
-                      {"why", st.next.why},
-                      {"stages", slot_json(st, st.next.slots)},
-                      {"waiting_for_requests", st.next.waiting.size()}};
-  st.board->set_planner_json(j.dump());
+    v.migration = migration_view{st.next.version, to_string(st.next.phase), st.next.why,
+                                 stage_views(st, st.next.slots), st.next.waiting.size()};
+  st.board->set_planner(std::move(v));
 }
 
 void note_history(planner_state& st, std::string line) {
@@ -103,7 +95,7 @@ void schedule_replan(planner_actor* self, uint32_t delay_ms) {
     return;
   st.replan_scheduled = true;
   st.replan_due = due;
-  self->delayed_send(self, std::chrono::milliseconds(delay_ms), tick_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(delay_ms), replan_atom::value);
 }
 
 route current_route(planner_actor* self) {
@@ -134,12 +126,8 @@ void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool s
     w.shard = slot.shard.id;
     ++w.load_epoch;
   }
-  assign_shard a{slot.shard.id, static_cast<uint32_t>(slot.shard.layer_begin),
-                 static_cast<uint32_t>(slot.shard.layer_end), slot.shard.head, {}, version, standby};
-  for (auto& f : slot.shard.files)
-    a.files.push_back({f.name, f.url, f.sha256, f.bytes});
   slot.deferred = false;
-  self->send(w.handle, a);
+  self->send(w.handle, to_assign(slot.shard, version, standby));
 }
 
 // `current` is loaded everywhere: serve it, tell requests (and workers, when
@@ -165,26 +153,95 @@ std::string range_text(const stage_slot& s) {
          std::to_string(s.shard.layer_end) + ")";
 }
 
-// Assigns `chosen` at once (the serving plan is broken or there is none).
-void assign_now(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
-                const std::string& why) {
+// The decision's stages with the shards cut for them (same order).
+std::vector<stage_slot> slots_for(const planner::decision& d, const std::vector<stage_shard>& made) {
+  std::vector<stage_slot> slots;
+  for (size_t i = 0; i < d.stages.size(); ++i) {
+    stage_slot slot;
+    slot.worker_id = d.stages[i].worker;
+    slot.shard = made[i];
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
+// Assigns the decided plan at once (the serving plan is broken or there is none).
+void assign_now(planner_actor* self, const planner::decision& d, std::vector<stage_slot> slots) {
   auto& st = self->state;
   st.version = ++st.versions;
-  st.current = chosen;
-  st.last_served = chosen;
-  st.slots.clear();
-  std::string line = "v" + std::to_string(st.version) + " (" + why + "):";
-  for (size_t i = 0; i < chosen.stages.size(); ++i) {
-    stage_slot slot;
-    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
-    slot.shard = made[i];
+  st.current = d.chosen;
+  st.last_plan = d.stages;
+  st.slots = std::move(slots);
+  std::string line = "v" + std::to_string(st.version) + " (" + d.why + "):";
+  for (auto& slot : st.slots) {
     send_assign(self, slot, st.version);
     line += " " + range_text(slot);
-    st.slots.push_back(std::move(slot));
   }
-  st.news = make_news(st, st.version, why, st.served_slots, st.slots);
-  note_history(st, line + fmt::format(" predicted_ms_per_token={:.2f}", chosen.predicted_ms_per_token));
+  st.news = make_news(st, st.version, d.why, st.served_slots, st.slots);
+  note_history(st, line + fmt::format(" predicted_ms_per_token={:.2f}", d.chosen.predicted_ms_per_token));
   set_unready(self, "loading stage shards for plan v" + std::to_string(st.version));
+}
+
+// The cuts that serve, load or stand by (the shard maker keeps them).
+std::vector<std::string> cuts_in_use(const planner_state& st) {
+  std::vector<std::string> keep;
+  for (auto* slots : {&st.slots, &st.next.slots, &st.served_slots})
+    for (auto& s : *slots)
+      if (std::find(keep.begin(), keep.end(), s.shard.cut) == keep.end())
+        keep.push_back(s.shard.cut);
+  return keep;
+}
+
+void on_shards(planner_actor* self, uint32_t ticket, shards_ready& ready);
+
+// Asks the shard maker for the decided plan's shards; the decision is carried
+// out when they arrive (on_shards) unless a later decision replaced it.
+void request_cut(planner_actor* self, planner::decision d) {
+  auto& st = self->state;
+  if (st.cutting && st.cutting->decided.kind == d.kind && st.cutting->decided.stages == d.stages) {
+    st.cutting->pool_epoch = st.pool_epoch;  // still the right plan for this pool
+    return;
+  }
+  cut_shards cut;
+  cut.bounds.push_back(0);
+  for (auto& s : d.stages)
+    cut.bounds.push_back(static_cast<uint32_t>(s.layers.end));
+  cut.keep = cuts_in_use(st);
+  auto ticket = ++st.cut_tickets;
+  st.cutting = pending_cut{ticket, std::move(d), st.pool_epoch};
+  if (!st.ready)
+    set_unready(self, "cutting the stage shards of the next plan");
+  self->request(st.maker, caf::infinite, std::move(cut))
+      .then([=](shards_ready& r) { on_shards(self, ticket, r); },
+            [=](caf::error& e) {
+              shards_ready failed;
+              failed.error = self->system().render(e);
+              on_shards(self, ticket, failed);
+            });
+}
+
+void on_shards(planner_actor* self, uint32_t ticket, shards_ready& ready) {
+  auto& st = self->state;
+  if (!st.cutting || st.cutting->ticket != ticket)
+    return;  // a later decision replaced this one
+  auto pending = std::move(*st.cutting);
+  st.cutting.reset();
+  if (!ready.error.empty()) {
+    set_unready(self, "cutting the stage shards failed: " + ready.error);
+    spdlog::error("planner: {}", st.reason);
+    return publish(self);
+  }
+  if (pending.pool_epoch != st.pool_epoch)
+    return publish(self);  // the pool changed while cutting: its scheduled re-plan decides again
+  std::vector<stage_shard> made;
+  for (auto& a : ready.stages)
+    made.push_back(to_stage_shard(a, ready.cut));
+  auto slots = slots_for(pending.decided, made);
+  if (pending.decided.kind == planner::decision_kind::migrate)
+    start_migration(self, pending.decided, std::move(slots));
+  else
+    assign_now(self, pending.decided, std::move(slots));
+  publish(self);
 }
 
 void replan(planner_actor* self) {
@@ -196,76 +253,34 @@ void replan(planner_actor* self) {
     st.replan_after_switch = true;  // requests are parked: finish the switch first
     return publish(self);
   }
-  if (st.workers.empty()) {
-    st.current = {};
-    st.slots.clear();
-    set_unready(self, "no workers connected");
-    return publish(self);
-  }
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - st.started).count();
-  if (st.workers.size() < st.opts.expected_workers && waited < st.opts.first_plan_wait_ms && st.slots.empty()) {
+  auto expected = st.cfg.local_workers.size();
+  if (!st.workers.empty() && st.workers.size() < expected && waited < st.cfg.first_plan_wait_ms &&
+      st.slots.empty()) {
     set_unready(self, "waiting for workers (" + std::to_string(st.workers.size()) + " of " +
-                          std::to_string(st.opts.expected_workers) + " joined)");
-    schedule_replan(self, static_cast<uint32_t>(st.opts.first_plan_wait_ms - waited));
+                          std::to_string(expected) + " joined)");
+    schedule_replan(self, static_cast<uint32_t>(st.cfg.first_plan_wait_ms - waited));
     return publish(self);
   }
-  std::vector<planner::worker_profile> profiles;
-  std::vector<uint64_t> ids;
-  for (auto& [id, w] : st.workers) {
-    profiles.push_back(to_worker_profile(w.info));
-    ids.push_back(id);
+  auto d = planner::decide(st.model, pool_of(st), serving_of(st), st.dopts);
+  if (!d.abandon.empty())
+    abort_migration(self, d.abandon);
+  switch (d.kind) {
+    case planner::decision_kind::keep:
+      st.cutting.reset();
+      assign_standbys(self);  // nothing moves; a worker that joined may stand by
+      break;
+    case planner::decision_kind::infeasible:
+      st.cutting.reset();
+      st.current = {};
+      st.slots.clear();
+      set_unready(self, d.why);
+      break;
+    case planner::decision_kind::assign_now:
+    case planner::decision_kind::migrate:
+      request_cut(self, std::move(d));
+      break;
   }
-  bool all_present = !st.current.stages.empty();
-  planner::plan previous = st.current;
-  for (auto& s : previous.stages) {
-    auto it = std::find(ids.begin(), ids.end(), std::stoull(s.worker_id));
-    s.worker_index = it == ids.end() ? -1 : static_cast<int>(it - ids.begin());
-    all_present = all_present && it != ids.end();
-  }
-  planner::plan chosen;
-  std::string why;
-  if (all_present) {
-    auto r = planner::replan(st.model, profiles, previous, st.popts);
-    chosen = r.chosen;
-    why = st.last_change + "; " + r.why;
-  } else if (auto sub = substitute(st, profiles, ids)) {
-    chosen = *sub;
-    why = st.last_change + "; lost stages given to idle workers, the others keep their KV";
-  } else {
-    chosen = planner::partition(st.model, profiles, st.popts);
-    why = st.last_change;
-  }
-  if (!chosen.feasible) {
-    abort_migration(self, "the pool cannot hold the model");
-    st.current = {};
-    st.slots.clear();
-    set_unready(self, "the pool cannot hold the model: " + chosen.reason);
-    return publish(self);
-  }
-  if (st.next.phase == migration_phase::loading) {
-    if (all_present && plan_signature(chosen) == plan_signature(st.next.plan))
-      return publish(self);  // already on its way
-    abort_migration(self, all_present ? "a better plan came up" : "a worker of the serving plan left");
-  }
-  if (plan_signature(chosen) == plan_signature(st.current) && !st.slots.empty()) {
-    assign_standbys(self);  // nothing moves; a worker that joined may stand by
-    return publish(self);
-  }
-  std::vector<std::pair<int, int>> ranges;
-  for (auto& s : chosen.stages)
-    ranges.emplace_back(s.layers.begin, s.layers.end);
-  std::vector<stage_shard> made;
-  try {
-    made = make_stage_shards(st.opts.model_dir, st.opts.shard_dir, ranges, *st.shards);
-  } catch (const std::exception& e) {
-    set_unready(self, std::string("cutting the stage shards failed: ") + e.what());
-    spdlog::error("planner: {}", st.reason);
-    return publish(self);
-  }
-  if (all_present && st.ready && st.opts.background_migration)
-    start_migration(self, chosen, std::move(made), why);
-  else
-    assign_now(self, chosen, std::move(made), why);
   publish(self);
 }
 
@@ -306,30 +321,34 @@ namespace {
 
 using namespace planner_detail;
 
-caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
-                               std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
+planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg, std::shared_ptr<status_board> board,
+                                            std::shared_ptr<shard_registry> shards, shard_maker_hdl maker) {
   auto& st = self->state;
-  st.opts = std::move(opts);
+  st.cfg = std::move(cfg);
   st.board = std::move(board);
-  st.shards = std::move(shards);
-  st.popts.goal = st.opts.objective == "throughput" ? planner::objective::throughput : planner::objective::latency;
-  st.popts.context_tokens = st.opts.context;
-  st.popts.concurrent_sequences = 8;
-  st.popts.scratch_bytes = 32ull << 20;
+  st.maker = maker ? maker
+                   : self->spawn<caf::linked + caf::detached>(shard_maker, st.cfg.model_dir, st.cfg.shard_dir,
+                                                              st.cfg.shard_budget_bytes, std::move(shards));
+  st.dopts.plan.goal = st.cfg.objective == "throughput" ? planner::objective::throughput : planner::objective::latency;
+  st.dopts.plan.context_tokens = st.cfg.context;
+  st.dopts.plan.concurrent_sequences = st.cfg.concurrent_sequences;
+  st.dopts.plan.scratch_bytes = st.cfg.scratch_bytes;
+  st.dopts.background_migration = st.cfg.migration == "background";
+  st.link = {st.cfg.link_rtt_ms, st.cfg.link_bytes_per_s};
   try {
-    auto stats = model::inspect_model(st.opts.model_dir);
+    auto stats = model::inspect_model(st.cfg.model_dir);
     st.model = to_model_profile(stats);
     st.model_name = stats.name;
     st.model_ok = true;
     st.reason = "waiting for workers";
-    spdlog::info("planner model={} layers={} dir={}", stats.name, stats.num_layers, st.opts.model_dir);
+    spdlog::info("planner model={} layers={} dir={}", stats.name, stats.num_layers, st.cfg.model_dir);
   } catch (const std::exception& e) {
     st.reason = std::string("model cannot be inspected: ") + e.what();
     spdlog::error("planner: {}", st.reason);
   }
   publish(self);
-  schedule_replan(self, st.opts.settle_ms);
-  self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
+  schedule_replan(self, st.cfg.settle_ms);
+  self->delayed_send(self, std::chrono::seconds(1), kv_poll_atom::value);
   self->set_down_handler([=](caf::down_msg& d) {
     auto& st = self->state;
     for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
@@ -339,6 +358,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
       spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
       st.last_change = "worker " + std::to_string(id) + " left";
       st.workers.erase(it);
+      ++st.pool_epoch;
       auto uses = [&](const std::vector<stage_slot>& slots) {
         return std::any_of(slots.begin(), slots.end(), [&](auto& s) { return s.worker_id == id; });
       };
@@ -349,7 +369,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
         set_unready(self, "worker " + std::to_string(id) + " left; re-planning");
       // A serving stage is gone: requests are stalled, so re-plan now (the lost
       // range usually goes to an idle worker in place); other changes settle.
-      schedule_replan(self, broken ? 0 : st.opts.settle_ms);
+      schedule_replan(self, broken ? 0 : st.cfg.settle_ms);
       publish(self);
       return;
     }
@@ -365,23 +385,24 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
         auto& w = st.workers[j.info.worker_id];
         w.handle = j.worker;
         w.info = j.info;
+        ++st.pool_epoch;
         if (!st.slots.empty() || st.version > 0)
           st.last_change = "worker " + std::to_string(j.info.worker_id) + " (" + j.info.name + ") joined";
-        schedule_replan(self, st.opts.settle_ms);
+        schedule_replan(self, st.cfg.settle_ms);
         publish(self);
       },
       [=](shard_loaded& l) { on_loaded(self, l); },
       [=](plan_parked& p) { on_parked(self, p.who.address(), p.plan_version); },
-      [=](tick_atom) { replan(self); },
-      [=](tick_atom, uint32_t version) {  // parking took too long: switch anyway
+      [=](replan_atom) { replan(self); },
+      [=](park_deadline_atom, uint32_t version) {  // parking took too long: switch anyway
         auto& m = self->state.next;
         if (m.phase == migration_phase::parking && m.version == version) {
           spdlog::warn("planner: {} requests did not park within {} ms; switching to v{} anyway", m.waiting.size(),
-                       self->state.opts.park_timeout_ms, version);
+                       self->state.cfg.park_timeout_ms, version);
           switch_deferred(self);
         }
       },
-      [=](kv_query_atom) {  // from ourselves, every second: poll the KV ledgers
+      [=](kv_poll_atom) {  // from ourselves, every second: poll the KV ledgers
         for (auto& [id, w] : self->state.workers) {
           auto wid = id;
           self->request(w.handle, std::chrono::seconds(1), kv_query_atom::value)
@@ -394,7 +415,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
                   [](caf::error&) {});
         }
         publish(self);
-        self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
+        self->delayed_send(self, std::chrono::seconds(1), kv_poll_atom::value);
       },
       [=](get_route_atom) -> route_reply {
         auto& st = self->state;
@@ -402,7 +423,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
           return {false, {}, st.reason};
         return {true, current_route(self), ""};
       },
-      [=](subscribe_atom, caf::actor& who) {
+      [=](subscribe_atom, request_hdl& who) {
         self->monitor(who);
         self->state.subscribers.push_back(who);
       },
@@ -411,9 +432,9 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
 
 }  // namespace
 
-caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
-                               std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
-  return sys.spawn<caf::detached>(planner_behavior, std::move(opts), std::move(board), std::move(shards));
+planner_hdl spawn_planner_actor(caf::actor_system& sys, node_config cfg, std::shared_ptr<status_board> board,
+                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker) {
+  return sys.spawn(planner_behavior, std::move(cfg), std::move(board), std::move(shards), std::move(maker));
 }
 
 }  // namespace tessera::actors

@@ -81,7 +81,7 @@ void commit_migration(planner_actor* self) {
   st.news = make_news(st, m.version, m.why, st.served_slots, m.slots);
   st.version = m.version;
   st.current = m.plan;
-  st.last_served = m.plan;
+  st.last_plan = placed(m.slots);
   st.slots = std::move(m.slots);
   auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - m.started).count();
   note_history(st, "v" + std::to_string(st.version) + " serving after a background migration of " +
@@ -131,7 +131,7 @@ void check_migration(planner_actor* self) {
     spdlog::info("planner: v{} loaded on idle workers; parking {} requests", m.version, m.waiting.size());
     if (m.waiting.empty())
       return switch_deferred(self);
-    self->delayed_send(self, std::chrono::milliseconds(st.opts.park_timeout_ms), tick_atom::value, m.version);
+    self->delayed_send(self, std::chrono::milliseconds(st.cfg.park_timeout_ms), park_deadline_atom::value, m.version);
     return publish(self);
   }
   if (m.phase == migration_phase::switching && all_loaded)
@@ -139,30 +139,27 @@ void check_migration(planner_actor* self) {
   publish(self);
 }
 
-// Starts bringing up `chosen` while the current plan serves.
-void start_migration(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
-                     const std::string& why) {
+// Starts bringing up the decided plan (`slots`: its stages with their shards)
+// while the current plan serves.
+void start_migration(planner_actor* self, const planner::decision& d, std::vector<stage_slot> slots) {
   auto& st = self->state;
   migration m;
   m.phase = migration_phase::loading;
   m.version = ++st.versions;
-  m.plan = chosen;
-  m.why = why;
+  m.plan = d.chosen;
+  m.why = d.why;
   m.started = clock_type::now();
-  std::string line = "v" + std::to_string(m.version) + " (" + why + "): migrating in the background while v" +
+  std::string line = "v" + std::to_string(m.version) + " (" + d.why + "): migrating in the background while v" +
                      std::to_string(st.version) + " serves:";
-  for (size_t i = 0; i < chosen.stages.size(); ++i) {
-    stage_slot slot;
-    slot.worker_id = std::stoull(chosen.stages[i].worker_id);
-    slot.shard = made[i];
+  for (auto& slot : slots) {
     auto serving = std::find_if(st.slots.begin(), st.slots.end(), [&](auto& s) { return s.worker_id == slot.worker_id; });
     if (serving != st.slots.end() && serving->shard.id == slot.shard.id)
       slot.loaded = serving->loaded;  // unchanged stage: keeps its KV
     else
       slot.deferred = serving != st.slots.end();  // busy serving: switch after parking
     line += " " + range_text(slot) + (slot.loaded ? " (kept)" : slot.deferred ? " (after parking)" : " (loading now)");
-    m.slots.push_back(std::move(slot));
   }
+  m.slots = std::move(slots);
   st.next = std::move(m);
   note_history(st, line);
   for (auto& s : st.next.slots)

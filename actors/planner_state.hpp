@@ -1,7 +1,7 @@
-// The planner actor's state, shared by its two sources: planner_actor.cpp
-// (inventory, re-planning, routes, status) and planner_migration.cpp (moving to
-// a better plan in the background). Internal: included by those two only (it
-// pulls in CAF).
+// The planner actor's state, shared by its sources: planner_actor.cpp
+// (inventory, re-planning, routes, status), planner_migration.cpp (moving to
+// a better plan in the background) and planner_standby.cpp (standby workers).
+// Internal: included by those only (it pulls in CAF).
 #pragma once
 
 #include <chrono>
@@ -11,24 +11,25 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/node_config.hpp"
+#include "actors/plan_view.hpp"
 #include "actors/shard_maker.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
-#include "planner/planner.hpp"
+#include "planner/decide.hpp"
 
 namespace tessera::actors::planner_detail {
-
 
 using clock_type = std::chrono::steady_clock;
 
 struct worker_entry {
-  caf::actor handle;
+  worker_hdl handle;
   worker_info info;
   kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
   std::string shard;        // the shard last assigned to it
@@ -55,21 +56,32 @@ struct migration {
   clock_type::time_point started;
 };
 
+// A decision waiting for the shard maker to cut its shards.
+struct pending_cut {
+  uint32_t ticket = 0;
+  planner::decision decided;
+  uint64_t pool_epoch = 0;  // the pool it was decided on (joins and leaves bump it)
+};
+
 struct planner_state {
-  planner_actor_options opts;
+  node_config cfg;
   std::shared_ptr<status_board> board;
-  std::shared_ptr<shard_registry> shards;
+  shard_maker_hdl maker;
   bool model_ok = false;
   std::string model_name;
   planner::model_profile model;
-  planner::planner_options popts;
+  planner::decide_options dopts;
+  link_assumption link;
   std::map<uint64_t, worker_entry> workers;
+  uint64_t pool_epoch = 0;
   planner::plan current;
-  planner::plan last_served;  // the last feasible plan (kept while the pool is short)
+  std::vector<planner::placed_stage> last_plan;  // the last feasible plan assigned (kept while the pool is short)
   std::vector<stage_slot> slots;
   uint32_t version = 0;       // of `current` (the plan routes are served from)
   uint32_t versions = 0;      // plan versions handed out (aborted migrations leave gaps)
   migration next;             // a better plan loading in the background
+  std::optional<pending_cut> cutting;
+  uint32_t cut_tickets = 0;
   bool replan_after_switch = false;  // a join/leave came while requests were parked
   plan_news news;             // told to every worker when `current` starts serving
   std::vector<stage_slot> served_slots;  // the stages of the last plan that served (news compares to these)
@@ -79,12 +91,12 @@ struct planner_state {
   clock_type::time_point replan_due;
   clock_type::time_point started = clock_type::now();
   std::vector<std::string> history;
-  std::vector<caf::actor> subscribers;
+  std::vector<request_hdl> subscribers;
   std::string last_change = "first plan";  // why the next re-plan happens
   static inline const char* name = "tessera.planner";
 };
 
-using planner_actor = caf::stateful_actor<planner_state>;
+using planner_actor = planner_hdl::stateful_base<planner_state>;
 
 const char* to_string(migration_phase p);
 
@@ -96,11 +108,13 @@ void set_unready(planner_actor* self, std::string reason);
 void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool standby = false);
 void start_serving(planner_actor* self, bool tell_workers = true);
 std::string range_text(const stage_slot& s);
+std::vector<stage_slot> slots_for(const planner::decision& d, const std::vector<stage_shard>& made);
 
-// planner_standby.cpp
+// planner_standby.cpp: the pool and serving view decide() reads, and standbys.
+std::vector<planner::pool_worker> pool_of(const planner_state& st);
+std::vector<planner::placed_stage> placed(const std::vector<stage_slot>& slots);
+planner::serving_view serving_of(const planner_state& st);
 void assign_standbys(planner_actor* self);
-std::optional<planner::plan> substitute(planner_state& st, const std::vector<planner::worker_profile>& profiles,
-                                        const std::vector<uint64_t>& ids);
 
 // planner_migration.cpp
 plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,
@@ -108,8 +122,7 @@ plan_news make_news(const planner_state& st, uint32_t version, const std::string
 void abort_migration(planner_actor* self, const std::string& why);
 void check_migration(planner_actor* self);
 void switch_deferred(planner_actor* self);  // parking is over (or timed out): serving workers switch
-void start_migration(planner_actor* self, const planner::plan& chosen, std::vector<stage_shard> made,
-                     const std::string& why);
+void start_migration(planner_actor* self, const planner::decision& d, std::vector<stage_slot> slots);
 void on_parked(planner_actor* self, const caf::actor_addr& who, uint32_t version);
 
 }  // namespace tessera::actors::planner_detail

@@ -1,5 +1,6 @@
 #include "actors/shard_maker.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -8,12 +9,26 @@
 
 #include "model/graph/graph_cutter.hpp"
 #include "model/base/sha256.hpp"
+#include "planner/cut_cache.hpp"
 
 namespace tessera::actors {
 
 namespace fs = std::filesystem;
 
 namespace {
+
+fs::path model_cuts_dir(const std::string& model_dir, const std::string& shard_dir) {
+  auto model_name = fs::absolute(fs::path(model_dir)).lexically_normal().filename().string();
+  return fs::path(shard_dir) / (model_name.empty() ? "model" : model_name);
+}
+
+uint64_t tree_bytes(const fs::path& dir) {
+  uint64_t total = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file())
+      total += e.file_size();
+  return total;
+}
 
 std::string ranges_key(const std::vector<std::pair<int, int>>& ranges) {
   std::string key;
@@ -43,10 +58,8 @@ std::vector<stage_shard> make_stage_shards(const std::string& model_dir, const s
                                            const std::vector<std::pair<int, int>>& ranges,
                                            shard_registry& registry) {
   fs::path model_path(model_dir);
-  auto model_name = fs::absolute(model_path).lexically_normal().filename().string();
-  if (model_name.empty())
-    model_name = "model";
-  fs::path out = fs::path(shard_dir) / model_name / ranges_key(ranges);
+  const auto key = ranges_key(ranges);
+  fs::path out = model_cuts_dir(model_dir, shard_dir) / key;
   fs::path manifest = out / "manifest.json";
   // A cut is reused only when it is newer than the model it came from.
   bool fresh = fs::exists(manifest) &&
@@ -65,6 +78,7 @@ std::vector<stage_shard> make_stage_shards(const std::string& model_dir, const s
   } else {
     spdlog::info("shards reused dir={}", out.string());
   }
+  fs::last_write_time(out, fs::file_time_type::clock::now());  // its last use, for remove_old_cuts
   std::ifstream in(manifest);
   if (!in)
     throw std::runtime_error(manifest.string() + ": cannot read the cut's manifest");
@@ -78,6 +92,7 @@ std::vector<stage_shard> make_stage_shards(const std::string& model_dir, const s
     const auto& s = stages[i];
     stage_shard shard;
     shard.id = s.at("id").get<std::string>();
+    shard.cut = key;
     shard.layer_begin = ranges[i].first;
     shard.layer_end = ranges[i].second;
     shard.head = i + 1 == stages.size() ? "sample" : "";
@@ -101,6 +116,37 @@ std::vector<stage_shard> make_stage_shards(const std::string& model_dir, const s
     result.push_back(std::move(shard));
   }
   return result;
+}
+
+cut_cleanup remove_old_cuts(const std::string& model_dir, const std::string& shard_dir,
+                            const std::vector<std::string>& in_use, uint64_t budget_bytes,
+                            shard_registry& registry) {
+  cut_cleanup out;
+  fs::path root = model_cuts_dir(model_dir, shard_dir);
+  if (!fs::is_directory(root))
+    return out;
+  std::vector<planner::cached_cut> cuts;
+  for (auto& e : fs::directory_iterator(root))
+    if (e.is_directory())
+      cuts.push_back({e.path().filename().string(), tree_bytes(e.path()),
+                      static_cast<int64_t>(fs::last_write_time(e.path()).time_since_epoch().count())});
+  auto doomed = planner::cuts_to_delete(cuts, in_use, budget_bytes);
+  for (auto& c : cuts) {
+    if (!std::binary_search(doomed.begin(), doomed.end(), c.key)) {
+      ++out.kept;
+      out.kept_bytes += c.bytes;
+      continue;
+    }
+    fs::path dir = root / c.key;
+    registry.remove_under(fs::absolute(dir).string());
+    fs::remove_all(dir);
+    ++out.deleted;
+    out.freed_bytes += c.bytes;
+  }
+  if (out.deleted > 0)
+    spdlog::info("shard cuts deleted={} freed_bytes={} kept={} kept_bytes={} budget_bytes={}", out.deleted,
+                 out.freed_bytes, out.kept, out.kept_bytes, budget_bytes);
+  return out;
 }
 
 }  // namespace tessera::actors

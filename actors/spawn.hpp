@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/node_config.hpp"
 #include "net/gateway.hpp"
 
 namespace tessera::model {
@@ -21,7 +21,6 @@ namespace tessera::actors {
 
 class status_board;
 class shard_registry;
-struct node_config;
 
 struct worker_options {
   uint32_t heartbeat_ms = 1000;          // told to the worker in Welcome
@@ -38,24 +37,8 @@ struct worker_options {
 // handler, stage_step / assign_shard / release_sequence from the runtime; sends
 // worker_joined and shard_loaded to `planner`. Quits with a tessera error when
 // the socket closes, heartbeats stop, or the worker breaks the protocol.
-caf::actor spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
-                              uint64_t worker_id, caf::actor planner, worker_options opts);
-
-// The ledger of sequences whose KV lives on one worker (kv_note, release_sequence,
-// kv_query_atom -> kv_summary).
-caf::actor spawn_kv_owner(caf::actor_system& sys, uint64_t worker_id);
-
-// A client request as parsed from /ws/generate.
-struct generate_params {
-  std::string prompt;
-  std::vector<int64_t> prompt_ids;  // used when non-empty (prompt ignored)
-  uint32_t max_tokens = 64;
-  float temperature = 0.0f;  // 0: greedy
-  int64_t top_k = 0;
-  float top_p = 1.0f;
-  uint64_t seed = 0;
-  std::vector<std::string> stop;
-};
+worker_hdl spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              uint64_t worker_id, planner_hdl planner, worker_options opts);
 
 struct request_options {
   uint32_t context = 256;
@@ -68,42 +51,34 @@ struct request_options {
 };
 
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,
-// streams {token, text} and a final {done, usage, timings} to `client`, then
-// quits. On a lost stage it fetches a new route and rebuilds the KV by running
-// the tokens so far from position 0 (idempotent: a Forward cuts KV first).
-caf::actor spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client,
-                               uint64_t request_id, generate_params params, caf::actor planner,
+// sends `client` token and status events and a final done (or error) event,
+// then quits. On a lost stage it fetches a new route and rebuilds the KV of
+// the stages that changed (idempotent: a Forward cuts KV first).
+request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client,
+                                uint64_t request_id, generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts);
 
-// One client socket on /ws/generate: parses JSON requests, answers bad input
-// with {"error"} (the socket stays usable), runs its requests one after another.
-caf::actor spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
-                              caf::actor planner, std::shared_ptr<const model::tokenizer> tok,
+// One client socket on /ws/generate: parses requests (client_protocol), answers
+// bad input with an error frame (the socket stays usable), runs its requests
+// one after another and writes their events to the socket.
+client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                               request_options opts, uint32_t max_tokens_default);
 
-struct planner_actor_options {
-  std::string model_dir;
-  std::string shard_dir;
-  std::string objective = "latency";
-  uint32_t context = 256;
-  size_t expected_workers = 0;    // wait for this many before the first plan...
-  uint32_t first_plan_wait_ms = 15000;  // ...but no longer than this
-  uint32_t settle_ms = 300;       // coalesce joins/leaves before re-planning
-  // A better plan found while the current one serves is loaded on idle workers
-  // first and switched to at a token boundary (false: assigned at once).
-  bool background_migration = true;
-  uint32_t park_timeout_ms = 5000;  // requests that have not parked by then hit the switch mid-step
-  // Idle workers load the shard of a serving stage ahead (browser stages
-  // first), so when that stage's worker is lost its replacement is ready.
-  bool standby = true;
-};
+// Holds the worker inventory and the plan; re-plans on join/leave
+// (planner::decide); has `maker` cut the stage shards (none: it spawns its own
+// shard_maker, detached and linked), assigns them, answers get_route_atom with
+// route_reply and tells subscribers about plan changes. Publishes its view to
+// `board` (the /api/status snapshot). Reads the model, shard, [runtime] planner
+// and [planner] keys of `cfg`; waits for cfg.local_workers.size() workers
+// (at most cfg.first_plan_wait_ms) before the first plan.
+planner_hdl spawn_planner_actor(caf::actor_system& sys, node_config cfg, std::shared_ptr<status_board> board,
+                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker = {});
 
-// Holds the worker inventory and the plan; re-plans on join/leave; makes the
-// stage shards (cached by content id), assigns them, answers get_route_atom
-// with route_reply and tells subscribers about plan changes. Publishes its view
-// to `board` (the /api/status snapshot).
-caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
-                               std::shared_ptr<status_board> board,
-                               std::shared_ptr<shard_registry> shards);
+// The shard maker's behaviour: cut_shards -> shards_ready (make_stage_shards,
+// then remove_old_cuts with `budget_bytes`). Blocking file I/O: spawn it detached.
+shard_maker_hdl::behavior_type shard_maker(shard_maker_hdl::pointer self, std::string model_dir,
+                                           std::string shard_dir, uint64_t budget_bytes,
+                                           std::shared_ptr<shard_registry> registry);
 
 }  // namespace tessera::actors

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make demo`: Tessera end to end on one machine. Starts a node with the
-# embedded default config (the `small` preset, built on first use, and three
-# local headless workers of unequal memory), waits until the plan is loaded,
-# prints it, sends a prompt through the gateway WebSocket, streams the text,
-# prints timings, and shuts everything down.
+# `make demo`: Tessera end to end on one machine. Imports the shipped default
+# model (models/kjv-bierce-19m, a small Llama trained on public-domain English)
+# with `tessera model build --from-hf`, starts a node with the embedded default
+# config (that model and three local headless workers of unequal memory), waits
+# until the plan is loaded, prints it, sends a prompt through the gateway
+# WebSocket, streams the text, prints timings, and shuts everything down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -22,6 +23,13 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n== %s\n' "$*"; }
 
+# The directory the embedded default config serves (configs/local.toml [model] dir).
+model_src=models/kjv-bierce-19m
+model_dir=build/models/kjv-bierce-19m
+step "importing $model_src (tessera model build --from-hf)"
+rm -rf "$model_dir"
+"$tessera" model build --from-hf "$model_src" --out "$model_dir"
+
 step "starting a node with three local workers (log: $run/node.log)"
 "$tessera" node --listen 127.0.0.1:0 --port-file "$run/port" >"$run/node.log" 2>&1 &
 node_pid=$!
@@ -37,8 +45,15 @@ echo "listening on 127.0.0.1:$port (worker page: http://127.0.0.1:$port/)"
 step "plan (from /api/status, once every stage is loaded)"
 node scripts/demo_plan.mjs "http://127.0.0.1:$port" 600 || { tail -20 "$run/node.log"; exit 1; }
 
-step "prompt over ws://127.0.0.1:$port/ws/generate (greedy, 48 tokens; seeded weights, so the text is noise)"
-"$tessera" prompt --url "ws://127.0.0.1:$port/ws/generate" --max-tokens 48 "Tessera cuts a model into pieces."
+prompt="And God said unto Moses,"
+step "prompt over ws://127.0.0.1:$port/ws/generate (greedy, 48 tokens)"
+printf '%s' "$prompt"
+"$tessera" prompt --url "ws://127.0.0.1:$port/ws/generate" --max-tokens 48 "$prompt"
+
+step "the same prompt, sampled (temperature 0.8, top-k 40, seed 7)"
+printf '%s' "$prompt"
+"$tessera" prompt --url "ws://127.0.0.1:$port/ws/generate" --max-tokens 48 \
+  --temperature 0.8 --top-k 40 --top-p 0.95 --seed 7 "$prompt"
 
 step "shutting down"
 kill -TERM "$node_pid"

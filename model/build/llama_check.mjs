@@ -1,6 +1,6 @@
 // Numerical self-check of a model directory written by `tessera model build`,
 // in onnxruntime-node (from webworker/node_modules):
-//   node model/llama_check.mjs DIR [--prompt-len N]
+//   node model/build/llama_check.mjs DIR [--prompt-len N]
 // 1. the model loads and runs; logits are finite and not constant;
 // 2. one full pass over a prompt == token-by-token decode through the KV cache
 //    (last-position logits, max abs diff reported, must be < 1e-4);
@@ -66,7 +66,7 @@ async function main() {
   const args = process.argv.slice(2);
   const dir = args[0];
   if (!dir) {
-    console.error('usage: node model/llama_check.mjs MODEL_DIR [--prompt-len N]');
+    console.error('usage: node model/build/llama_check.mjs MODEL_DIR [--prompt-len N]');
     process.exit(2);
   }
   const n = args.includes('--prompt-len') ? Number(args[args.indexOf('--prompt-len') + 1]) : 12;

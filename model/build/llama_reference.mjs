@@ -2,7 +2,7 @@
 // JavaScript, written from Hugging Face's LlamaForCausalLM semantics (not from
 // our graph): reads the initializers' external data by parsing model.onnx with
 // a minimal protobuf reader, then compares its logits with onnxruntime-node.
-//   node model/llama_reference.mjs DIR [--prompt-len N]
+//   node model/build/llama_reference.mjs DIR [--prompt-len N]
 // Exit 0 when every position's logits agree within 1e-3 (float64 vs float32 math).
 import { readFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -195,7 +195,7 @@ export function referenceLogits(cfg, w, ids) {
 async function main() {
   const args = process.argv.slice(2);
   const dir = args[0];
-  if (!dir) { console.error('usage: node model/llama_reference.mjs MODEL_DIR [--prompt-len N]'); process.exit(2); }
+  if (!dir) { console.error('usage: node model/build/llama_reference.mjs MODEL_DIR [--prompt-len N]'); process.exit(2); }
   const n = args.includes('--prompt-len') ? Number(args[args.indexOf('--prompt-len') + 1]) : 10;
   const cfg = readConfig(dir);
   const w = loadWeights(dir);

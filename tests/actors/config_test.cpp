@@ -17,9 +17,11 @@ std::string error_of(const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("the embedded default config has three unequal local workers on the small preset") {
+TEST_CASE("the embedded default config has three unequal local workers on the shipped model") {
   auto cfg = default_node_config();
-  CHECK(cfg.preset == "small");
+  CHECK(cfg.from_hf == "models/kjv-bierce-19m");
+  CHECK(cfg.model_dir == "build/models/kjv-bierce-19m");
+  CHECK(cfg.preset.empty());
   REQUIRE(cfg.local_workers.size() == 3);
   CHECK(cfg.local_workers[0].memory_bytes != cfg.local_workers[1].memory_bytes);
   CHECK(cfg.local_workers[1].memory_bytes != cfg.local_workers[2].memory_bytes);
@@ -62,6 +64,54 @@ threads = 2
   CHECK(cfg.local_workers[0].memory_bytes == 2000000000ull);
   CHECK(cfg.local_workers[0].threads == 2);
   CHECK(cfg.local_workers[0].name == "local-0");
+}
+
+TEST_CASE("the planner's assumptions and the shard budget come from [planner] and [node]") {
+  auto defaults = default_node_config();
+  CHECK(defaults.concurrent_sequences == 8);
+  CHECK(defaults.scratch_bytes == 32ull << 20);
+  CHECK(defaults.link_rtt_ms == 0.2);
+  CHECK(defaults.link_bytes_per_s == 1e9);
+  CHECK(defaults.first_plan_wait_ms == 15000);
+  CHECK(defaults.shard_budget_bytes == 2000000000ull);
+  auto cfg = parse_node_config(R"(
+[node]
+shard_budget = "500MB"
+[planner]
+concurrent_sequences = 2
+scratch = "1MiB"
+link_rtt_ms = 30
+link_bandwidth = "10MB"
+first_plan_wait_ms = 0
+)", "t.toml");
+  CHECK(cfg.shard_budget_bytes == 500000000ull);
+  CHECK(cfg.concurrent_sequences == 2);
+  CHECK(cfg.scratch_bytes == 1048576);
+  CHECK(cfg.link_rtt_ms == 30.0);
+  CHECK(cfg.link_bytes_per_s == 1e7);
+  CHECK(cfg.first_plan_wait_ms == 0);
+  CHECK(parse_node_config("[planner]\nlink_rtt_ms = 1.5\n", "t.toml").link_rtt_ms == 1.5);
+}
+
+TEST_CASE("bad planner values name the key and the value") {
+  auto e = error_of("[planner]\nconcurrent_sequences = 0\n");
+  CHECK(e.find("planner.concurrent_sequences") != std::string::npos);
+  CHECK(e.find("value 0 out of range") != std::string::npos);
+  e = error_of("[planner]\nlink_rtt_ms = -1.5\n");
+  CHECK(e.find("planner.link_rtt_ms") != std::string::npos);
+  CHECK(e.find("-1.5") != std::string::npos);
+  e = error_of("[planner]\nlink_rtt_ms = \"fast\"\n");
+  CHECK(e.find("planner.link_rtt_ms: expected a number") != std::string::npos);
+  e = error_of("[planner]\nscratch = \"lots\"\n");
+  CHECK(e.find("planner.scratch") != std::string::npos);
+  CHECK(e.find("\"lots\"") != std::string::npos);
+  e = error_of("[planner]\nlink_bandwidth = -5\n");
+  CHECK(e.find("planner.link_bandwidth") != std::string::npos);
+  CHECK(e.find("-5") != std::string::npos);
+  e = error_of("[node]\nshard_budget = \"2XB\"\n");
+  CHECK(e.find("node.shard_budget") != std::string::npos);
+  CHECK(e.find("XB") != std::string::npos);
+  CHECK(error_of("[planner]\nscratch_bytes = 5\n").find("planner.scratch_bytes: unknown key") != std::string::npos);
 }
 
 TEST_CASE("an unknown key is named with its table") {

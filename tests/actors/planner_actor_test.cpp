@@ -2,19 +2,24 @@
 // waits for the expected workers, plans, cuts and assigns shards, serves a
 // route only once every stage is loaded, re-plans in place when a serving
 // worker goes, says why when it cannot serve, and migrates to a better plan
-// in the background (idle workers load first, requests park, then the switch).
+// in the background (idle workers load first, requests park, then the switch),
+// keeps answering routes while the shard maker cuts, and deletes old cuts.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/plan_view.hpp"
+#include "actors/shard_maker.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
 #include "model/graph/graph_inspector.hpp"
@@ -48,8 +53,21 @@ std::string tiny_model(const fs::path& root) {
   return dir;
 }
 
+// The planner's config for these tests: the tiny model, shards under `root`,
+// a short settle time, and `expected` local workers to wait for.
+node_config planner_config(const std::string& model_dir, const fs::path& root, size_t expected) {
+  node_config cfg;
+  cfg.model_dir = model_dir;
+  cfg.shard_dir = (root / "shards").string();
+  cfg.settle_ms = 10;
+  cfg.local_workers.resize(expected);
+  return cfg;
+}
+
+nlohmann::json status_of(const status_board& board) { return nlohmann::json::parse(render_status(board.planner())); }
+
 // Waits for an assign_shard on a fake worker; answers Loaded to the planner.
-std::optional<assign_shard> load_assigned(caf::scoped_actor& w, const caf::actor& planner, uint64_t id,
+std::optional<assign_shard> load_assigned(caf::scoped_actor& w, const planner_hdl& planner, uint64_t id,
                                           std::chrono::milliseconds wait = std::chrono::seconds(20)) {
   std::optional<assign_shard> got;
   w->receive([&](assign_shard& a) { got = a; }, caf::after(wait) >> [] {});
@@ -65,7 +83,7 @@ std::optional<route> wait_plan(caf::scoped_actor& self) {
   return out;
 }
 
-route_reply ask(caf::scoped_actor& self, const caf::actor& planner) {
+route_reply ask(caf::scoped_actor& self, const planner_hdl& planner) {
   route_reply out;
   self->request(planner, std::chrono::seconds(5), get_route_atom::value)
       .receive([&](route_reply& r) { out = r; }, [](caf::error&) { FAIL("planner did not answer"); });
@@ -82,13 +100,8 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
   caf::scoped_actor self{sys};
   auto board = std::make_shared<status_board>();
   auto shards = std::make_shared<shard_registry>();
-  planner_actor_options opts;
-  opts.model_dir = model_dir;
-  opts.shard_dir = (tmp.path / "shards").string();
-  opts.expected_workers = 2;
-  opts.settle_ms = 10;
-  auto planner = spawn_planner_actor(sys, opts, board, shards);
-  self->send(planner, subscribe_atom::value, caf::actor(self));
+  auto planner = spawn_planner_actor(sys, planner_config(model_dir, tmp.path, 2), board, shards);
+  self->send(planner, subscribe_atom::value, caf::actor_cast<request_hdl>(self));
 
   auto before = ask(self, planner);
   CHECK_FALSE(before.ready);
@@ -98,8 +111,8 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
   auto w2 = std::make_unique<caf::scoped_actor>(sys);
   worker_info i1{1, "one", "node-cpu", 1ull << 30, 1e9, 1, {}};
   worker_info i2{2, "two", "node-cpu", 512ull << 20, 1e9, 1, {}};
-  (*w1)->send(planner, worker_joined{i1, caf::actor(*w1)});
-  (*w2)->send(planner, worker_joined{i2, caf::actor(*w2)});
+  (*w1)->send(planner, worker_joined{i1, caf::actor_cast<worker_hdl>(*w1)});
+  (*w2)->send(planner, worker_joined{i2, caf::actor_cast<worker_hdl>(*w2)});
 
   // Whichever workers the plan uses get an Assign; until they answer, no route.
   auto a1 = load_assigned(*w1, planner, 1, std::chrono::seconds(20));
@@ -116,7 +129,7 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
   auto assigned = a1 ? *a1 : *a2;
   REQUIRE_FALSE(assigned.files.empty());
   CHECK(shards->find(assigned.shard_id, assigned.files[0].name).has_value());
-  auto status = nlohmann::json::parse(board->planner_json());
+  auto status = status_of(*board);
   CHECK(status["ready"] == true);
   CHECK(status["workers"].size() == 2);
 
@@ -133,7 +146,7 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
     REQUIRE(r.ready);
     CHECK(r.path.plan_version > old_version);
     CHECK(r.path.hops[0].worker_id == 2);
-    auto replans = nlohmann::json::parse(board->planner_json())["replans"];
+    auto replans = status_of(*board)["replans"];
     CHECK(replans.back().get<std::string>().find("worker 1 left") != std::string::npos);
   }
   w1.reset();
@@ -151,13 +164,10 @@ TEST_CASE("a pool too small for the model is reported with what it lacks") {
   config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  planner_actor_options opts;
-  opts.model_dir = model_dir;
-  opts.shard_dir = (tmp.path / "shards").string();
-  opts.settle_ms = 10;
-  auto planner = spawn_planner_actor(sys, opts, std::make_shared<status_board>(), std::make_shared<shard_registry>());
+  auto planner = spawn_planner_actor(sys, planner_config(model_dir, tmp.path, 0), std::make_shared<status_board>(),
+                                     std::make_shared<shard_registry>());
   caf::scoped_actor w(sys);
-  w->send(planner, worker_joined{{1, "tiny-worker", "wasm", 1 << 20, 1e9, 1, {}}, caf::actor(w)});
+  w->send(planner, worker_joined{{1, "tiny-worker", "wasm", 1 << 20, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(w)});
   route_reply r;
   for (int i = 0; i < 100; ++i) {
     r = ask(self, planner);
@@ -173,12 +183,13 @@ TEST_CASE("a pool too small for the model is reported with what it lacks") {
 namespace {
 
 // Smallest worker memory (bytes) with which `range` of the model fits, as the
-// planner actor sizes stages (same options as planner_actor.cpp).
+// planner actor sizes stages (the default config's planner keys).
 uint64_t memory_to_fit(const std::string& model_dir, tessera::planner::layer_range range) {
+  node_config defaults;
   tessera::planner::planner_options popts;
-  popts.context_tokens = 256;
-  popts.concurrent_sequences = 8;
-  popts.scratch_bytes = 32ull << 20;
+  popts.context_tokens = defaults.context;
+  popts.concurrent_sequences = defaults.concurrent_sequences;
+  popts.scratch_bytes = defaults.scratch_bytes;
   auto model = to_model_profile(tessera::model::inspect_model(model_dir));
   tessera::planner::cost_model costs(model, popts);
   worker_info info{9, "probe", "node-cpu", 0, 1e12, 1, {}};
@@ -186,7 +197,7 @@ uint64_t memory_to_fit(const std::string& model_dir, tessera::planner::layer_ran
   while (lo < hi) {
     auto mid = lo + (hi - lo) / 2;
     info.memory_bytes = mid;
-    if (costs.fits(to_worker_profile(info), range))
+    if (costs.fits(to_worker_profile(info, {defaults.link_rtt_ms, defaults.link_bytes_per_s}), range))
       hi = mid;
     else
       lo = mid + 1;
@@ -214,21 +225,17 @@ struct migration_fixture {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::shared_ptr<status_board> board = std::make_shared<status_board>();
-  caf::actor planner;
+  planner_hdl planner;
   std::unique_ptr<caf::scoped_actor> w1, w2;
   std::optional<route> v1;
 
   migration_fixture() {
-    planner_actor_options opts;
-    opts.model_dir = model_dir;
-    opts.shard_dir = (tmp.path / "shards").string();
-    opts.expected_workers = 1;
-    opts.settle_ms = 10;
-    opts.park_timeout_ms = 60000;  // the tests park explicitly
-    planner = spawn_planner_actor(sys, opts, board, std::make_shared<shard_registry>());
-    self->send(planner, subscribe_atom::value, caf::actor(self));
+    auto cfg = planner_config(model_dir, tmp.path, 1);
+    cfg.park_timeout_ms = 60000;  // the tests park explicitly
+    planner = spawn_planner_actor(sys, cfg, board, std::make_shared<shard_registry>());
+    self->send(planner, subscribe_atom::value, caf::actor_cast<request_hdl>(self));
     w1 = std::make_unique<caf::scoped_actor>(sys);
-    (*w1)->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w1)});
+    (*w1)->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(*w1)});
     REQUIRE(load_assigned(*w1, planner, 1));
     v1 = wait_plan(self);
     REQUIRE(v1);
@@ -240,11 +247,11 @@ struct migration_fixture {
     auto all = memory_to_fit(model_dir, {0, 4});
     REQUIRE(memory_to_fit(model_dir, {0, 3}) < all);
     w2 = std::make_unique<caf::scoped_actor>(sys);
-    (*w2)->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor(*w2)});
+    (*w2)->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor_cast<worker_hdl>(*w2)});
   }
   std::string history() {
     std::string out;
-    auto status = nlohmann::json::parse(board->planner_json());  // (kept alive for the loop)
+    auto status = status_of(*board);  // (kept alive for the loop)
     for (auto& line : status["replans"])
       out += line.get<std::string>() + "\n";
     return out;
@@ -267,7 +274,7 @@ TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the 
   REQUIRE(during.ready);
   CHECK(during.path.plan_version == v1->plan_version);
   CHECK(during.path.hops[0].worker_id == 1);
-  auto status = nlohmann::json::parse(board->planner_json());
+  auto status = status_of(*board);
   REQUIRE(status.contains("migration"));
   CHECK(status["migration"]["phase"] == "loading");
   w2->send(planner, shard_loaded{2, a2->shard_id, true, "", 1.0, 1.0});
@@ -279,7 +286,7 @@ TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the 
   auto parked_wait = ask(self, planner);
   CHECK_FALSE(parked_wait.ready);
   CHECK(parked_wait.reason.find("switching to plan v" + std::to_string(pause->plan_version)) != std::string::npos);
-  status = nlohmann::json::parse(board->planner_json());
+  status = status_of(*board);
   CHECK(status["migration"]["phase"] == "parking");
   CHECK(status["migration"]["waiting_for_requests"] == 1);
   bool w1_deferred = false;
@@ -287,7 +294,7 @@ TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the 
     if (s["worker"] == 1)
       w1_deferred = s["deferred"].get<bool>();
   CHECK(w1_deferred);
-  self->send(planner, plan_parked{caf::actor(self), pause->plan_version});
+  self->send(planner, plan_parked{caf::actor_cast<request_hdl>(self), pause->plan_version});
   auto a1 = load_assigned(w1, planner, 1);
   REQUIRE(a1);
   CHECK(a1->plan_version == pause->plan_version);
@@ -317,7 +324,7 @@ TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the 
   CHECK(history().find("migrating in the background while v" + std::to_string(v1->plan_version)) != std::string::npos);
   CHECK(history().find("v" + std::to_string(v2->plan_version) + " serving after a background migration") !=
         std::string::npos);
-  CHECK_FALSE(nlohmann::json::parse(board->planner_json()).contains("migration"));
+  CHECK_FALSE(status_of(*board).contains("migration"));
 }
 
 TEST_CASE_METHOD(migration_fixture, "a migration whose new worker leaves is abandoned and the old plan keeps serving") {
@@ -334,7 +341,7 @@ TEST_CASE_METHOD(migration_fixture, "a migration whose new worker leaves is aban
   CHECK(r.path.plan_version == v1->plan_version);
   CHECK(r.path.hops.size() == 1);
   CHECK(r.path.hops[0].load_epoch == v1->hops[0].load_epoch);  // w1 never switched: KV intact
-  CHECK_FALSE(nlohmann::json::parse(board->planner_json()).contains("migration"));
+  CHECK_FALSE(status_of(*board).contains("migration"));
 }
 
 TEST_CASE_METHOD(migration_fixture, "a worker of the old plan leaving while requests are parked abandons the switch and re-plans at once") {
@@ -354,7 +361,7 @@ TEST_CASE_METHOD(migration_fixture, "a worker of the old plan leaving while requ
   CHECK(history().find("v" + std::to_string(pause->plan_version) + " abandoned: worker 1 left") != std::string::npos);
   // A big worker joins: a plan over the workers that are left serves again.
   caf::scoped_actor w3(sys);
-  w3->send(planner, worker_joined{{3, "big", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(w3)});
+  w3->send(planner, worker_joined{{3, "big", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(w3)});
   auto a3 = load_assigned(w3, planner, 3);
   auto again = load_assigned(*w2, planner, 2, std::chrono::milliseconds(a3 ? 500 : 20000));
   REQUIRE((a3 || again));
@@ -370,14 +377,14 @@ TEST_CASE_METHOD(migration_fixture, "an idle worker stands by with a serving sta
   // An equal worker joins: the plan stays (not better by the margin) and the
   // newcomer loads worker 1's shard ahead.
   w2 = std::make_unique<caf::scoped_actor>(sys);
-  (*w2)->send(planner, worker_joined{{2, "spare", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w2)});
+  (*w2)->send(planner, worker_joined{{2, "spare", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(*w2)});
   auto standby = load_assigned(*w2, planner, 2);
   REQUIRE(standby);
   CHECK(standby->shard_id == v1->hops[0].shard_id);
   auto r = ask(self, planner);
   REQUIRE(r.ready);
   CHECK(r.path.plan_version == v1->plan_version);  // nothing moved
-  auto status = nlohmann::json::parse(board->planner_json());
+  auto status = status_of(*board);
   nlohmann::json spare;
   for (auto& w : status["workers"])
     if (w["id"] == 2)
@@ -394,4 +401,96 @@ TEST_CASE_METHOD(migration_fixture, "an idle worker stands by with a serving sta
   REQUIRE(v2->hops.size() == 1);
   CHECK(v2->hops[0].worker_id == 2);
   CHECK(history().find("lost stages given to idle workers") != std::string::npos);
+}
+
+TEST_CASE("the planner answers routes while the shard maker cuts, and the serving plan serves until the next one is cut") {
+  temp_dir tmp;
+  auto model_dir = tiny_model(tmp.path);
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto registry = std::make_shared<shard_registry>();
+  auto pcfg = planner_config(model_dir, tmp.path, 1);
+  // The test plays the shard maker: it holds each cut until it has asked the
+  // planner for a route, then has a real shard maker cut.
+  caf::scoped_actor maker{sys};
+  auto real = sys.spawn<caf::detached>(shard_maker, pcfg.model_dir, pcfg.shard_dir, pcfg.shard_budget_bytes, registry);
+  auto planner = spawn_planner_actor(sys, pcfg, std::make_shared<status_board>(), registry,
+                                     caf::actor_cast<shard_maker_hdl>(maker));
+  self->send(planner, subscribe_atom::value, caf::actor_cast<request_hdl>(self));
+  auto hold_cut = [&](route_reply& during) {
+    bool asked = false;
+    maker->receive(
+        [&](cut_shards& c) -> shards_ready {
+          during = ask(self, planner);  // fails the test when the planner does not answer
+          asked = true;
+          shards_ready out;
+          maker->request(real, std::chrono::seconds(20), c)
+              .receive([&](shards_ready& r) { out = std::move(r); }, [](caf::error&) { FAIL("the cut failed"); });
+          return out;
+        },
+        caf::after(std::chrono::seconds(20)) >> [] {});
+    return asked;
+  };
+
+  caf::scoped_actor w1{sys};
+  w1->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(w1)});
+  route_reply first;
+  REQUIRE(hold_cut(first));
+  CHECK_FALSE(first.ready);
+  CHECK(first.reason == "cutting the stage shards of the next plan");
+  REQUIRE(load_assigned(w1, planner, 1));
+  auto v1 = wait_plan(self);
+  REQUIRE(v1);
+
+  // A better plan needs a new cut: meanwhile routes go on over v1.
+  auto all = memory_to_fit(model_dir, {0, 4});
+  caf::scoped_actor w2{sys};
+  w2->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor_cast<worker_hdl>(w2)});
+  route_reply second;
+  REQUIRE(hold_cut(second));
+  CHECK(second.ready);
+  CHECK(second.path.plan_version == v1->plan_version);
+  auto a2 = next_of<assign_shard>(w2);
+  REQUIRE(a2);
+  CHECK(a2->plan_version > v1->plan_version);
+  CHECK(registry->find(a2->shard_id, a2->files.at(0).name).has_value());
+  self->send_exit(planner, caf::exit_reason::user_shutdown);
+  self->send_exit(real, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("old shard cuts past the disk budget are deleted, least recently used first, never one in use") {
+  temp_dir tmp;
+  auto shard_dir = tmp.path / "shards";
+  auto cuts = shard_dir / "m";
+  auto registry = std::make_shared<shard_registry>();
+  auto now = fs::file_time_type::clock::now();
+  int age_hours = 4;
+  for (const char* name : {"in-use-oldest", "old", "newer", "newest"}) {
+    fs::create_directories(cuts / name);
+    std::ofstream(cuts / name / "stage.onnx") << std::string(1000, 'x');
+    // The same content id in two cuts, as equal stages of two plans have.
+    registry->add("same", "stage.onnx", {fs::absolute(cuts / name / "stage.onnx").string(), "h"});
+    registry->add(name, "stage.onnx", {fs::absolute(cuts / name / "stage.onnx").string(), "h"});
+    fs::last_write_time(cuts / name, now - std::chrono::hours(age_hours--));
+  }
+  // 3000 bytes: the cut in use, then the newest two; "old" would make 4000.
+  auto r = remove_old_cuts((tmp.path / "m").string(), shard_dir.string(), {"in-use-oldest"}, 3000, *registry);
+  CHECK(r.deleted == 1);
+  CHECK(r.freed_bytes == 1000);
+  CHECK(r.kept == 3);
+  CHECK(fs::exists(cuts / "in-use-oldest"));
+  CHECK_FALSE(fs::exists(cuts / "old"));
+  CHECK(fs::exists(cuts / "newer"));
+  CHECK(fs::exists(cuts / "newest"));
+  CHECK_FALSE(registry->find("old", "stage.onnx").has_value());
+  CHECK(registry->find("newest", "stage.onnx").has_value());
+  // A budget of one byte keeps only the cut in use; the shared id is still served from it.
+  r = remove_old_cuts((tmp.path / "m").string(), shard_dir.string(), {"in-use-oldest"}, 1, *registry);
+  CHECK(r.deleted == 2);
+  CHECK(r.kept == 1);
+  CHECK_FALSE(fs::exists(cuts / "newest"));
+  auto same = registry->find("same", "stage.onnx");
+  REQUIRE(same);
+  CHECK(same->path == fs::absolute(cuts / "in-use-oldest" / "stage.onnx").string());
 }

@@ -225,9 +225,11 @@ export async function settle(port, what, ms, pred, describe) {
 }
 
 // Greedy reference ids from the whole model (tests/integration/reference.mjs).
-export function reference(modelDir, maxTokens, prompts) {
+// `prompts`: texts (byte vocabulary) or { text: ids } with `eos` (a model with its own tokenizer).
+export function reference(modelDir, maxTokens, prompts, eos) {
   const out = execFileSync(process.execPath, [path.join(repoRoot, 'tests', 'integration', 'reference.mjs'),
-                                              modelDir, String(maxTokens), JSON.stringify(prompts)],
+                                              modelDir, String(maxTokens), JSON.stringify(prompts),
+                                              ...(eos === undefined ? [] : [String(eos)])],
                            { timeout: 300000 });
   return JSON.parse(out.toString());
 }

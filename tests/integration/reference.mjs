@@ -2,6 +2,9 @@
 // same runtime the workers use), for prompts given as JSON on argv:
 //   node reference.mjs MODEL_DIR MAX_TOKENS '["prompt 1", "prompt 2"]'
 // prints {"prompt 1": [ids...], ...}; stops at EOS like the node does (EOS not included).
+// Text prompts use the byte vocabulary of the presets; for a model with its own
+// tokenizer give token ids and its EOS id instead:
+//   node reference.mjs MODEL_DIR MAX_TOKENS '{"prompt 1": [ids...], ...}' EOS_ID
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,21 +14,24 @@ const { loadWholeModel } = await import(path.join(web, 'node', 'ort_node.mjs'));
 const { argmaxRow } = await import(path.join(web, 'core', 'pipeline.mjs'));
 const { encodeBytes, BOS, EOS } = await import(path.join(web, 'core', 'byte_text.mjs'));
 
-const [modelDir, maxTokens, promptsJson] = process.argv.slice(2);
-const prompts = JSON.parse(promptsJson);
+const [modelDir, maxTokens, promptsJson, eosArg] = process.argv.slice(2);
+const parsed = JSON.parse(promptsJson);
+const prompts = Array.isArray(parsed) ? parsed : Object.keys(parsed);
+const promptIds = (p) => (Array.isArray(parsed) ? [BOS, ...encodeBytes(p)] : parsed[p]);
+const eos = eosArg === undefined ? EOS : Number(eosArg);
 const { pipeline } = await loadWholeModel(path.resolve(modelDir), { threads: 1 });
 const result = {};
 let seq = 0;
 for (const prompt of prompts) {
   const id = `ref-${seq++}`;
-  const ids = [BOS, ...encodeBytes(prompt)];
+  const ids = promptIds(prompt);
   const out = [];
   let position = 0;
   let input = ids;
   for (let i = 0; i < Number(maxTokens); ++i) {
     const { outputs } = await pipeline.step(id, { position, tokenIds: input });
     const next = outputs.next_token ? Number(outputs.next_token.data[0]) : argmaxRow(outputs.logits);
-    if (next === EOS) break;
+    if (next === eos) break;
     out.push(next);
     position += input.length;
     input = [next];

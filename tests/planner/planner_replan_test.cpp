@@ -1,17 +1,14 @@
 // Unit tests: stability-aware re-planning and bytes to move.
 #include <catch2/catch.hpp>
 
+#include "decide_fixtures.hpp"
 #include "planner/planner.hpp"
 
 using namespace tessera::planner;
 
 namespace {
 
-model_profile uniform(int n) {
-  model_profile m;
-  for (int l = 0; l < n; ++l) m.layers.push_back({1'000'000, 1'000'000'000, 0, 4096});
-  return m;
-}
+model_profile uniform(int n) { return tessera::planner::testing::uniform_model(n); }
 
 worker_profile make(const std::string& id, double flops) {
   worker_profile w;

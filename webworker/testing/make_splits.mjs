@@ -1,16 +1,18 @@
-// ctest fixture step: builds a preset model with the tessera tool and splits it
-// into every plan/head the JS tests use (see plans.mjs).
+// ctest fixture step: builds a preset model (or imports a Hugging Face
+// checkpoint) with the tessera tool and splits it into every plan/head the JS
+// tests use (see plans.mjs).
 //   node testing/make_splits.mjs TESSERA_BIN MODELS_DIR PRESET
-// Writes MODELS_DIR/PRESET/ (model.onnx, config.json, ...) and
-// MODELS_DIR/PRESET-split/<plan>-<head>/.
+//   node testing/make_splits.mjs TESSERA_BIN MODELS_DIR NAME --from-hf CHECKPOINT_DIR
+// Writes MODELS_DIR/NAME/ (model.onnx, config.json, ...) and
+// MODELS_DIR/NAME-split/<plan>-<head>/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { splitsFor, splitDir } from './plans.mjs';
 
-const [bin, models, preset] = process.argv.slice(2);
-if (!bin || !models || !preset) {
-  console.error('usage: make_splits.mjs TESSERA_BIN MODELS_DIR PRESET');
+const [bin, models, preset, fromFlag, checkpoint] = process.argv.slice(2);
+if (!bin || !models || !preset || (fromFlag !== undefined && (fromFlag !== '--from-hf' || !checkpoint))) {
+  console.error('usage: make_splits.mjs TESSERA_BIN MODELS_DIR PRESET | NAME --from-hf CHECKPOINT_DIR');
   process.exit(2);
 }
 const modelDir = path.join(models, preset);
@@ -27,7 +29,7 @@ let t0 = Date.now();
 rmSync(modelDir, { recursive: true, force: true });
 rmSync(path.join(models, `${preset}-split`), { recursive: true, force: true });
 mkdirSync(path.join(models, `${preset}-split`), { recursive: true });
-run(['model', 'build', '--preset', preset, '--out', modelDir]);
+run(['model', 'build', ...(checkpoint ? ['--from-hf', checkpoint] : ['--preset', preset]), '--out', modelDir]);
 console.log(`built ${preset} -> ${modelDir} in ${Date.now() - t0} ms`);
 const config = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
 for (const { plan, head, stages } of splitsFor(config.num_hidden_layers)) {
