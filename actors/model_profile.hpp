@@ -3,7 +3,7 @@
 // by `tessera plan`, so the CLI predicts what the node will do. No CAF.
 #pragma once
 
-#include "model/graph_inspector.hpp"
+#include "model/base/model_stats.hpp"
 #include "planner/planner.hpp"
 
 namespace tessera::actors {

@@ -23,7 +23,7 @@
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "net/gateway.hpp"
 
 namespace tessera::actors {

@@ -26,7 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/planner_state.hpp"
-#include "model/graph_inspector.hpp"
+#include "model/graph/graph_inspector.hpp"
 
 namespace tessera::actors {
 

@@ -16,7 +16,7 @@
 #include "actors/errors.hpp"
 #include "actors/step_data.hpp"
 #include "actors/stop_strings.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace tessera::actors {
 

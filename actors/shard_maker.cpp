@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "model/graph_cutter.hpp"
-#include "model/sha256.hpp"
+#include "model/graph/graph_cutter.hpp"
+#include "model/base/sha256.hpp"
 #include "planner/cut_cache.hpp"
 
 namespace tessera::actors {

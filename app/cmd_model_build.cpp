@@ -1,5 +1,5 @@
 // `tessera model build --preset NAME --out DIR [--seed N] [--dtype fp32|fp16] [overrides]`:
-// writes a seeded Llama-family model directory (see model/llama_builder.hpp).
+// writes a seeded Llama-family model directory (see model/build/llama_builder.hpp).
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -8,10 +8,10 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
-#include "model/hf_import.hpp"
-#include "model/llama_builder.hpp"
-#include "model/llama_overrides.hpp"
-#include "model/model_error.hpp"
+#include "model/base/model_error.hpp"
+#include "model/build/hf_import.hpp"
+#include "model/build/llama_builder.hpp"
+#include "model/build/llama_overrides.hpp"
 
 namespace tessera::app {
 namespace {
@@ -40,7 +40,7 @@ int run_model_build(const arg_list& args) {
   }
   if (!a.positionals().empty()) throw usage_error("unexpected argument '" + a.positionals()[0] + "'\n" + k_usage);
   const std::string out = a.require("--out");
-  if (const auto hf_dir = a.get("--from-hf")) {  // a Hugging Face checkpoint (model/hf_import.hpp)
+  if (const auto hf_dir = a.get("--from-hf")) {  // a Hugging Face checkpoint (model/build/hf_import.hpp)
     for (const char* f : {"--preset", "--seed", "--layers", "--hidden", "--heads", "--kv-heads", "--ffn", "--vocab",
                           "--context", "--head-dim", "--rope-theta", "--tie-embeddings", "--attention-bias"})
       if (a.has(f)) throw usage_error(std::string(f) + " does not apply to --from-hf (the checkpoint's config.json decides)");

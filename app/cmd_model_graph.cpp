@@ -1,15 +1,15 @@
 // `tessera model inspect FILE [--json]` and
 // `tessera model split FILE --stages 0:2,2:5 --out DIR [--head logits|greedy|sample] [--no-check]`:
-// thin shells over model/graph_inspector.hpp and model/graph_cutter.hpp.
+// thin shells over model/graph/graph_inspector.hpp and model/graph/graph_cutter.hpp.
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
-#include "model/graph_cutter.hpp"
-#include "model/graph_inspector.hpp"
-#include "model/model_error.hpp"
+#include "model/base/model_error.hpp"
+#include "model/graph/graph_cutter.hpp"
+#include "model/graph/graph_inspector.hpp"
 
 namespace tessera::app {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
-#include "model/chat_template.hpp"
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/chat_template.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace tessera::app {
 namespace {

@@ -14,7 +14,8 @@
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
 #include "app/plan_inputs.hpp"
-#include "model/graph_inspector.hpp"
+#include "model/base/model_stats.hpp"
+#include "model/graph/graph_inspector.hpp"
 #include "planner/planner.hpp"
 
 namespace tessera::app {
@@ -34,7 +35,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 planner::model_profile load_model_profile(const std::string& path) {
   // A .json file is the inspector's stats (`tessera model inspect --json`); anything else goes to the inspector.
-  if (ends_with(path, ".json")) return actors::to_model_profile(stats_from_json(read_file(path, "model stats"), path));
+  if (ends_with(path, ".json")) return actors::to_model_profile(model::parse_model_stats_json(read_file(path, "model stats"), path));
   return actors::to_model_profile(model::inspect_model(path));
 }
 

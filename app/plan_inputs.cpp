@@ -1,4 +1,4 @@
-// workers.json and model-profile loading for `tessera plan` (see plan_inputs.hpp).
+// workers.json loading for `tessera plan` (see plan_inputs.hpp).
 #include "app/plan_inputs.hpp"
 
 #include <cmath>
@@ -121,51 +121,6 @@ void check_workers_against_model(const std::vector<planner::worker_profile>& wor
         fail(source, "worker '" + w.id + "'",
              "\"cached_layers\" entry [" + std::to_string(r.begin) + ", " + std::to_string(r.end) +
                  "] is past the model's " + std::to_string(num_layers) + " layers");
-}
-
-model::model_stats stats_from_json(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(source + ": malformed JSON: " + e.what());
-  }
-  auto need = [&](const json& obj, const std::string& key, const std::string& where) -> const json& {
-    if (!obj.is_object() || !obj.contains(key))
-      throw std::runtime_error(source + ": missing \"" + key + "\"" + (where.empty() ? "" : " in " + where));
-    return obj.at(key);
-  };
-  auto u64 = [&](const json& obj, const std::string& key, const std::string& where) -> uint64_t {
-    const json& v = need(obj, key, where);
-    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<long long>() >= 0))
-      throw std::runtime_error(source + ": \"" + key + "\"" + (where.empty() ? "" : " in " + where) +
-                               " must be a non-negative integer");
-    return v.get<uint64_t>();
-  };
-  model::model_stats s;
-  if (j.contains("name") && j.at("name").is_string()) s.name = j.at("name").get<std::string>();
-  const json& layers = need(j, "layers", "");
-  if (!layers.is_array() || layers.empty()) throw std::runtime_error(source + ": \"layers\" must be a non-empty array");
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const std::string where = "layers[" + std::to_string(i) + "]";
-    model::layer_stats l;
-    l.index = static_cast<int>(i);
-    l.param_bytes = u64(layers[i], "param_bytes", where);
-    l.flops_per_token = u64(layers[i], "flops_per_token", where);
-    l.kv_bytes_per_token = u64(layers[i], "kv_bytes_per_token", where);
-    l.boundary_bytes_per_token = u64(layers[i], "boundary_bytes_per_token", where);
-    s.layers.push_back(l);
-  }
-  s.num_layers = static_cast<int>(s.layers.size());
-  const json& embed = need(j, "embed", "");
-  s.embed_param_bytes = u64(embed, "param_bytes", "embed");
-  if (embed.contains("flops_per_token")) s.embed_flops_per_token = u64(embed, "flops_per_token", "embed");
-  if (embed.contains("hidden_bytes_per_token")) s.hidden_bytes_per_token = u64(embed, "hidden_bytes_per_token", "embed");
-  const json& head = need(j, "head", "");
-  s.head_param_bytes = u64(head, "param_bytes", "head");
-  if (head.contains("flops_per_token")) s.head_flops_per_token = u64(head, "flops_per_token", "head");
-  if (j.contains("prelude")) s.prelude_param_bytes = u64(j.at("prelude"), "param_bytes", "prelude");
-  return s;
 }
 
 }  // namespace tessera::app

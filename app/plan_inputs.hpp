@@ -1,13 +1,12 @@
-// Inputs of `tessera plan`: the worker pool from workers.json and the model
-// profile from the inspector's model_stats (or its JSON). Errors name the file,
-// the worker and the field.
+// The worker pool of `tessera plan`, from workers.json. Errors name the file,
+// the worker and the field. (The model side is model_stats, read by
+// model/base/model_stats.hpp.)
 #pragma once
 
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "model/graph_inspector.hpp"
 #include "planner/planner.hpp"
 
 namespace tessera::app {
@@ -26,9 +25,5 @@ std::vector<planner::worker_profile> parse_workers_json(const std::string& text,
 // Checks cached layer ranges against the model's layer count.
 void check_workers_against_model(const std::vector<planner::worker_profile>& workers, int num_layers,
                                  const std::string& source);
-
-// Parses the JSON written by model::model_stats_json (`tessera model inspect --json`).
-// Throws std::runtime_error naming `source` and the field.
-model::model_stats stats_from_json(const std::string& text, const std::string& source);
 
 }  // namespace tessera::app

@@ -22,10 +22,10 @@
 #include "actors/shard_maker.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
-#include "model/graph_inspector.hpp"
-#include "model/llama_builder.hpp"
-#include "model/llama_config.hpp"
-#include "model/weight_source.hpp"
+#include "model/graph/graph_inspector.hpp"
+#include "model/build/llama_builder.hpp"
+#include "model/build/llama_config.hpp"
+#include "model/build/weight_source.hpp"
 
 using namespace tessera::actors;
 namespace fs = std::filesystem;

@@ -18,7 +18,7 @@
 #include "actors/input_store.hpp"
 #include "actors/stop_strings.hpp"
 #include "fake_socket.hpp"
-#include "model/byte_tokenizer.hpp"
+#include "model/tokenizer/byte_tokenizer.hpp"
 
 using namespace tessera::actors;
 using tessera::testing::fake_connection;

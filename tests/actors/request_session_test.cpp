@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/request_session.hpp"
-#include "model/byte_tokenizer.hpp"
+#include "model/tokenizer/byte_tokenizer.hpp"
 
 using namespace tessera::actors;
 using clock_type = request_session::clock_type;

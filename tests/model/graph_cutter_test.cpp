@@ -11,9 +11,9 @@
 #include <map>
 #include <set>
 
-#include "model/graph_cutter.hpp"
-#include "model/model_error.hpp"
-#include "model/stage_manifest.hpp"
+#include "model/base/model_error.hpp"
+#include "model/graph/graph_cutter.hpp"
+#include "model/graph/stage_manifest.hpp"
 #include "tests/model/graph_test_models.hpp"
 
 namespace fs = std::filesystem;

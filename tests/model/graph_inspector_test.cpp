@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/graph_inspector.hpp"
-#include "model/model_error.hpp"
+#include "model/base/model_error.hpp"
+#include "model/graph/graph_inspector.hpp"
 #include "tests/model/graph_test_models.hpp"
 
 namespace fs = std::filesystem;
@@ -126,6 +126,18 @@ TEST_CASE("inspect --json carries num_layers and the per-layer fields", "[inspec
     CHECK(j["layers"][1].contains(key));
   CHECK(j["layers"][2]["index"] == 2);
   CHECK(j["boundaries"].size() == 4);
+}
+
+TEST_CASE("inspect --json of a real graph reads back to the same stats", "[inspector]") {
+  temp_dir dir;
+  tessera::test::write_genai_style(dir.path);
+  const auto stats = inspect_model(dir.path.string());
+  const auto text = tessera::model::model_stats_json(stats);
+  const auto back = tessera::model::parse_model_stats_json(text, "inspect.json");
+  CHECK(back.num_layers == stats.num_layers);
+  CHECK(back.boundaries.size() == stats.boundaries.size());
+  CHECK(back.warnings == stats.warnings);
+  CHECK(tessera::model::model_stats_json(back) == text);
 }
 
 TEST_CASE("the inspector rejects bad input with an error that names the problem", "[inspector][bad-input]") {

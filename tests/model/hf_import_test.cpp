@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
 
-#include "model/hf_import.hpp"
-#include "model/model_error.hpp"
-#include "model/safetensors.hpp"
-#include "model/tokenizer.hpp"
+#include "model/base/model_error.hpp"
+#include "model/build/hf_import.hpp"
+#include "model/build/safetensors.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

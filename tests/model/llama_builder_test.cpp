@@ -13,12 +13,12 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
-#include "model/llama_builder.hpp"
-#include "model/llama_config.hpp"
-#include "model/llama_overrides.hpp"
-#include "model/model_error.hpp"
-#include "model/onnx_builder_graph.hpp"
-#include "model/weight_source.hpp"
+#include "model/base/model_error.hpp"
+#include "model/build/llama_builder.hpp"
+#include "model/build/llama_config.hpp"
+#include "model/build/llama_overrides.hpp"
+#include "model/build/onnx_builder_graph.hpp"
+#include "model/build/weight_source.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "model/llama_builder.hpp"
-#include "model/llama_config.hpp"
-#include "model/weight_source.hpp"
+#include "model/build/llama_builder.hpp"
+#include "model/build/llama_config.hpp"
+#include "model/build/weight_source.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;
@@ -55,7 +55,7 @@ struct built_model {
 
 void check_script(const std::string& script, const fs::path& dir, const std::string& extra = "") {
   REQUIRE(fs::exists(repo_root / "webworker" / "node_modules" / "onnxruntime-node"));  // run `make deps`
-  const auto r = run("node " + (repo_root / "model" / script).string() + " " + dir.string() + " " + extra);
+  const auto r = run("node " + (repo_root / "model" / "build" / script).string() + " " + dir.string() + " " + extra);
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("FAIL") == std::string::npos);

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "model/sha256.hpp"
+#include "model/base/sha256.hpp"
 
 TEST_CASE("sha256 matches the FIPS 180-2 test vectors, in one piece or streamed") {
   using tessera::model::sha256;

@@ -6,8 +6,8 @@
 
 #include <unistd.h>
 
-#include "model/model_error.hpp"
-#include "model/tokenizer.hpp"
+#include "model/base/model_error.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

@@ -6,9 +6,9 @@
 
 #include <unistd.h>
 
-#include "model/chat_template.hpp"
-#include "model/model_error.hpp"
-#include "model/tokenizer_config.hpp"
+#include "model/base/model_error.hpp"
+#include "model/tokenizer/chat_template.hpp"
+#include "model/tokenizer/tokenizer_config.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

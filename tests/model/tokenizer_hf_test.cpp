@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/model_error.hpp"
-#include "model/tokenizer.hpp"
-#include "model/tokenizer_hf_pipeline.hpp"
+#include "model/base/model_error.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+#include "model/tokenizer/tokenizer_hf_pipeline.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

@@ -3,6 +3,7 @@
 
 #include "actors/model_profile.hpp"
 #include "app/plan_inputs.hpp"
+#include "model/base/model_stats.hpp"
 
 using tessera::app::parse_workers_json;
 using tessera::app::workers_file_error;
@@ -68,7 +69,7 @@ TEST_CASE("bad workers.json files are rejected with the file, worker and field n
 }
 
 TEST_CASE("model stats convert to a planner profile with embedding, head and prelude", "[planner][cli]") {
-  const auto stats = tessera::app::stats_from_json(R"({"name": "tiny", "num_layers": 2,
+  const auto stats = tessera::model::parse_model_stats_json(R"({"name": "tiny", "num_layers": 2,
       "layers": [{"index": 0, "param_bytes": 10, "flops_per_token": 20, "kv_bytes_per_token": 30, "boundary_bytes_per_token": 40},
                  {"index": 1, "param_bytes": 11, "flops_per_token": 21, "kv_bytes_per_token": 31, "boundary_bytes_per_token": 41}],
       "embed": {"param_bytes": 100, "flops_per_token": 0, "hidden_bytes_per_token": 40},
@@ -83,6 +84,6 @@ TEST_CASE("model stats convert to a planner profile with embedding, head and pre
   CHECK(p.head_param_bytes == 200);
   CHECK(p.head_flops_per_token == 300);
   CHECK(p.prelude_param_bytes == 5);
-  CHECK_THROWS_WITH(tessera::app::stats_from_json(R"({"layers": [{"param_bytes": 1}]})", "s.json"),
+  CHECK_THROWS_WITH(tessera::model::parse_model_stats_json(R"({"layers": [{"param_bytes": 1}]})", "s.json"),
                     Catch::Contains("s.json: missing \"flops_per_token\" in layers[0]"));
 }

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <iostream>
 
-#include "model/hf_import.hpp"
-#include "model/safetensors.hpp"
-#include "model/tokenizer.hpp"
+#include "model/build/hf_import.hpp"
+#include "model/build/safetensors.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using namespace tessera::model;

@@ -2,7 +2,7 @@
 // Trains two small models on a fixed corpus (a Llama-style BPE with byte fallback and
 // identity normalization, and a unigram model with the default nmt_nfkc normalizer), then
 // writes their ids for samples.json in the format tokenizer_reference_check reads.
-// This program links libsentencepiece only (no tessera_model): libsentencepiece exports its
+// This program links libsentencepiece only (no Tessera library): libsentencepiece exports its
 // own protobuf-lite, which clashes with libprotobuf in one process.
 // Usage: spm_reference SAMPLES.json OUT_DIR   (writes OUT_DIR/spm_reference.json)
 #include <filesystem>

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "model/tokenizer.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 3) {

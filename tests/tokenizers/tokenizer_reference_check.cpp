@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/chat_template.hpp"
-#include "model/tokenizer.hpp"
-#include "model/tokenizer_utf8.hpp"
+#include "model/tokenizer/chat_template.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+#include "model/tokenizer/tokenizer_utf8.hpp"
 
 using namespace tessera::model;
 
