@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -22,16 +23,16 @@ std::atomic<uint64_t> next_request_id{1};
 
 struct client_state {
   net::ws_connection_ptr conn;
-  caf::actor planner;
+  planner_hdl planner;
   std::shared_ptr<const model::tokenizer> tok;
   request_options opts;
   uint32_t max_tokens_default = 64;
   std::deque<generate_params> queue;
-  caf::actor running;
+  request_hdl running;
   static inline const char* name = "tessera.client";
 };
 
-using client_actor = caf::stateful_actor<client_state>;
+using client_actor = client_hdl::stateful_base<client_state>;
 
 // Throws std::invalid_argument naming the bad field.
 generate_params parse_request(const std::string& text, uint32_t max_tokens_default) {
@@ -118,7 +119,7 @@ void start_next(client_actor* self) {
   self->monitor(st.running);
 }
 
-caf::behavior client_behavior(client_actor* self, net::ws_connection_ptr conn, caf::actor planner,
+client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection_ptr conn, planner_hdl planner,
                               std::shared_ptr<const model::tokenizer> tok, request_options opts,
                               uint32_t max_tokens_default) {
   auto& st = self->state;
@@ -160,7 +161,7 @@ caf::behavior client_behavior(client_actor* self, net::ws_connection_ptr conn, c
 
 }  // namespace
 
-caf::actor spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn, caf::actor planner,
+client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn, planner_hdl planner,
                               std::shared_ptr<const model::tokenizer> tok, request_options opts,
                               uint32_t max_tokens_default) {
   return sys.spawn(client_behavior, std::move(conn), std::move(planner), std::move(tok), opts,

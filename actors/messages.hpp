@@ -1,5 +1,6 @@
-// Every message the Tessera actors exchange: atoms, message structs with
-// inspect(), and the Tessera error category. One header, one source of truth;
+// Every message the Tessera actors exchange: message structs with inspect()
+// and the Tessera error category (atoms and each actor's typed interface are
+// in actors/protocol.hpp, included here). One header, one source of truth;
 // register_message_types() adds each struct to an actor_system_config (an
 // unregistered type fails quietly in CAF 0.17, so tests/actors checks each one
 // round-trips through CAF's serializer by its registered name).
@@ -11,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
-#include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
+
+#include "actors/protocol.hpp"
 
 namespace caf {
 class actor_system_config;
@@ -40,15 +41,6 @@ enum class errc : uint8_t {
 std::string to_string(errc x);
 caf::error make_error(errc x, std::string context = {});
 
-// ---- atoms (CAF 0.17: at most 10 characters) ----------------------------------
-
-using tick_atom = caf::atom_constant<caf::atom("tick")>;            // timers
-using get_route_atom = caf::atom_constant<caf::atom("getroute")>;   // request -> planner
-using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;  // request -> planner (plan changes)
-using status_atom = caf::atom_constant<caf::atom("status")>;        // -> JSON snapshot
-using kv_query_atom = caf::atom_constant<caf::atom("kvquery")>;     // -> kv_owner
-using stop_atom = caf::atom_constant<caf::atom("stop")>;            // orderly shutdown
-
 // ---- data on the pipeline --------------------------------------------------------
 
 // A named tensor as raw little-endian bytes (dtype uses wire::DType numbering:
@@ -69,7 +61,7 @@ struct sampling_params {
 
 // One stage of a route: which worker actor serves which layers with which shard.
 struct route_hop {
-  caf::actor worker;
+  worker_hdl worker;
   uint64_t worker_id = 0;
   std::string shard_id;
   uint32_t layer_begin = 0;
@@ -102,7 +94,7 @@ struct stage_step {
   sampling_params sampling;
   route path;
   uint32_t hop = 0;
-  caf::actor reply_to;
+  request_hdl reply_to;
   double compute_ms = 0;
   int64_t sent_ns = 0;  // steady clock when the request sent it (same process)
   bool keep_inputs = false;  // send a copy of each boundary input to reply_to (issue 6)
@@ -175,7 +167,7 @@ struct worker_info {
 // worker actor -> planner, after a valid Hello.
 struct worker_joined {
   worker_info info;
-  caf::actor worker;
+  worker_hdl worker;
 };
 
 struct shard_file_ref {
@@ -247,7 +239,7 @@ struct plan_pause {
 
 // request -> planner: no step of mine is in flight; I wait for plan `plan_version`.
 struct plan_parked {
-  caf::actor who;
+  request_hdl who;
   uint32_t plan_version = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <nlohmann/json.hpp>
@@ -40,7 +41,7 @@ struct system_config : caf::actor_system_config {
 };
 
 // The root actor: supervises the planner (a crash is logged with its reason).
-caf::behavior node_actor(caf::event_based_actor* self, caf::actor planner) {
+node_hdl::behavior_type node_actor(node_hdl::pointer self, planner_hdl planner) {
   self->monitor(planner);
   self->set_down_handler([=](caf::down_msg& d) {
     if (d.reason && d.reason != caf::exit_reason::user_shutdown)
@@ -79,7 +80,8 @@ struct node_runtime::impl {
   std::shared_ptr<const model::tokenizer> tok;
   std::unique_ptr<system_config> sys_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor planner, root;
+  planner_hdl planner;
+  node_hdl root;
   std::unique_ptr<net::gateway> gateway;
   local_workers workers;
   std::atomic<uint64_t> next_worker_id{1};

@@ -103,7 +103,7 @@ void schedule_replan(planner_actor* self, uint32_t delay_ms) {
     return;
   st.replan_scheduled = true;
   st.replan_due = due;
-  self->delayed_send(self, std::chrono::milliseconds(delay_ms), tick_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(delay_ms), replan_atom::value);
 }
 
 route current_route(planner_actor* self) {
@@ -306,8 +306,9 @@ namespace {
 
 using namespace planner_detail;
 
-caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
-                               std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
+planner_hdl::behavior_type planner_behavior(planner_actor* self, planner_actor_options opts,
+                                            std::shared_ptr<status_board> board,
+                                            std::shared_ptr<shard_registry> shards) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.board = std::move(board);
@@ -329,7 +330,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
   }
   publish(self);
   schedule_replan(self, st.opts.settle_ms);
-  self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
+  self->delayed_send(self, std::chrono::seconds(1), kv_poll_atom::value);
   self->set_down_handler([=](caf::down_msg& d) {
     auto& st = self->state;
     for (auto it = st.workers.begin(); it != st.workers.end(); ++it) {
@@ -372,8 +373,8 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
       },
       [=](shard_loaded& l) { on_loaded(self, l); },
       [=](plan_parked& p) { on_parked(self, p.who.address(), p.plan_version); },
-      [=](tick_atom) { replan(self); },
-      [=](tick_atom, uint32_t version) {  // parking took too long: switch anyway
+      [=](replan_atom) { replan(self); },
+      [=](park_deadline_atom, uint32_t version) {  // parking took too long: switch anyway
         auto& m = self->state.next;
         if (m.phase == migration_phase::parking && m.version == version) {
           spdlog::warn("planner: {} requests did not park within {} ms; switching to v{} anyway", m.waiting.size(),
@@ -381,7 +382,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
           switch_deferred(self);
         }
       },
-      [=](kv_query_atom) {  // from ourselves, every second: poll the KV ledgers
+      [=](kv_poll_atom) {  // from ourselves, every second: poll the KV ledgers
         for (auto& [id, w] : self->state.workers) {
           auto wid = id;
           self->request(w.handle, std::chrono::seconds(1), kv_query_atom::value)
@@ -394,7 +395,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
                   [](caf::error&) {});
         }
         publish(self);
-        self->delayed_send(self, std::chrono::seconds(1), kv_query_atom::value);
+        self->delayed_send(self, std::chrono::seconds(1), kv_poll_atom::value);
       },
       [=](get_route_atom) -> route_reply {
         auto& st = self->state;
@@ -402,7 +403,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
           return {false, {}, st.reason};
         return {true, current_route(self), ""};
       },
-      [=](subscribe_atom, caf::actor& who) {
+      [=](subscribe_atom, request_hdl& who) {
         self->monitor(who);
         self->state.subscribers.push_back(who);
       },
@@ -411,7 +412,7 @@ caf::behavior planner_behavior(planner_actor* self, planner_actor_options opts,
 
 }  // namespace
 
-caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
+planner_hdl spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
                                std::shared_ptr<status_board> board, std::shared_ptr<shard_registry> shards) {
   return sys.spawn<caf::detached>(planner_behavior, std::move(opts), std::move(board), std::move(shards));
 }

@@ -131,7 +131,7 @@ void check_migration(planner_actor* self) {
     spdlog::info("planner: v{} loaded on idle workers; parking {} requests", m.version, m.waiting.size());
     if (m.waiting.empty())
       return switch_deferred(self);
-    self->delayed_send(self, std::chrono::milliseconds(st.opts.park_timeout_ms), tick_atom::value, m.version);
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.park_timeout_ms), park_deadline_atom::value, m.version);
     return publish(self);
   }
   if (m.phase == migration_phase::switching && all_loaded)

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/shard_maker.hpp"
@@ -28,7 +28,7 @@ namespace tessera::actors::planner_detail {
 using clock_type = std::chrono::steady_clock;
 
 struct worker_entry {
-  caf::actor handle;
+  worker_hdl handle;
   worker_info info;
   kv_summary kv;  // last answer of the worker's kv_owner (polled every second)
   std::string shard;        // the shard last assigned to it
@@ -79,12 +79,12 @@ struct planner_state {
   clock_type::time_point replan_due;
   clock_type::time_point started = clock_type::now();
   std::vector<std::string> history;
-  std::vector<caf::actor> subscribers;
+  std::vector<request_hdl> subscribers;
   std::string last_change = "first plan";  // why the next re-plan happens
   static inline const char* name = "tessera.planner";
 };
 
-using planner_actor = caf::stateful_actor<planner_state>;
+using planner_actor = planner_hdl::stateful_base<planner_state>;
 
 const char* to_string(migration_phase p);
 

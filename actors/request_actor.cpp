@@ -127,7 +127,7 @@ void send_step(request_actor* self) {
   for (auto& h : st.path.hops)
     st.used_workers.insert(h.worker);
   self->send(st.path.hops[0].worker, std::move(s));
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), step_deadline_atom::value, st.step);
 }
 
 void on_route(request_actor* self, route_reply& r) {
@@ -152,7 +152,7 @@ void on_route(request_actor* self, route_reply& r) {
       st.told_waiting = true;
       send_json(self, {{"status", "queued"}, {"reason", reason}});
     }
-    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), route_retry_atom::value);
     return;
   }
   if (!st.routed_once) {
@@ -247,8 +247,8 @@ namespace {
 
 using namespace request_detail;
 
-caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
-                               generate_params params, caf::actor planner,
+request_hdl::behavior_type request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
+                                            generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   auto& st = self->state;
   st.client = std::move(client);
@@ -272,8 +272,8 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
     self->quit(e.reason);
   });
   return {
-      [=](tick_atom) { ask_route(self); },  // (re)start: ask the planner
-      [=](tick_atom, uint32_t step) {
+      [=](route_retry_atom) { ask_route(self); },  // (re)start: ask the planner
+      [=](step_deadline_atom, uint32_t step) {
         if (self->state.in_flight && step == self->state.step)
           recover(self, "step " + std::to_string(step) + " timed out after " +
                             std::to_string(self->state.opts.step_timeout_ms) + " ms");
@@ -307,8 +307,8 @@ caf::behavior request_behavior(request_actor* self, net::ws_connection_ptr clien
 }
 
 // Validates and tokenises before anything runs; errors go to the client.
-caf::behavior request_init(request_actor* self, net::ws_connection_ptr client, uint64_t id,
-                           generate_params params, caf::actor planner,
+request_hdl::behavior_type request_init(request_actor* self, net::ws_connection_ptr client, uint64_t id,
+                                        generate_params params, planner_hdl planner,
                            std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   auto bhvr = request_behavior(self, client, id, params, planner, tok, opts);
   auto& st = self->state;
@@ -339,15 +339,15 @@ caf::behavior request_init(request_actor* self, net::ws_connection_ptr client, u
   st.max_tokens = std::min<uint32_t>(st.params.max_tokens,
                                      st.opts.context - static_cast<uint32_t>(st.prompt_len));
   st.waiting_since = st.created;
-  self->send(st.planner, subscribe_atom::value, caf::actor(self));
-  self->send(self, tick_atom::value);
+  self->send(st.planner, subscribe_atom::value, request_hdl(self));
+  self->send(self, route_retry_atom::value);
   return bhvr;
 }
 
 }  // namespace
 
-caf::actor spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client, uint64_t request_id,
-                               generate_params params, caf::actor planner,
+request_hdl spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client, uint64_t request_id,
+                                generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   return sys.spawn(request_init, std::move(client), request_id, std::move(params), std::move(planner),
                    std::move(tok), opts);

@@ -44,13 +44,13 @@ void leave_route(request_actor* self, bool ask_now) {
   if (ask_now)
     ask_route(self);
   else
-    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+    self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), route_retry_atom::value);
 }
 
 void park(request_actor* self) {
   auto& st = self->state;
   st.pause_pending = false;
-  self->send(st.planner, plan_parked{self, st.pause_version});
+  self->send(st.planner, plan_parked{request_hdl(self), st.pause_version});
   spdlog::info("request={} parked at token {} for plan v{}", st.id, st.tokens.size() - st.prompt_len,
                st.pause_version);
   if (st.have_route)
@@ -72,7 +72,7 @@ void recover(request_actor* self, const std::string& why) {
   st.told_waiting = true;
   if (st.pause_pending)  // nothing of ours is in flight now
     park(self);
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), tick_atom::value);
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), route_retry_atom::value);
 }
 
 // Sends the first run of st.rebuild: positions [0, lost_positions) into hop
@@ -114,7 +114,7 @@ void send_rebuild(request_actor* self) {
   spdlog::info("request={} rebuilds stages {}..{} from {} at layer {} ({} positions)", st.id, first, end - 1,
                first == 0 ? "the tokens" : "kept inputs", st.path.hops[first].layer_begin, st.lost_positions);
   self->send(st.path.hops[first].worker, std::move(s));
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), tick_atom::value, st.step);
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), step_deadline_atom::value, st.step);
 }
 
 // Plans the KV rebuild on a new route; every stage of the old one held

@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/input_store.hpp"
@@ -34,7 +34,7 @@ struct request_state {
   net::ws_connection_ptr client;
   uint64_t id = 0;
   generate_params params;
-  caf::actor planner;
+  planner_hdl planner;
   std::shared_ptr<const model::tokenizer> tok;
   request_options opts;
 
@@ -50,7 +50,7 @@ struct request_state {
   uint32_t step = 0;            // number of the step in flight (0: none yet)
   bool in_flight = false;
   std::set<caf::actor_addr> dead;     // hop workers seen going down
-  std::set<caf::actor> used_workers;  // to release KV at the end
+  std::set<worker_hdl> used_workers;  // to release KV at the end
   uint32_t failures = 0;
   std::string queued_reason;
   bool told_waiting = false;    // the client got a queued/recovering status: tell it "running" again
@@ -79,7 +79,7 @@ struct request_state {
   static inline const char* name = "tessera.request";
 };
 
-using request_actor = caf::stateful_actor<request_state>;
+using request_actor = request_hdl::stateful_base<request_state>;
 
 inline double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();

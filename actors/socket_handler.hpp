@@ -3,7 +3,6 @@
 // ws_frame, the close a ws_closed, both to the socket's proxy actor.
 #pragma once
 
-#include <caf/actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/messages.hpp"
@@ -13,15 +12,15 @@ namespace tessera::actors {
 
 class actor_socket_handler : public net::ws_handler {
 public:
-  explicit actor_socket_handler(caf::actor target) : target_(std::move(target)) {}
+  explicit actor_socket_handler(socket_hdl target) : target_(std::move(target)) {}
   void on_message(std::string payload, bool binary) override {
     caf::anon_send(target_, ws_frame{std::move(payload), binary});
   }
   void on_close(const std::string& reason) override { caf::anon_send(target_, ws_closed{reason}); }
-  const caf::actor& target() const { return target_; }
+  const socket_hdl& target() const { return target_; }
 
 private:
-  caf::actor target_;
+  socket_hdl target_;
 };
 
 }  // namespace tessera::actors

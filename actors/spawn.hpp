@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
@@ -38,12 +37,12 @@ struct worker_options {
 // handler, stage_step / assign_shard / release_sequence from the runtime; sends
 // worker_joined and shard_loaded to `planner`. Quits with a tessera error when
 // the socket closes, heartbeats stop, or the worker breaks the protocol.
-caf::actor spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
-                              uint64_t worker_id, caf::actor planner, worker_options opts);
+worker_hdl spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              uint64_t worker_id, planner_hdl planner, worker_options opts);
 
 // The ledger of sequences whose KV lives on one worker (kv_note, release_sequence,
 // kv_query_atom -> kv_summary).
-caf::actor spawn_kv_owner(caf::actor_system& sys, uint64_t worker_id);
+kv_hdl spawn_kv_owner(caf::actor_system& sys, uint64_t worker_id);
 
 // A client request as parsed from /ws/generate.
 struct generate_params {
@@ -71,14 +70,14 @@ struct request_options {
 // streams {token, text} and a final {done, usage, timings} to `client`, then
 // quits. On a lost stage it fetches a new route and rebuilds the KV by running
 // the tokens so far from position 0 (idempotent: a Forward cuts KV first).
-caf::actor spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client,
-                               uint64_t request_id, generate_params params, caf::actor planner,
+request_hdl spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client,
+                                uint64_t request_id, generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts);
 
 // One client socket on /ws/generate: parses JSON requests, answers bad input
 // with {"error"} (the socket stays usable), runs its requests one after another.
-caf::actor spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
-                              caf::actor planner, std::shared_ptr<const model::tokenizer> tok,
+client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
+                              planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                               request_options opts, uint32_t max_tokens_default);
 
 struct planner_actor_options {
@@ -102,7 +101,7 @@ struct planner_actor_options {
 // stage shards (cached by content id), assigns them, answers get_route_atom
 // with route_reply and tells subscribers about plan changes. Publishes its view
 // to `board` (the /api/status snapshot).
-caf::actor spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
+planner_hdl spawn_planner_actor(caf::actor_system& sys, planner_actor_options opts,
                                std::shared_ptr<status_board> board,
                                std::shared_ptr<shard_registry> shards);
 

@@ -5,6 +5,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,8 +21,8 @@ using clock_type = std::chrono::steady_clock;
 struct worker_state {
   net::ws_connection_ptr conn;
   uint64_t id = 0;
-  caf::actor planner;
-  caf::actor kv;
+  planner_hdl planner;
+  kv_hdl kv;
   worker_options opts;
   bool welcomed = false;
   bool loading = false;  // an Assign is unanswered, and the worker was heard from just before it
@@ -35,10 +36,14 @@ struct worker_state {
   uint64_t reported_kv_tokens = 0;
 };
 
-using worker_actor = caf::stateful_actor<worker_state>;
+using worker_actor = worker_hdl::stateful_pointer<worker_state>;
+
+std::chrono::milliseconds heartbeat_check_period(const worker_options& opts) {
+  return std::chrono::milliseconds(std::max<uint32_t>(10, opts.heartbeat_timeout_ms / 4));
+}
 
 // Tells every request with a step in flight here that it is lost.
-void fail_pending(worker_actor* self, const std::string& reason) {
+void fail_pending(worker_actor self, const std::string& reason) {
   auto& st = self->state;
   for (auto& [rid, s] : st.pending)
     self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id, reason});
@@ -46,7 +51,7 @@ void fail_pending(worker_actor* self, const std::string& reason) {
 }
 
 // Closes the socket and quits with a reason everyone monitoring us sees.
-void disconnect(worker_actor* self, errc code, uint16_t ws_code, const std::string& reason) {
+void disconnect(worker_actor self, errc code, uint16_t ws_code, const std::string& reason) {
   auto& st = self->state;
   spdlog::warn("worker={} name={} disconnect reason=\"{}\"", st.id, st.name, reason);
   fail_pending(self, reason);
@@ -54,7 +59,7 @@ void disconnect(worker_actor* self, errc code, uint16_t ws_code, const std::stri
   self->quit(make_error(code, reason));
 }
 
-void on_result(worker_actor* self, worker_frame& f) {
+void on_result(worker_actor self, worker_frame& f) {
   auto& st = self->state;
   auto it = st.pending.find(f.request_id);
   if (it == st.pending.end() || it->second.step != f.step || it->second.sequence_id != f.sequence_id) {
@@ -80,7 +85,7 @@ void on_result(worker_actor* self, worker_frame& f) {
                                      s.compute_ms, static_cast<uint32_t>(s.path.hops.size())});
 }
 
-void on_frame(worker_actor* self, const ws_frame& frame) {
+void on_frame(worker_actor self, const ws_frame& frame) {
   auto& st = self->state;
   if (!frame.binary)
     return disconnect(self, errc::malformed_frame, 1003, "text frame on the worker socket");
@@ -138,8 +143,23 @@ void on_frame(worker_actor* self, const ws_frame& frame) {
   }
 }
 
-caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, uint64_t id,
-                              caf::actor planner, worker_options opts) {
+// Hello and heartbeat deadlines: a worker that stays silent too long is gone.
+void check_heartbeat(worker_actor self) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
+    return disconnect(self, errc::timeout, 1008, "no Hello within " +
+                                                     std::to_string(st.opts.hello_timeout_ms) + " ms");
+  auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.heartbeat_timeout_ms)
+                          : st.opts.heartbeat_timeout_ms;
+  if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
+    return disconnect(self, errc::heartbeat_timeout, 1011,
+                      "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : ""));
+  self->delayed_send(self, heartbeat_check_period(st.opts), heartbeat_check_atom::value);
+}
+
+worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_ptr conn, uint64_t id,
+                                          planner_hdl planner, worker_options opts) {
   auto& st = self->state;
   st.conn = std::move(conn);
   st.id = id;
@@ -147,8 +167,7 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
   st.opts = opts;
   st.kv = spawn_kv_owner(self->home_system(), id);
   self->link_to(st.kv);
-  auto tick_ms = std::max<uint32_t>(10, opts.heartbeat_timeout_ms / 4);
-  self->delayed_send(self, std::chrono::milliseconds(tick_ms), tick_atom::value);
+  self->delayed_send(self, heartbeat_check_period(opts), heartbeat_check_atom::value);
   return {
       [=](ws_frame& frame) { on_frame(self, frame); },
       [=](ws_closed& c) {
@@ -157,19 +176,7 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         fail_pending(self, "worker socket closed: " + c.reason);
         self->quit(make_error(errc::socket_closed, c.reason));
       },
-      [=](tick_atom) {
-        auto& st = self->state;
-        auto now = clock_type::now();
-        if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
-          return disconnect(self, errc::timeout, 1008, "no Hello within " +
-                                                           std::to_string(st.opts.hello_timeout_ms) + " ms");
-        auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.heartbeat_timeout_ms)
-                                : st.opts.heartbeat_timeout_ms;
-        if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
-          return disconnect(self, errc::heartbeat_timeout, 1011,
-                            "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : ""));
-        self->delayed_send(self, std::chrono::milliseconds(tick_ms), tick_atom::value);
-      },
+      [=](heartbeat_check_atom) { check_heartbeat(self); },
       [=](stage_step& s) {
         auto& st = self->state;
         if (s.hop >= s.path.hops.size() || s.path.hops[s.hop].worker_id != st.id) {
@@ -204,7 +211,7 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
         st.conn->send_binary(encode_plan_news(n));
       },
       // The kv_owner's ledger, plus the sequence count the worker itself last reported.
-      [=](kv_query_atom q) {
+      [=](kv_query_atom q) -> caf::result<kv_summary> {
         auto rp = self->make_response_promise<kv_summary>();
         self->request(self->state.kv, std::chrono::seconds(5), q)
             .then(
@@ -220,8 +227,8 @@ caf::behavior worker_behavior(worker_actor* self, net::ws_connection_ptr conn, u
 
 }  // namespace
 
-caf::actor spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn, uint64_t worker_id,
-                              caf::actor planner, worker_options opts) {
+worker_hdl spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn, uint64_t worker_id,
+                              planner_hdl planner, worker_options opts) {
   return sys.spawn(worker_behavior, std::move(conn), worker_id, std::move(planner), opts);
 }
 

@@ -34,7 +34,7 @@ struct config : caf::actor_system_config {
 class echo_connection : public tessera::net::ws_connection {
 public:
   echo_connection(bool last, size_t hidden_bytes) : last_(last), hidden_(hidden_bytes, '\x01') {}
-  void attach(caf::actor a) { handler_ = std::make_unique<actor_socket_handler>(std::move(a)); }
+  void attach(socket_hdl a) { handler_ = std::make_unique<actor_socket_handler>(std::move(a)); }
   void send_text(std::string) override {}
   void send_binary(std::string payload) override {
     wire::ToWorker in;
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   r.plan_version = 1;
   for (int i = 0; i < 3; ++i) {
     auto conn = std::make_shared<echo_connection>(i == 2, hidden);
-    auto w = spawn_worker_actor(sys, conn, i + 1, self, opts);
+    auto w = spawn_worker_actor(sys, conn, i + 1, caf::actor_cast<planner_hdl>(self), opts);
     conn->attach(w);
     actor_socket_handler(w).on_message(hello(), true);
     self->receive([](worker_joined&) {});
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
       s.token_ids = {65};
       s.sampling = {1.0f, 1, 1.0f, 0.0f};
       s.path = r;
-      s.reply_to = self;
+      s.reply_to = caf::actor_cast<request_hdl>(self);
       self->send(r.hops[0].worker, std::move(s));
       self->receive([](step_result&) {}, [](relayed_input&) {});
     }

@@ -40,7 +40,7 @@ tensor_blob sample_tensor() {
   return {"hidden", 1, {1, 3, 8}, std::string("\x01\x02\x00\xff", 4)};
 }
 
-route sample_route(const caf::actor& a) {
+route sample_route(const worker_hdl& a) {
   route r;
   r.plan_version = 7;
   r.hops.push_back({a, 3, "abc123", 0, 4});
@@ -62,6 +62,9 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   config cfg;
   caf::actor_system sys{cfg};
   auto a = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  // Handles only travel here; nothing is sent to them.
+  auto worker = caf::actor_cast<worker_hdl>(a);
+  auto request = caf::actor_cast<request_hdl>(a);
 
   stage_step step;
   step.request_id = 11;
@@ -72,9 +75,9 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   step.token_ids = {1, 2, 3};
   step.tensors = {sample_tensor()};
   step.sampling = {0.7f, 40, 0.9f, 0.25f};
-  step.path = sample_route(a);
+  step.path = sample_route(worker);
   step.hop = 1;
-  step.reply_to = a;
+  step.reply_to = request;
   step.compute_ms = 1.5;
   step.sent_ns = 123456789;
   step.keep_inputs = true;
@@ -82,8 +85,8 @@ TEST_CASE("every registered message type round-trips through the serializer by n
 
   check_round_trip(sys, sample_tensor());
   check_round_trip(sys, sampling_params{0.5f, 3, 0.8f, 0.1f});
-  check_round_trip(sys, route_hop{a, 1, "x", 0, 2, 3});
-  check_round_trip(sys, sample_route(a));
+  check_round_trip(sys, route_hop{worker, 1, "x", 0, 2, 3});
+  check_round_trip(sys, sample_route(worker));
   check_round_trip(sys, step);
   check_round_trip(sys, step_result{1, 2, 3, {42}, 2.5, 3});
   check_round_trip(sys, step_failed{1, 2, 3, 1, 9, "socket closed"});
@@ -93,16 +96,16 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, ws_closed{"bye"});
   worker_info info{5, "w", "node-cpu", 1ull << 30, 1e9, 2, {"s1", "s2"}};
   check_round_trip(sys, info);
-  check_round_trip(sys, worker_joined{info, a});
+  check_round_trip(sys, worker_joined{info, worker});
   check_round_trip(sys, shard_file_ref{"stage_0_2.onnx", "/shards/x/stage_0_2.onnx", "ff", 10});
   check_round_trip(sys, assign_shard{"x", 0, 2, "sample", {{"a", "/a", "00", 1}}, 4, true});
   check_round_trip(sys, shard_loaded{5, "x", true, "", 1.0, 2.0});
-  check_round_trip(sys, route_reply{true, sample_route(a), ""});
-  check_round_trip(sys, plan_changed{sample_route(a), "worker 3 left"});
+  check_round_trip(sys, route_reply{true, sample_route(worker), ""});
+  check_round_trip(sys, plan_changed{sample_route(worker), "worker 3 left"});
   check_round_trip(sys, kv_note{9, 100});
   check_round_trip(sys, kv_summary{5, 2, 300, 4096, 2});
   check_round_trip(sys, plan_pause{6, "worker 4 joined"});
-  check_round_trip(sys, plan_parked{a, 6});
+  check_round_trip(sys, plan_parked{request, 6});
   stage_news moved{4, "laptop", 2, 8, true, 0, 4};
   check_round_trip(sys, moved);
   check_round_trip(sys, plan_news{6, "worker 4 joined", {moved, stage_news{7, "big", 8, 12}}, {3}});

@@ -49,7 +49,7 @@ std::string tiny_model(const fs::path& root) {
 }
 
 // Waits for an assign_shard on a fake worker; answers Loaded to the planner.
-std::optional<assign_shard> load_assigned(caf::scoped_actor& w, const caf::actor& planner, uint64_t id,
+std::optional<assign_shard> load_assigned(caf::scoped_actor& w, const planner_hdl& planner, uint64_t id,
                                           std::chrono::milliseconds wait = std::chrono::seconds(20)) {
   std::optional<assign_shard> got;
   w->receive([&](assign_shard& a) { got = a; }, caf::after(wait) >> [] {});
@@ -65,7 +65,7 @@ std::optional<route> wait_plan(caf::scoped_actor& self) {
   return out;
 }
 
-route_reply ask(caf::scoped_actor& self, const caf::actor& planner) {
+route_reply ask(caf::scoped_actor& self, const planner_hdl& planner) {
   route_reply out;
   self->request(planner, std::chrono::seconds(5), get_route_atom::value)
       .receive([&](route_reply& r) { out = r; }, [](caf::error&) { FAIL("planner did not answer"); });
@@ -88,7 +88,7 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
   opts.expected_workers = 2;
   opts.settle_ms = 10;
   auto planner = spawn_planner_actor(sys, opts, board, shards);
-  self->send(planner, subscribe_atom::value, caf::actor(self));
+  self->send(planner, subscribe_atom::value, caf::actor_cast<request_hdl>(self));
 
   auto before = ask(self, planner);
   CHECK_FALSE(before.ready);
@@ -98,8 +98,8 @@ TEST_CASE("the planner plans over joined workers, serves a route once loaded and
   auto w2 = std::make_unique<caf::scoped_actor>(sys);
   worker_info i1{1, "one", "node-cpu", 1ull << 30, 1e9, 1, {}};
   worker_info i2{2, "two", "node-cpu", 512ull << 20, 1e9, 1, {}};
-  (*w1)->send(planner, worker_joined{i1, caf::actor(*w1)});
-  (*w2)->send(planner, worker_joined{i2, caf::actor(*w2)});
+  (*w1)->send(planner, worker_joined{i1, caf::actor_cast<worker_hdl>(*w1)});
+  (*w2)->send(planner, worker_joined{i2, caf::actor_cast<worker_hdl>(*w2)});
 
   // Whichever workers the plan uses get an Assign; until they answer, no route.
   auto a1 = load_assigned(*w1, planner, 1, std::chrono::seconds(20));
@@ -157,7 +157,7 @@ TEST_CASE("a pool too small for the model is reported with what it lacks") {
   opts.settle_ms = 10;
   auto planner = spawn_planner_actor(sys, opts, std::make_shared<status_board>(), std::make_shared<shard_registry>());
   caf::scoped_actor w(sys);
-  w->send(planner, worker_joined{{1, "tiny-worker", "wasm", 1 << 20, 1e9, 1, {}}, caf::actor(w)});
+  w->send(planner, worker_joined{{1, "tiny-worker", "wasm", 1 << 20, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(w)});
   route_reply r;
   for (int i = 0; i < 100; ++i) {
     r = ask(self, planner);
@@ -214,7 +214,7 @@ struct migration_fixture {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::shared_ptr<status_board> board = std::make_shared<status_board>();
-  caf::actor planner;
+  planner_hdl planner;
   std::unique_ptr<caf::scoped_actor> w1, w2;
   std::optional<route> v1;
 
@@ -226,9 +226,9 @@ struct migration_fixture {
     opts.settle_ms = 10;
     opts.park_timeout_ms = 60000;  // the tests park explicitly
     planner = spawn_planner_actor(sys, opts, board, std::make_shared<shard_registry>());
-    self->send(planner, subscribe_atom::value, caf::actor(self));
+    self->send(planner, subscribe_atom::value, caf::actor_cast<request_hdl>(self));
     w1 = std::make_unique<caf::scoped_actor>(sys);
-    (*w1)->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w1)});
+    (*w1)->send(planner, worker_joined{{1, "slow", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(*w1)});
     REQUIRE(load_assigned(*w1, planner, 1));
     v1 = wait_plan(self);
     REQUIRE(v1);
@@ -240,7 +240,7 @@ struct migration_fixture {
     auto all = memory_to_fit(model_dir, {0, 4});
     REQUIRE(memory_to_fit(model_dir, {0, 3}) < all);
     w2 = std::make_unique<caf::scoped_actor>(sys);
-    (*w2)->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor(*w2)});
+    (*w2)->send(planner, worker_joined{{2, "fast", "node-cpu", all - 1, 1e12, 1, {}}, caf::actor_cast<worker_hdl>(*w2)});
   }
   std::string history() {
     std::string out;
@@ -287,7 +287,7 @@ TEST_CASE_METHOD(migration_fixture, "a better plan found on a join loads in the 
     if (s["worker"] == 1)
       w1_deferred = s["deferred"].get<bool>();
   CHECK(w1_deferred);
-  self->send(planner, plan_parked{caf::actor(self), pause->plan_version});
+  self->send(planner, plan_parked{caf::actor_cast<request_hdl>(self), pause->plan_version});
   auto a1 = load_assigned(w1, planner, 1);
   REQUIRE(a1);
   CHECK(a1->plan_version == pause->plan_version);
@@ -354,7 +354,7 @@ TEST_CASE_METHOD(migration_fixture, "a worker of the old plan leaving while requ
   CHECK(history().find("v" + std::to_string(pause->plan_version) + " abandoned: worker 1 left") != std::string::npos);
   // A big worker joins: a plan over the workers that are left serves again.
   caf::scoped_actor w3(sys);
-  w3->send(planner, worker_joined{{3, "big", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(w3)});
+  w3->send(planner, worker_joined{{3, "big", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(w3)});
   auto a3 = load_assigned(w3, planner, 3);
   auto again = load_assigned(*w2, planner, 2, std::chrono::milliseconds(a3 ? 500 : 20000));
   REQUIRE((a3 || again));
@@ -370,7 +370,7 @@ TEST_CASE_METHOD(migration_fixture, "an idle worker stands by with a serving sta
   // An equal worker joins: the plan stays (not better by the margin) and the
   // newcomer loads worker 1's shard ahead.
   w2 = std::make_unique<caf::scoped_actor>(sys);
-  (*w2)->send(planner, worker_joined{{2, "spare", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor(*w2)});
+  (*w2)->send(planner, worker_joined{{2, "spare", "node-cpu", 1ull << 30, 1e9, 1, {}}, caf::actor_cast<worker_hdl>(*w2)});
   auto standby = load_assigned(*w2, planner, 2);
   REQUIRE(standby);
   CHECK(standby->shard_id == v1->hops[0].shard_id);

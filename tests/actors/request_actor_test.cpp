@@ -30,6 +30,15 @@ struct config : caf::actor_system_config {
   config() { register_message_types(*this); }
 };
 
+// The fakes below are dynamically typed actors; these give them the typed
+// handles the request actor's protocol asks for.
+worker_hdl as_worker(const caf::actor& a) { return caf::actor_cast<worker_hdl>(a); }
+planner_hdl as_planner(const caf::actor& a) { return caf::actor_cast<planner_hdl>(a); }
+
+// Test-only messages to the fake planners.
+using announce_atom = caf::atom_constant<caf::atom("announce")>;  // announce plan v2 now
+using parked_atom = caf::atom_constant<caf::atom("parked")>;      // which versions were parked for?
+
 // A one-stage "model": the next token is (last input token + 1) mod 256, and
 // it records every step's position so tests can see prefill and replays.
 struct fake_stage_state {
@@ -57,13 +66,13 @@ caf::behavior fake_stage(caf::stateful_actor<fake_stage_state>* self, int fail_a
 // A planner that says "not ready" `not_ready` times, then serves `stage`.
 caf::behavior fake_planner(caf::stateful_actor<int>* self, caf::actor stage, int not_ready) {
   self->state = not_ready;
-  return {[=](subscribe_atom, caf::actor&) {},
+  return {[=](subscribe_atom, request_hdl&) {},
           [=](get_route_atom) -> route_reply {
     if (self->state-- > 0)
       return {false, {}, "waiting for workers (0 of 1 joined)"};
     route r;
     r.plan_version = 1;
-    r.hops.push_back({stage, 1, "s", 0, 4});
+    r.hops.push_back({as_worker(stage), 1, "s", 0, 4});
     return {true, r, ""};
   }};
 }
@@ -78,7 +87,7 @@ struct request_fixture {
 
   // Runs one request to the end; returns every JSON message it sent.
   std::vector<json> run(generate_params p, caf::actor planner) {
-    auto r = spawn_request_actor(sys, conn, 1, std::move(p), planner, tok, opts);
+    auto r = spawn_request_actor(sys, conn, 1, std::move(p), as_planner(planner), tok, opts);
     self->monitor(r);
     bool down = false;
     self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds(10)) >> [] {});
@@ -328,16 +337,16 @@ caf::behavior chain_stage(caf::stateful_actor<chain_state>* self, int fail_at_st
 // Serves route (a, b) the first time it is asked, then (a, c): same boundaries,
 // stage 2 moved from b to c (as after b's worker died).
 caf::behavior swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::actor b, caf::actor c) {
-  return {[=](subscribe_atom, caf::actor&) {},
+  return {[=](subscribe_atom, request_hdl&) {},
           [=](get_route_atom) -> route_reply {
     bool swapped = self->state++ > 0;
     route r;
     r.plan_version = swapped ? 2 : 1;
-    r.hops.push_back({a, 1, "A", 0, 2});
+    r.hops.push_back({as_worker(a), 1, "A", 0, 2});
     if (swapped)
-      r.hops.push_back({c, 3, "C", 2, 4});
+      r.hops.push_back({as_worker(c), 3, "C", 2, 4});
     else
-      r.hops.push_back({b, 2, "B", 2, 4});
+      r.hops.push_back({as_worker(b), 2, "B", 2, 4});
     return {true, r, ""};
   }};
 }
@@ -366,7 +375,7 @@ TEST_CASE_METHOD(request_fixture, "a lost later stage is rebuilt from the kept i
 // request parks at its next token boundary, answers plan_parked, and only then
 // is v2 served).
 struct migrating_planner_state {
-  caf::actor subscriber;
+  request_hdl subscriber;
   int asked = 0;
   bool parked = false;
 };
@@ -375,26 +384,26 @@ caf::behavior migrating_planner(caf::stateful_actor<migrating_planner_state>* se
   auto route_of = [=](uint32_t version) {
     route r;
     r.plan_version = version;
-    r.hops.push_back({a, 1, "A", 0, 2});
+    r.hops.push_back({as_worker(a), 1, "A", 0, 2});
     if (version == 1)
-      r.hops.push_back({b, 2, "B", 2, 4});
+      r.hops.push_back({as_worker(b), 2, "B", 2, 4});
     else
-      r.hops.push_back({c, 3, "C", 2, 4});
+      r.hops.push_back({as_worker(c), 3, "C", 2, 4});
     return r;
   };
   return {
-      [=](subscribe_atom, caf::actor& who) { self->state.subscriber = who; },
+      [=](subscribe_atom, request_hdl& who) { self->state.subscriber = who; },
       [=](get_route_atom) -> route_reply {
         auto& st = self->state;
         if (st.asked++ == 0) {
-          self->send(self, tick_atom::value);  // announce v2 after this answer went out
+          self->send(self, announce_atom::value);  // announce v2 after this answer went out
           return {true, route_of(1), ""};
         }
         if (pause && !st.parked)
           return {false, {}, "switching to plan v2"};
         return {true, route_of(2), ""};
       },
-      [=](tick_atom) {
+      [=](announce_atom) {
         if (pause)
           self->send(self->state.subscriber, plan_pause{2, "test"});
         else
@@ -404,7 +413,7 @@ caf::behavior migrating_planner(caf::stateful_actor<migrating_planner_state>* se
         self->state.parked = p.plan_version == 2;
         self->send(self->state.subscriber, plan_changed{route_of(2), "test"});
       },
-      [=](status_atom) { return self->state.parked; },
+      [=](parked_atom) { return self->state.parked; },
   };
 }
 
@@ -428,7 +437,7 @@ TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no s
       CHECK(positions(b) == std::vector<uint32_t>{1, 0, 4});
       CHECK(positions(c) == std::vector<uint32_t>{1, 0, 4, 1, 4, 1, 1, 5, 1, 1, 6, 1});
       bool parked = false;
-      self->request(planner, std::chrono::seconds(5), status_atom::value)
+      self->request(planner, std::chrono::seconds(5), parked_atom::value)
           .receive([&](bool x) { parked = x; }, [](caf::error&) { FAIL("no answer"); });
       CHECK(parked == pause);
     }
@@ -439,14 +448,14 @@ TEST_CASE_METHOD(request_fixture, "a new plan is taken at a token boundary: no s
 // stage moved from b to d (as after b's worker died), the others stayed.
 caf::behavior middle_swap_planner(caf::stateful_actor<int>* self, caf::actor a, caf::actor b, caf::actor c,
                                   caf::actor d) {
-  return {[=](subscribe_atom, caf::actor&) {},
+  return {[=](subscribe_atom, request_hdl&) {},
           [=](get_route_atom) -> route_reply {
             bool swapped = self->state++ > 0;
             route r;
             r.plan_version = swapped ? 2 : 1;
-            r.hops.push_back({a, 1, "A", 0, 1});
-            r.hops.push_back(swapped ? route_hop{d, 4, "B", 1, 2} : route_hop{b, 2, "B", 1, 2});
-            r.hops.push_back({c, 3, "C", 2, 4});
+            r.hops.push_back({as_worker(a), 1, "A", 0, 1});
+            r.hops.push_back(swapped ? route_hop{as_worker(d), 4, "B", 1, 2} : route_hop{as_worker(b), 2, "B", 1, 2});
+            r.hops.push_back({as_worker(c), 3, "C", 2, 4});
             return {true, r, ""};
           }};
 }
@@ -473,7 +482,7 @@ TEST_CASE_METHOD(request_fixture, "a lost middle stage is rebuilt alone: the sta
 TEST_CASE_METHOD(request_fixture, "bad client JSON is answered with an error and the socket stays usable") {
   auto stage = sys.spawn(fake_stage, -1);
   auto planner = sys.spawn(fake_planner, stage, 0);
-  auto client = spawn_client_actor(sys, conn, planner, tok, opts, 3);
+  auto client = spawn_client_actor(sys, conn, as_planner(planner), tok, opts, 3);
   caf::anon_send(client, ws_frame{"{not json", false});
   caf::anon_send(client, ws_frame{R"({"prompt": "a", "tempo": 1})", false});
   caf::anon_send(client, ws_frame{R"({"prompt": "a", "top_p": 2})", false});

@@ -68,11 +68,15 @@ struct worker_fixture {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   worker_options opts;
+  // The test stands in for the planner and for requests: it receives what
+  // they would (worker_joined, step_result, ...) through these handles.
+  planner_hdl as_planner() { return caf::actor_cast<planner_hdl>(self); }
+  request_hdl as_requester() { return caf::actor_cast<request_hdl>(self); }
 
   // Spawns a worker actor on a fake socket and completes its Hello.
-  std::pair<caf::actor, std::shared_ptr<fake_connection>> joined(uint64_t id) {
+  std::pair<worker_hdl, std::shared_ptr<fake_connection>> joined(uint64_t id) {
     auto conn = std::make_shared<fake_connection>();
-    auto w = spawn_worker_actor(sys, conn, id, self, opts);
+    auto w = spawn_worker_actor(sys, conn, id, as_planner(), opts);
     actor_socket_handler handler(w);
     handler.on_message(hello_frame(1, "w" + std::to_string(id)), true);
     bool got = false;
@@ -88,7 +92,7 @@ struct worker_fixture {
     return {w, conn};
   }
 
-  caf::error wait_down(const caf::actor& a) {
+  caf::error wait_down(const worker_hdl&) {
     caf::error reason;
     bool got = false;
     self->receive([&](caf::down_msg& d) {
@@ -114,7 +118,7 @@ TEST_CASE_METHOD(worker_fixture, "a worker's Hello is answered with Welcome and 
 
 TEST_CASE_METHOD(worker_fixture, "a worker speaking another protocol version is disconnected with the reason") {
   auto conn = std::make_shared<fake_connection>();
-  auto w = spawn_worker_actor(sys, conn, 1, self, opts);
+  auto w = spawn_worker_actor(sys, conn, 1, as_planner(), opts);
   self->monitor(w);
   actor_socket_handler(w).on_message(hello_frame(2), true);
   CHECK(conn->wait_close() == 1008);
@@ -143,7 +147,7 @@ TEST_CASE_METHOD(worker_fixture, "a step travels worker to worker and the last s
   s.sampling = {1.0f, 1, 1.0f, 0.5f};
   s.path.plan_version = 1;
   s.path.hops = {{a, 1, "shardA", 0, 2}, {b, 2, "shardB", 2, 4}};
-  s.reply_to = self;
+  s.reply_to = as_requester();
   self->send(a, s);
 
   auto fwd_a = to_worker(*conn_a->wait_frame(1)).forward();
@@ -199,7 +203,7 @@ TEST_CASE_METHOD(worker_fixture, "a step with end_hop stops after that hop and a
   s.path.hops = {{b, 2, "shardB", 0, 2}, {a, 1, "shardA", 2, 3}, {b, 2, "shardC", 3, 4}};
   s.hop = 1;
   s.end_hop = 2;  // rebuild hop 1 only: hop 2 already holds its KV
-  s.reply_to = self;
+  s.reply_to = as_requester();
   self->send(a, s);
   auto fwd = to_worker(*conn_a->wait_frame(1)).forward();
   CHECK(fwd.shard_id() == "shardA");
@@ -227,7 +231,7 @@ TEST_CASE_METHOD(worker_fixture, "a socket that closes mid-step fails the step a
   s.seq_len = 1;
   s.token_ids = {1};
   s.path.hops = {{w, 3, "s", 0, 4}};
-  s.reply_to = self;
+  s.reply_to = as_requester();
   self->send(w, s);
   REQUIRE(conn->wait_frame(1));
   actor_socket_handler(w).on_close("tab closed");
@@ -261,7 +265,7 @@ TEST_CASE_METHOD(worker_fixture, "the kv ledger follows steps and releases") {
   s.seq_len = 4;
   s.token_ids = {1, 2, 3, 4};
   s.path.hops = {{w, 6, "s", 0, 4}};
-  s.reply_to = self;
+  s.reply_to = as_requester();
   self->send(w, s);
   REQUIRE(conn->wait_frame(1));
   wire::FromWorker r;

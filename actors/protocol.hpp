@@ -1,0 +1,104 @@
+// The Tessera actor protocol in one place: every atom, and every actor's typed
+// interface (caf::typed_actor), with who sends each message. A send that an
+// interface does not list fails to compile. The message structs themselves
+// are defined in actors/messages.hpp, which includes this header; include
+// that one (this one only forward-declares them).
+//
+// Self-timers are part of an actor's interface (CAF delivers them like any
+// other message); each has its own atom with one meaning.
+//
+// Included only by actors/*.cpp and tests/actors: it pulls in CAF headers.
+#pragma once
+
+#include <cstdint>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace tessera::actors {
+
+// ---- atoms (CAF 0.17: at most 10 characters) ----------------------------------
+
+using get_route_atom = caf::atom_constant<caf::atom("getroute")>;    // request -> planner: the serving route?
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;   // request -> planner: tell me of plan changes
+using kv_query_atom = caf::atom_constant<caf::atom("kvquery")>;      // planner -> worker -> kv ledger: KV held?
+using stop_atom = caf::atom_constant<caf::atom("stop")>;             // node_runtime -> node actor: shut down
+// self-timers
+using route_retry_atom = caf::atom_constant<caf::atom("routeretry")>;  // request: ask the planner for a route (again)
+using step_deadline_atom = caf::atom_constant<caf::atom("stepdue")>;   // request: step N should have answered by now
+using heartbeat_check_atom = caf::atom_constant<caf::atom("hbcheck")>; // worker: Hello / heartbeat overdue?
+using replan_atom = caf::atom_constant<caf::atom("replan")>;           // planner: the settle time is over, re-plan
+using park_deadline_atom = caf::atom_constant<caf::atom("parkdue")>;   // planner: requests had their time to park
+using kv_poll_atom = caf::atom_constant<caf::atom("kvpoll")>;          // planner: poll every worker's KV ledger
+
+// ---- message structs (defined in actors/messages.hpp) ----------------------------
+
+struct stage_step;
+struct step_result;
+struct step_failed;
+struct relayed_input;
+struct release_sequence;
+struct ws_frame;
+struct ws_closed;
+struct worker_joined;
+struct assign_shard;
+struct shard_loaded;
+struct route_reply;
+struct plan_changed;
+struct plan_pause;
+struct plan_parked;
+struct plan_news;
+struct kv_note;
+struct kv_summary;
+
+// ---- interfaces -------------------------------------------------------------------
+
+// What a socket's proxy actor hears from the gateway (actor_socket_handler).
+// Every proxy (worker_hdl, client_hdl) accepts at least this.
+using socket_hdl = caf::typed_actor<caf::reacts_to<ws_frame>,    // a frame arrived
+                                    caf::reacts_to<ws_closed>>;  // the socket closed
+
+// One prompt from tokenising to its final message (request_actor.cpp).
+using request_hdl = caf::typed_actor<
+    caf::reacts_to<step_result>,    // last hop's worker: the step's token (or a rebuilt run is done)
+    caf::reacts_to<step_failed>,    // a hop's worker: the step is lost
+    caf::reacts_to<relayed_input>,  // a hop's worker: copy of a boundary input (stage_step::keep_inputs)
+    caf::reacts_to<plan_pause>,     // planner: park at the next token boundary
+    caf::reacts_to<plan_changed>,   // planner: a new route serves
+    caf::reacts_to<route_retry_atom>,                // itself
+    caf::reacts_to<step_deadline_atom, uint32_t>>;   // itself: step number
+
+// The proxy of one worker socket (worker_actor.cpp).
+using worker_hdl = caf::typed_actor<
+    caf::reacts_to<ws_frame>, caf::reacts_to<ws_closed>,  // its socket
+    caf::reacts_to<stage_step>,        // a request (hop 0) or the previous hop's worker actor
+    caf::reacts_to<release_sequence>,  // a request that ended
+    caf::reacts_to<assign_shard>,      // planner
+    caf::reacts_to<plan_news>,         // planner
+    caf::replies_to<kv_query_atom>::with<kv_summary>,  // planner
+    caf::reacts_to<heartbeat_check_atom>>;             // itself
+
+// The ledger of which sequences keep KV on one worker (kv_owner.cpp).
+using kv_hdl = caf::typed_actor<caf::reacts_to<kv_note>,           // its worker actor, per step
+                                caf::reacts_to<release_sequence>,  // its worker actor
+                                caf::replies_to<kv_query_atom>::with<kv_summary>>;  // its worker actor
+
+// Worker inventory, plan and routes (planner_actor.cpp).
+using planner_hdl = caf::typed_actor<
+    caf::reacts_to<worker_joined>,  // worker actor, after a valid Hello
+    caf::reacts_to<shard_loaded>,   // worker actor, answering an Assign
+    caf::replies_to<get_route_atom>::with<route_reply>,  // request
+    caf::reacts_to<subscribe_atom, request_hdl>,         // request
+    caf::reacts_to<plan_parked>,                         // request
+    caf::reacts_to<replan_atom>,                         // itself
+    caf::reacts_to<park_deadline_atom, uint32_t>,        // itself: plan version
+    caf::reacts_to<kv_poll_atom>>;                       // itself
+
+// The proxy of one /ws/generate socket (client_actor.cpp).
+using client_hdl = socket_hdl;
+
+// The root actor that supervises the planner (node.cpp).
+using node_hdl = caf::typed_actor<caf::reacts_to<stop_atom>>;  // node_runtime::stop
+
+}  // namespace tessera::actors
