@@ -26,7 +26,7 @@ double z_for(double threshold) {
 
 }  // namespace
 
-liveness::liveness(options opts, clock::time_point now) : opts_(opts), last_(now) {
+liveness::liveness(options opts, clock::time_point now) : opts_(opts), last_(now), last_beat_(now) {
   if (opts_.upper_bound.count() <= 0)
     throw std::invalid_argument("liveness: upper_bound " + std::to_string(opts_.upper_bound.count()) +
                                 " ms is not positive");
@@ -43,11 +43,14 @@ liveness::liveness(options opts, clock::time_point now) : opts_(opts), last_(now
   z_ = z_for(opts_.phi_threshold);
 }
 
-void liveness::heard(clock::time_point now) {
-  if (now < last_)
+void liveness::heard(clock::time_point now) { last_ = std::max(last_, now); }
+
+void liveness::beat(clock::time_point now) {
+  if (now < last_beat_)
     return;
-  double gap = std::chrono::duration<double, std::milli>(now - last_).count();
-  last_ = now;
+  double gap = std::chrono::duration<double, std::milli>(now - last_beat_).count();
+  last_beat_ = now;
+  heard(now);
   gaps_.push_back(gap);
   sum_ += gap;
   sum_sq_ += gap * gap;

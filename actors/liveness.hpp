@@ -1,12 +1,14 @@
 // Is a worker still alive? An adaptive silence limit in the style of the
-// phi-accrual failure detector (Hayashibara et al.): every sign of life (a
-// frame, a step's progress or result) is an arrival; the gaps between arrivals
-// are modelled as a normal distribution over a sliding window, and phi(t) =
-// -log10 P(a gap longer than t) says how suspicious t ms of silence is. The
-// worker is declared dead once phi passes a threshold, and in any case once the
-// silence passes the configured upper bound, so a hung worker (SIGSTOP, a hung
-// tab) is dropped within that bound while a worker whose gaps are irregular
-// (a busy machine) is given the slack its own history asks for, up to the bound.
+// phi-accrual failure detector (Hayashibara et al.). The gaps between the
+// worker's heartbeats are modelled as a normal distribution over a sliding
+// window, and phi(t) = -log10 P(a gap longer than t) says how suspicious t ms of
+// silence is; any other frame (a step's result or progress) also ends a silence
+// but does not enter the model, so a burst of results does not make the
+// detector expect frames every few milliseconds. The worker is declared dead
+// once phi passes a threshold, and in any case once the silence passes the
+// configured upper bound, so a hung worker (SIGSTOP, a hung tab) is dropped
+// within that bound while a worker whose beats arrive irregularly (a busy
+// machine) is given the slack its own history asks for, up to the bound.
 // Pure: times are passed in, nothing here reads a clock.
 #pragma once
 
@@ -34,7 +36,10 @@ public:
   // lower above upper, threshold not positive, window below min_samples).
   liveness(options opts, clock::time_point now);
 
-  // A sign of life at `now` (times must not go backwards; an earlier one is ignored).
+  // A heartbeat at `now`: its gap from the previous heartbeat enters the model,
+  // and the silence ends. Times must not go backwards (an earlier one is ignored).
+  void beat(clock::time_point now);
+  // Any other sign of life at `now`: the silence ends, the model is unchanged.
   void heard(clock::time_point now);
 
   // The suspicion after `silence` without a sign of life (0: none).
@@ -52,7 +57,8 @@ public:
 private:
   double stddev_ms() const;
   options opts_;
-  clock::time_point last_;
+  clock::time_point last_;       // last sign of life
+  clock::time_point last_beat_;  // last heartbeat (or the start)
   std::deque<double> gaps_;  // ms
   double sum_ = 0;
   double sum_sq_ = 0;

@@ -30,7 +30,7 @@ struct worker_state {
   bool loading = false;  // an Assign is unanswered, and the worker was heard from just before it
   std::string name;
   clock_type::time_point last_seen = clock_type::now();
-  std::optional<liveness> alive;  // from Hello on: every frame is a sign of life
+  std::optional<liveness> alive;  // from Hello on: heartbeats set the limit, every frame ends a silence
   clock_type::time_point started = clock_type::now();
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
@@ -107,7 +107,9 @@ void on_frame(worker_actor self, const ws_frame& frame) {
   if (!decode_from_worker(frame.payload, f, error))
     return disconnect(self, errc::malformed_frame, 1008, "malformed frame: " + error);
   st.last_seen = clock_type::now();
-  if (st.alive)
+  if (st.alive && f.what == worker_frame::kind::heartbeat)
+    st.alive->beat(st.last_seen);
+  else if (st.alive)
     st.alive->heard(st.last_seen);
   if (!st.welcomed) {
     if (f.what != worker_frame::kind::hello)
