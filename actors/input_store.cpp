@@ -47,6 +47,14 @@ bool input_store::covers(uint32_t boundary, uint32_t upto) const {
   return next >= upto;
 }
 
+bool input_store::wants(uint32_t boundary, uint32_t position, uint32_t seq_len) const {
+  if (!enabled_ || seq_len == 0)
+    return false;
+  if (position > 0 && !covers(boundary, position))
+    return false;
+  return !covers(boundary, position + seq_len);
+}
+
 std::optional<std::vector<tensor_blob>> input_store::replay(uint32_t boundary, uint32_t upto) const {
   auto it = by_boundary_.find(boundary);
   if (!enabled_ || it == by_boundary_.end() || upto == 0)

@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "actors/step_data.hpp"
 
 namespace tessera::actors {
 
@@ -27,6 +27,11 @@ public:
   std::optional<std::vector<tensor_blob>> replay(uint32_t boundary, uint32_t upto) const;
   // Whether replay(boundary, upto) would succeed (no copy).
   bool covers(uint32_t boundary, uint32_t upto) const;
+  // Whether a copy of the input into `boundary` for [position, position +
+  // seq_len) is worth sending: the store is on, holds everything before
+  // `position` there (else the copy could never be replayed), and does not
+  // hold these positions already.
+  bool wants(uint32_t boundary, uint32_t position, uint32_t seq_len) const;
   bool enabled() const { return enabled_; }
   uint64_t bytes() const { return bytes_; }
 

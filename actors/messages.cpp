@@ -62,12 +62,16 @@ void for_each_type(type_list_registrar r) {
   r.add<shard_loaded>("tessera::shard_loaded");
   r.add<route_reply>("tessera::route_reply");
   r.add<plan_changed>("tessera::plan_changed");
-  r.add<kv_note>("tessera::kv_note");
   r.add<kv_summary>("tessera::kv_summary");
   r.add<plan_pause>("tessera::plan_pause");
   r.add<plan_parked>("tessera::plan_parked");
   r.add<stage_news>("tessera::stage_news");
   r.add<plan_news>("tessera::plan_news");
+  r.add<token_event>("tessera::token_event");
+  r.add<status_event>("tessera::status_event");
+  r.add<request_timings>("tessera::request_timings");
+  r.add<done_event>("tessera::done_event");
+  r.add<error_event>("tessera::error_event");
 }
 
 }  // namespace

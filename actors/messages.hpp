@@ -15,7 +15,10 @@
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "actors/client_protocol.hpp"
+#include "actors/errors.hpp"
 #include "actors/protocol.hpp"
+#include "actors/step_data.hpp"
 
 namespace caf {
 class actor_system_config;
@@ -23,41 +26,11 @@ class actor_system_config;
 
 namespace tessera::actors {
 
-// ---- errors (category "tessera") ------------------------------------------------
+// ---- errors (category "tessera"; codes in actors/errors.hpp) --------------------
 
-enum class errc : uint8_t {
-  none = 0,
-  protocol_mismatch,   // worker spoke another protocol version
-  malformed_frame,     // undecodable protobuf / JSON
-  socket_closed,       // the worker's socket went away
-  heartbeat_timeout,   // no frame from the worker for too long
-  worker_error,        // the worker reported an Error for a Forward
-  no_capacity,         // the pool cannot hold the model
-  timeout,             // a request/response ran out of time
-  prompt_too_long,     // prompt + max_tokens exceed the context
-  bad_request,         // the client's request is invalid
-  shutdown,            // the node is stopping
-};
-std::string to_string(errc x);
 caf::error make_error(errc x, std::string context = {});
 
 // ---- data on the pipeline --------------------------------------------------------
-
-// A named tensor as raw little-endian bytes (dtype uses wire::DType numbering:
-// 1 float32, 2 float16, 3 int64).
-struct tensor_blob {
-  std::string name;
-  int32_t dtype = 0;
-  std::vector<int64_t> shape;
-  std::string data;
-};
-
-struct sampling_params {
-  float temperature = 1.0f;
-  int64_t top_k = 0;   // 0: off
-  float top_p = 1.0f;  // 1: off
-  float random = 0.0f; // uniform [0,1), drawn per step by the request (seeded)
-};
 
 // One stage of a route: which worker actor serves which layers with which shard.
 struct route_hop {
@@ -97,10 +70,13 @@ struct stage_step {
   request_hdl reply_to;
   double compute_ms = 0;
   int64_t sent_ns = 0;  // steady clock when the request sent it (same process)
-  bool keep_inputs = false;  // send a copy of each boundary input to reply_to (issue 6)
+  // Bit j set: the worker actor that relays this step into hop j also sends
+  // reply_to a copy of that input (relayed_input). The request sets only the
+  // bits whose copies it can still use (input_store::wants).
+  uint64_t keep_inputs_hops = 0;
   // 0: the step runs to the last hop. Otherwise it runs hops [hop, end_hop)
   // only and the worker actor of hop end_hop - 1 answers reply_to with a
-  // step_result without tokens (rebuilding one stage's KV, issue 6).
+  // step_result without tokens (rebuilding those stages' KV).
   uint32_t end_hop = 0;
 };
 
@@ -124,8 +100,9 @@ struct step_failed {
   std::string reason;
 };
 
-// Copy of the boundary input a worker actor relayed into hop `hop` (only when
-// stage_step::keep_inputs): the request keeps these to rebuild a lost stage's KV.
+// Copy of the boundary input a worker actor relayed into hop `hop` (only for
+// the hops stage_step::keep_inputs_hops names): the request keeps these to
+// rebuild a lost stage's KV.
 struct relayed_input {
   uint64_t request_id = 0;
   uint32_t step = 0;
@@ -140,7 +117,7 @@ struct release_sequence {
   uint64_t sequence_id = 0;
 };
 
-// ---- sockets -> actors ------------------------------------------------------------
+// ---- sockets -> actors (request -> client events: actors/client_protocol.hpp) --------
 
 struct ws_frame {
   std::string payload;
@@ -212,12 +189,8 @@ struct plan_changed {
   std::string why;
 };
 
-// kv_owner ledger updates (worker actor -> its kv_owner).
-struct kv_note {
-  uint64_t sequence_id = 0;
-  uint32_t tokens = 0;  // KV entries held after the step
-};
-
+// worker actor -> planner (kv_query_atom): the sequences the node's ledger
+// says keep KV on the worker, and what the worker itself last reported.
 struct kv_summary {
   uint64_t worker_id = 0;
   uint32_t sequences = 0;
@@ -226,7 +199,7 @@ struct kv_summary {
   int64_t worker_sequences = -1;  // what the worker itself last reported (Heartbeat); -1: never
 };
 
-// ---- migration to a better plan (issue 6) ------------------------------------------
+// ---- migration to a better plan ----------------------------------------------------
 
 // planner -> subscribed requests: stop at the next token boundary (the workers
 // that serve the current route are about to switch shards for `plan_version`).
@@ -278,7 +251,7 @@ TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.l
 TESSERA_INSPECT(route, x.plan_version, x.hops)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
-                x.sent_ns, x.keep_inputs, x.end_hop)
+                x.sent_ns, x.keep_inputs_hops, x.end_hop)
 TESSERA_INSPECT(step_result, x.request_id, x.sequence_id, x.step, x.token_ids, x.compute_ms,
                 x.hops)
 TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason)
@@ -295,13 +268,19 @@ TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
-TESSERA_INSPECT(kv_note, x.sequence_id, x.tokens)
 TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences)
 TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
                 x.previous_begin, x.previous_end)
 TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped)
+TESSERA_INSPECT(token_event, x.id, x.text)
+TESSERA_INSPECT(status_event, x.state, x.reason)
+TESSERA_INSPECT(request_timings, x.queue_ms, x.ttft_ms, x.per_token_ms, x.total_ms, x.decode_steps,
+                x.compute_ms_per_token, x.overhead_ms_per_token, x.stages, x.replays, x.input_replays,
+                x.migrations, x.lost_stages)
+TESSERA_INSPECT(done_event, x.finish_reason, x.text, x.prompt_tokens, x.completion_tokens, x.timings)
+TESSERA_INSPECT(error_event, x.message, x.code)
 
 #undef TESSERA_INSPECT
 

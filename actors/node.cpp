@@ -196,7 +196,7 @@ std::string node_runtime::status_json() const {
                    {"done", b.requests_done.load()},
                    {"failed", b.requests_failed.load()},
                    {"tokens_generated", b.tokens_generated.load()}};
-  // Actors alive in this node's system (node, planner, 2 per worker, 1 per
+  // Actors alive in this node's system (node, planner, 1 per worker, 1 per
   // client socket, requests...): the leak check compares it with a baseline.
   // running() is one atomic load, so the gateway's thread may read it; the
   // gateway stops before the system is destroyed (stop()).

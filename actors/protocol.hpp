@@ -22,7 +22,7 @@ namespace tessera::actors {
 
 using get_route_atom = caf::atom_constant<caf::atom("getroute")>;    // request -> planner: the serving route?
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;   // request -> planner: tell me of plan changes
-using kv_query_atom = caf::atom_constant<caf::atom("kvquery")>;      // planner -> worker -> kv ledger: KV held?
+using kv_query_atom = caf::atom_constant<caf::atom("kvquery")>;      // planner -> worker: KV held there?
 using stop_atom = caf::atom_constant<caf::atom("stop")>;             // node_runtime -> node actor: shut down
 // self-timers
 using route_retry_atom = caf::atom_constant<caf::atom("routeretry")>;  // request: ask the planner for a route (again)
@@ -49,8 +49,11 @@ struct plan_changed;
 struct plan_pause;
 struct plan_parked;
 struct plan_news;
-struct kv_note;
 struct kv_summary;
+struct token_event;   // these four: actors/client_protocol.hpp
+struct status_event;
+struct done_event;
+struct error_event;
 
 // ---- interfaces -------------------------------------------------------------------
 
@@ -63,13 +66,13 @@ using socket_hdl = caf::typed_actor<caf::reacts_to<ws_frame>,    // a frame arri
 using request_hdl = caf::typed_actor<
     caf::reacts_to<step_result>,    // last hop's worker: the step's token (or a rebuilt run is done)
     caf::reacts_to<step_failed>,    // a hop's worker: the step is lost
-    caf::reacts_to<relayed_input>,  // a hop's worker: copy of a boundary input (stage_step::keep_inputs)
+    caf::reacts_to<relayed_input>,  // a hop's worker: copy of a boundary input (stage_step::keep_inputs_hops)
     caf::reacts_to<plan_pause>,     // planner: park at the next token boundary
     caf::reacts_to<plan_changed>,   // planner: a new route serves
     caf::reacts_to<route_retry_atom>,                // itself
     caf::reacts_to<step_deadline_atom, uint32_t>>;   // itself: step number
 
-// The proxy of one worker socket (worker_actor.cpp).
+// The proxy of one worker socket, and the ledger of the KV on it (worker_actor.cpp).
 using worker_hdl = caf::typed_actor<
     caf::reacts_to<ws_frame>, caf::reacts_to<ws_closed>,  // its socket
     caf::reacts_to<stage_step>,        // a request (hop 0) or the previous hop's worker actor
@@ -78,11 +81,6 @@ using worker_hdl = caf::typed_actor<
     caf::reacts_to<plan_news>,         // planner
     caf::replies_to<kv_query_atom>::with<kv_summary>,  // planner
     caf::reacts_to<heartbeat_check_atom>>;             // itself
-
-// The ledger of which sequences keep KV on one worker (kv_owner.cpp).
-using kv_hdl = caf::typed_actor<caf::reacts_to<kv_note>,           // its worker actor, per step
-                                caf::reacts_to<release_sequence>,  // its worker actor
-                                caf::replies_to<kv_query_atom>::with<kv_summary>>;  // its worker actor
 
 // Worker inventory, plan and routes (planner_actor.cpp).
 using planner_hdl = caf::typed_actor<
@@ -95,8 +93,14 @@ using planner_hdl = caf::typed_actor<
     caf::reacts_to<park_deadline_atom, uint32_t>,        // itself: plan version
     caf::reacts_to<kv_poll_atom>>;                       // itself
 
-// The proxy of one /ws/generate socket (client_actor.cpp).
-using client_hdl = socket_hdl;
+// The proxy of one /ws/generate socket (client_actor.cpp): the only actor that
+// writes to it. Another client shell (HTTP/SSE) would take the same events.
+using client_hdl = caf::typed_actor<
+    caf::reacts_to<ws_frame>, caf::reacts_to<ws_closed>,  // its socket
+    caf::reacts_to<token_event>,   // its running request
+    caf::reacts_to<status_event>,  // its running request
+    caf::reacts_to<done_event>,    // its running request (then it ends)
+    caf::reacts_to<error_event>>;  // its running request (then it ends)
 
 // The root actor that supervises the planner (node.cpp).
 using node_hdl = caf::typed_actor<caf::reacts_to<stop_atom>>;  // node_runtime::stop

@@ -1,29 +1,18 @@
-// The request actor: one prompt from tokenising to the final message. State
-// in request_state.hpp; leaving a route (lost stages, parking, moving to a new
-// plan, KV rebuild planning) in request_recovery.cpp; the rest here.
+// The request actor: one prompt from tokenising to the final message, as a
+// state machine over `phase` (request_state.hpp) around a request_session.
+// Its client actor hears token/status/done/error events; the workers of its
+// route hear stage_steps; the planner answers routes and announces plans.
 //
-// Recovery (issue 6): when a stage is lost the request fetches a new route.
-// Stages whose worker, shard and load epoch did not change keep their KV; each
-// run of changed stages is rebuilt on its own by replaying the stage inputs the
-// request kept at its first boundary (input_store), or the tokens for a run
-// from the first stage; when those inputs are not kept, everything from the
-// first changed stage is re-run.
-// Forward cuts KV to `position`, so both are idempotent, and step i always
-// draws seeded_uniform(seed, i), so the output is the fault-free one.
-//
-// Migration (a better plan while this one serves): the request subscribes to
-// the planner. plan_changed while running: at the next token boundary it takes
-// the new route and rebuilds the hops that changed. plan_pause: at
-// the next token boundary it stops, answers plan_parked and waits for the new
-// route (the workers it used are about to switch shards).
+// queued -> prefill -> decoding -> done, with detours: a lost stage
+// (recovering), a migration (parked, or queued again for a plan switch) and,
+// on the next route, rebuilding the KV of the stages that changed
+// (request_recovery.cpp). Forward cuts KV to `position`, so re-running is
+// idempotent, and token i always draws seeded_uniform(seed, i), so the output
+// is the fault-free one.
 #include <algorithm>
 #include <chrono>
-#include <set>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/request_state.hpp"
@@ -33,7 +22,18 @@ namespace tessera::actors {
 
 namespace request_detail {
 
-void send_json(request_actor* self, const json& j) { self->state.client->send_text(j.dump()); }
+const char* to_string(phase p) {
+  switch (p) {
+    case phase::queued: return "queued";
+    case phase::prefill: return "prefill";
+    case phase::decoding: return "decoding";
+    case phase::rebuilding: return "rebuilding";
+    case phase::parked: return "parked";
+    case phase::recovering: return "recovering";
+    case phase::done: return "done";
+  }
+  return "unknown";
+}
 
 void release_all(request_actor* self) {
   for (auto& w : self->state.used_workers)
@@ -49,132 +49,129 @@ void count_end(request_actor* self, bool ok) {
   st.counted_end = true;
   st.opts.board->requests_active--;
   (ok ? st.opts.board->requests_done : st.opts.board->requests_failed)++;
-  st.opts.board->tokens_generated += st.tokens.size() - st.prompt_len;
+  if (st.session)
+    st.opts.board->tokens_generated += st.session->generated();
 }
 
 void fail(request_actor* self, errc code, const std::string& message) {
   spdlog::warn("request={} failed: {}", self->state.id, message);
   count_end(self, false);
-  send_json(self, {{"error", message}, {"code", to_string(code)}});
+  self->send(self->state.client, error_event{message, to_string(code)});
   release_all(self);
+  self->state.now = phase::done;
   self->quit(make_error(code, message));
 }
 
 void finish(request_actor* self, const std::string& reason) {
   auto& st = self->state;
-  std::string tail = st.decoder->finish();
-  tail = st.stops->push(tail);
-  tail += st.stops->flush();
-  auto generated = st.tokens.size() - st.prompt_len;
-  double per_token = generated > 1 ? ms_between(st.first_token, st.last_token) / (generated - 1) : 0;
-  json timings = {
-      {"queue_ms", st.routed_once ? ms_between(st.created, st.routed) : 0.0},
-      {"ttft_ms", generated > 0 ? ms_between(st.created, st.first_token) : 0.0},
-      {"per_token_ms", per_token},
-      {"total_ms", ms_between(st.created, clock_type::now())},
-      {"decode_steps", st.decode_steps},
-      {"compute_ms_per_token", st.decode_steps ? st.compute_ms / st.decode_steps : 0.0},
-      {"overhead_ms_per_token", st.decode_steps ? (st.wall_ms - st.compute_ms) / st.decode_steps : 0.0},
-      {"stages", st.path.hops.size()},
-      {"replays", st.replays},
-      {"input_replays", st.input_replays},
-      {"migrations", st.migrations},
-      {"lost_stages", st.failures},
-  };
-  json done = {{"done", true},
-               {"finish_reason", reason},
-               {"usage", {{"prompt_tokens", st.prompt_len}, {"completion_tokens", generated}}},
-               {"timings", timings}};
-  if (!tail.empty())
-    done["text"] = tail;
+  auto done = st.session->finish(reason, static_cast<uint32_t>(st.path.hops.size()), clock_type::now());
   count_end(self, true);  // before the client hears "done", so /api/status agrees with it
-  send_json(self, done);
   spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
-               st.id, reason, st.prompt_len, generated, timings["ttft_ms"].get<double>(), per_token);
+               st.id, reason, done.prompt_tokens, done.completion_tokens, done.timings.ttft_ms,
+               done.timings.per_token_ms);
+  self->send(st.client, std::move(done));
   release_all(self);
+  st.now = phase::done;
   self->quit();
 }
 
+// Bit j: a copy of the input relayed into hop j (first < j < end) is still of use.
+uint64_t inputs_to_keep(const request_state& st, uint32_t first, uint32_t end, uint32_t position,
+                        uint32_t seq_len) {
+  uint64_t mask = 0;
+  for (uint32_t j = first + 1; j < end && j < 64; ++j)
+    if (st.kept.wants(st.path.hops[j].layer_begin, position, seq_len))
+      mask |= uint64_t{1} << j;
+  return mask;
+}
 
-void send_step(request_actor* self) {
+// The one place a stage_step is built and sent: positions [position,
+// position + seq_len) into hop `first_hop` of the current route (token ids for
+// hop 0, boundary tensors otherwise), through hops [first_hop, end_hop) (0:
+// to the last hop). Arms the step's deadline.
+void send_step(request_actor* self, uint32_t first_hop, uint32_t end_hop, uint32_t position,
+               std::vector<int64_t> token_ids, std::vector<tensor_blob> tensors, uint32_t seq_len,
+               sampling_params sampling) {
   auto& st = self->state;
+  auto hops = static_cast<uint32_t>(st.path.hops.size());
   stage_step s;
   s.request_id = st.id;
   s.sequence_id = st.id;
   s.step = ++st.step;
-  if (!st.kv_ready) {  // prefill, or rebuild after a route change: everything from 0
-    s.position = 0;
-    s.token_ids = st.tokens;
-    if (st.step > 1)
-      ++st.replays;
-  } else {
-    s.position = static_cast<uint32_t>(st.tokens.size() - 1);
-    s.token_ids = {st.tokens.back()};
-  }
-  s.seq_len = static_cast<uint32_t>(s.token_ids.size());
-  auto index = st.tokens.size() - st.prompt_len;  // which generated token this step draws
-  if (st.params.temperature <= 0.0f)
-    s.sampling = {1.0f, 1, 1.0f, 0.0f};  // top-1: the argmax
-  else
-    s.sampling = {st.params.temperature, st.params.top_k, st.params.top_p,
-                  seeded_uniform(st.params.seed, index)};
+  s.position = position;
+  s.seq_len = seq_len;
+  s.token_ids = std::move(token_ids);
+  s.tensors = std::move(tensors);
+  s.sampling = sampling;
   s.path = st.path;
-  s.hop = 0;
+  s.hop = first_hop;
+  s.end_hop = end_hop;
   s.reply_to = self;
-  s.keep_inputs = st.kept.enabled() && st.path.hops.size() > 1;
-  st.in_flight = true;
+  s.keep_inputs_hops = inputs_to_keep(st, first_hop, end_hop == 0 ? hops : end_hop, position, seq_len);
   st.step_sent = clock_type::now();
   for (auto& h : st.path.hops)
     st.used_workers.insert(h.worker);
-  self->send(st.path.hops[0].worker, std::move(s));
+  self->send(st.path.hops[first_hop].worker, std::move(s));
   self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), step_deadline_atom::value, st.step);
+}
+
+// The step that draws the next token: one token when decoding, else every
+// token from position 0 (prefill, or a re-run after a route change).
+void send_token_step(request_actor* self) {
+  auto& st = self->state;
+  const auto& tokens = st.session->tokens();
+  if (st.now == phase::decoding) {
+    auto position = static_cast<uint32_t>(tokens.size() - 1);
+    return send_step(self, 0, 0, position, {tokens.back()}, {}, 1, st.session->next_sampling());
+  }
+  st.now = phase::prefill;
+  if (st.step > 0)
+    ++st.session->replays;
+  send_step(self, 0, 0, 0, tokens, {}, static_cast<uint32_t>(tokens.size()), st.session->next_sampling());
 }
 
 void on_route(request_actor* self, route_reply& r) {
   auto& st = self->state;
-  if (st.have_route || st.in_flight)
+  if (has_route(st.now))
     return;  // an older question's answer: a route is already in use
-  if (!st.waiting) {
-    st.waiting = true;
-    st.waiting_since = clock_type::now();
-  }
+  auto now = clock_type::now();
+  if (!st.waiting_since)
+    st.waiting_since = now;
   bool usable = r.ready && !r.path.hops.empty();
   for (auto& h : r.path.hops)
     if (st.dead.count(h.worker.address()))
       usable = false;
   if (!usable) {
     auto reason = r.ready ? std::string("waiting for the plan to drop a lost worker") : r.reason;
-    if (ms_between(st.waiting_since, clock_type::now()) > st.opts.queue_timeout_ms)
+    if (ms_between(*st.waiting_since, now) > st.opts.queue_timeout_ms)
       return fail(self, errc::no_capacity, "no capacity after " + std::to_string(st.opts.queue_timeout_ms) +
                                                " ms: " + reason);
     if (reason != st.queued_reason) {
       st.queued_reason = reason;
       st.told_waiting = true;
-      send_json(self, {{"status", "queued"}, {"reason", reason}});
+      self->send(st.client, status_event{"queued", reason});
     }
     self->delayed_send(self, std::chrono::milliseconds(st.opts.route_retry_ms), route_retry_atom::value);
     return;
   }
-  if (!st.routed_once) {
-    st.routed_once = true;
-    st.routed = clock_type::now();
-  }
+  st.session->mark_routed(now);
   st.queued_reason.clear();
   if (st.told_waiting) {
     st.told_waiting = false;
-    send_json(self, {{"status", "running"}});
+    self->send(st.client, status_event{"running", ""});
   }
-  st.waiting = false;
+  st.waiting_since.reset();
   st.path = std::move(r.path);
-  st.have_route = true;
   for (auto& h : st.path.hops)
     self->monitor(h.worker);
-  if (!st.kv_ready && st.lost_positions > 0 && st.left_cleanly &&
-      same_hops(st.path, st.lost_path))
-    st.kv_ready = true;  // the same stages again (a timed-out step, an abandoned switch): KV intact
-  else if (!st.kv_ready && st.lost_positions > 0 && plan_rebuild(self))
+  bool known = st.lost_positions > 0;
+  if (known && st.left_cleanly && same_kv(keys_of(st.path), keys_of(st.lost_path)))
+    st.now = phase::decoding;  // the same stages again (a timed-out step, an abandoned switch): KV intact
+  else if (known && start_rebuild(self))
     return;
-  send_step(self);
+  else
+    st.now = phase::prefill;
+  send_token_step(self);
 }
 
 void ask_route(request_actor* self) {
@@ -187,57 +184,42 @@ void ask_route(request_actor* self) {
             });
 }
 
-// At a token boundary: park or move to a new plan if asked, else go on.
+// At a token boundary (decoding, nothing in flight): park or move to a new
+// plan if asked, else draw the next token.
 void next_step(request_actor* self) {
   auto& st = self->state;
   if (st.pause_pending)
     return park(self);
   if (st.switch_pending) {
-    spdlog::info("request={} moves to the new plan at token {}", st.id, st.tokens.size() - st.prompt_len);
+    spdlog::info("request={} moves to the new plan at token {}", st.id, st.session->generated());
     return leave_route(self, true);
   }
-  send_step(self);
+  send_token_step(self);
 }
 
-void on_token(request_actor* self, step_result& r) {
+void on_result(request_actor* self, step_result& r) {
   auto& st = self->state;
-  if (!st.in_flight || r.step != st.step)
+  if (!has_route(st.now) || r.step != st.step)
     return;  // stale (a replaced step)
-  if (r.step == st.rebuild_step) {  // a rebuilt run: its KV is back, its output is known
-    st.in_flight = false;
-    st.rebuild_step = 0;
+  if (st.now == phase::rebuilding) {  // a rebuilt run: its KV is back, its output is known
     st.rebuild.erase(st.rebuild.begin());
     if (!st.rebuild.empty())
       return send_rebuild(self);
-    st.kv_ready = true;
+    st.now = phase::decoding;
     return next_step(self);
   }
   if (r.token_ids.empty())
     return;
-  st.in_flight = false;
   auto now = clock_type::now();
-  if (st.kv_ready) {
-    st.compute_ms += r.compute_ms;
-    st.wall_ms += ms_between(st.step_sent, now);
-    ++st.decode_steps;
-  }
-  st.kv_ready = true;
+  if (st.now == phase::decoding)
+    st.session->count_decode_step(r.compute_ms, ms_between(st.step_sent, now));
+  st.now = phase::decoding;
   auto id = r.token_ids[0];
-  bool was_first = st.tokens.size() == st.prompt_len;
-  st.tokens.push_back(id);
-  if (was_first)
-    st.first_token = now;
-  st.last_token = now;
-  if (st.tok->is_stop(id)) {
-    st.tokens.pop_back();  // the stop token is not part of the reply
-    return finish(self, "stop");
-  }
-  auto text = st.stops->push(st.decoder->push(id));
-  send_json(self, {{"token", id}, {"text", text}});
-  if (st.stops->stopped())
-    return finish(self, "stop");
-  if (st.tokens.size() - st.prompt_len >= st.max_tokens)
-    return finish(self, "length");
+  auto out = st.session->add_token(id, now);
+  if (out.emit)
+    self->send(st.client, token_event{id, std::move(out.text)});
+  if (!out.finish.empty())
+    return finish(self, out.finish);
   next_step(self);
 }
 
@@ -247,19 +229,7 @@ namespace {
 
 using namespace request_detail;
 
-request_hdl::behavior_type request_behavior(request_actor* self, net::ws_connection_ptr client, uint64_t id,
-                                            generate_params params, planner_hdl planner,
-                               std::shared_ptr<const model::tokenizer> tok, request_options opts) {
-  auto& st = self->state;
-  st.client = std::move(client);
-  st.id = id;
-  st.params = std::move(params);
-  st.planner = std::move(planner);
-  st.tok = std::move(tok);
-  st.opts = opts;
-  st.decoder = std::make_unique<model::stream_decoder>(*st.tok);
-  st.stops = std::make_unique<stop_matcher>(st.params.stop);
-  st.kept = input_store(st.opts.kept_inputs_bytes);
+request_hdl::behavior_type request_behavior(request_actor* self) {
   self->set_down_handler([=](caf::down_msg& d) {
     self->state.dead.insert(d.source);
     for (auto& h : self->state.path.hops)
@@ -269,16 +239,17 @@ request_hdl::behavior_type request_behavior(request_actor* self, net::ws_connect
   self->set_exit_handler([=](caf::exit_msg& e) {
     release_all(self);  // the client went away: drop our KV on the workers
     count_end(self, false);
+    self->state.now = phase::done;
     self->quit(e.reason);
   });
   return {
-      [=](route_retry_atom) { ask_route(self); },  // (re)start: ask the planner
+      [=](route_retry_atom) { ask_route(self); },
       [=](step_deadline_atom, uint32_t step) {
-        if (self->state.in_flight && step == self->state.step)
+        if (has_route(self->state.now) && step == self->state.step)
           recover(self, "step " + std::to_string(step) + " timed out after " +
                             std::to_string(self->state.opts.step_timeout_ms) + " ms");
       },
-      [=](step_result& r) { on_token(self, r); },
+      [=](step_result& r) { on_result(self, r); },
       [=](step_failed& f) {
         if (f.step == self->state.step)
           recover(self, f.reason);
@@ -286,59 +257,46 @@ request_hdl::behavior_type request_behavior(request_actor* self, net::ws_connect
       [=](plan_pause& p) {
         auto& st = self->state;
         st.pause_version = p.plan_version;
-        if (st.in_flight)
+        if (has_route(st.now))
           st.pause_pending = true;  // park when this step's result is in
         else
           park(self);
       },
       [=](plan_changed& p) {
         auto& st = self->state;
-        if (!st.have_route && !st.in_flight)
+        if (!has_route(st.now))
           return ask_route(self);  // parked, queued or recovering: take it now
-        if (st.have_route && p.path.plan_version != st.path.plan_version)
+        if (p.path.plan_version != st.path.plan_version)
           st.switch_pending = true;  // at the next token boundary
       },
       [=](relayed_input& in) {
         auto& st = self->state;
-        if (st.in_flight && in.step == st.step && in.hop < st.path.hops.size())
+        if (has_route(st.now) && in.step == st.step && in.hop < st.path.hops.size())
           st.kept.add(st.path.hops[in.hop].layer_begin, in.position, in.seq_len, in.tensors);
       },
   };
 }
 
-// Validates and tokenises before anything runs; errors go to the client.
-request_hdl::behavior_type request_init(request_actor* self, net::ws_connection_ptr client, uint64_t id,
+// Checks the prompt before anything runs (errors go to the client), then
+// subscribes to plan changes and asks for a route.
+request_hdl::behavior_type request_init(request_actor* self, client_hdl client, uint64_t id,
                                         generate_params params, planner_hdl planner,
-                           std::shared_ptr<const model::tokenizer> tok, request_options opts) {
-  auto bhvr = request_behavior(self, client, id, params, planner, tok, opts);
+                                        std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   auto& st = self->state;
+  st.client = std::move(client);
+  st.id = id;
+  st.planner = std::move(planner);
+  st.opts = std::move(opts);
+  st.kept = input_store(st.opts.kept_inputs_bytes);
+  st.session.emplace(std::move(params), std::move(tok), st.opts.context);
+  st.waiting_since = st.session->created();
+  auto bhvr = request_behavior(self);
   if (st.opts.board)
     st.opts.board->requests_active++;
-  st.tokens = st.params.prompt_ids;
-  if (st.tokens.empty()) {
-    auto ids = st.tok->encode(st.params.prompt, true);
-    st.tokens.assign(ids.begin(), ids.end());
-  }
-  st.prompt_len = st.tokens.size();
-  if (st.prompt_len == 0) {
-    fail(self, errc::bad_request, "empty prompt");
+  if (auto bad = st.session->start()) {
+    fail(self, bad->first, bad->second);
     return bhvr;
   }
-  for (auto t : st.tokens)
-    if (t < 0 || static_cast<uint64_t>(t) >= st.tok->vocab_size()) {
-      fail(self, errc::bad_request, "prompt_ids: token " + std::to_string(t) + " outside the vocabulary of " +
-                                        std::to_string(st.tok->vocab_size()));
-      return bhvr;
-    }
-  if (st.prompt_len >= st.opts.context) {
-    fail(self, errc::prompt_too_long, "prompt is " + std::to_string(st.prompt_len) +
-                                          " tokens; the context holds " + std::to_string(st.opts.context) +
-                                          " (prompt + reply)");
-    return bhvr;
-  }
-  st.max_tokens = std::min<uint32_t>(st.params.max_tokens,
-                                     st.opts.context - static_cast<uint32_t>(st.prompt_len));
-  st.waiting_since = st.created;
   self->send(st.planner, subscribe_atom::value, request_hdl(self));
   self->send(self, route_retry_atom::value);
   return bhvr;
@@ -346,11 +304,11 @@ request_hdl::behavior_type request_init(request_actor* self, net::ws_connection_
 
 }  // namespace
 
-request_hdl spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client, uint64_t request_id,
+request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client, uint64_t request_id,
                                 generate_params params, planner_hdl planner,
-                               std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+                                std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   return sys.spawn(request_init, std::move(client), request_id, std::move(params), std::move(planner),
-                   std::move(tok), opts);
+                   std::move(tok), std::move(opts));
 }
 
 }  // namespace tessera::actors

@@ -40,22 +40,6 @@ struct worker_options {
 worker_hdl spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
                               uint64_t worker_id, planner_hdl planner, worker_options opts);
 
-// The ledger of sequences whose KV lives on one worker (kv_note, release_sequence,
-// kv_query_atom -> kv_summary).
-kv_hdl spawn_kv_owner(caf::actor_system& sys, uint64_t worker_id);
-
-// A client request as parsed from /ws/generate.
-struct generate_params {
-  std::string prompt;
-  std::vector<int64_t> prompt_ids;  // used when non-empty (prompt ignored)
-  uint32_t max_tokens = 64;
-  float temperature = 0.0f;  // 0: greedy
-  int64_t top_k = 0;
-  float top_p = 1.0f;
-  uint64_t seed = 0;
-  std::vector<std::string> stop;
-};
-
 struct request_options {
   uint32_t context = 256;
   uint32_t step_timeout_ms = 30000;
@@ -67,15 +51,16 @@ struct request_options {
 };
 
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,
-// streams {token, text} and a final {done, usage, timings} to `client`, then
-// quits. On a lost stage it fetches a new route and rebuilds the KV by running
-// the tokens so far from position 0 (idempotent: a Forward cuts KV first).
-request_hdl spawn_request_actor(caf::actor_system& sys, net::ws_connection_ptr client,
+// sends `client` token and status events and a final done (or error) event,
+// then quits. On a lost stage it fetches a new route and rebuilds the KV of
+// the stages that changed (idempotent: a Forward cuts KV first).
+request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client,
                                 uint64_t request_id, generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts);
 
-// One client socket on /ws/generate: parses JSON requests, answers bad input
-// with {"error"} (the socket stays usable), runs its requests one after another.
+// One client socket on /ws/generate: parses requests (client_protocol), answers
+// bad input with an error frame (the socket stays usable), runs its requests
+// one after another and writes their events to the socket.
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
                               planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                               request_options opts, uint32_t max_tokens_default);

@@ -1,4 +1,5 @@
-// The worker actor: proxy of one worker socket. State, then behaviour.
+// The worker actor: proxy of one worker socket, and the node's ledger of the
+// sequences that keep KV on that worker. State, then behaviour.
 #include <chrono>
 #include <map>
 #include <optional>
@@ -24,7 +25,6 @@ struct worker_state {
   net::ws_connection_ptr conn;
   uint64_t id = 0;
   planner_hdl planner;
-  kv_hdl kv;
   worker_options opts;
   bool welcomed = false;
   bool loading = false;  // an Assign is unanswered, and the worker was heard from just before it
@@ -34,6 +34,9 @@ struct worker_state {
   clock_type::time_point started = clock_type::now();
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
+  // The node's ledger: KV entries each sequence holds here after its last step
+  // (kept until the sequence is released or the worker goes away).
+  std::map<uint64_t, uint32_t> kv_tokens_by_sequence;
   // What the worker's last Heartbeat said it holds (-1: no Heartbeat yet).
   int64_t reported_sequences = -1;
   uint64_t reported_kv_tokens = 0;
@@ -72,6 +75,16 @@ void disconnect(worker_actor self, errc code, uint16_t ws_code, const std::strin
   self->quit(make_error(code, reason));
 }
 
+kv_summary kv_ledger(const worker_state& st) {
+  kv_summary s;
+  s.worker_id = st.id;
+  s.sequences = static_cast<uint32_t>(st.kv_tokens_by_sequence.size());
+  for (auto& [seq, n] : st.kv_tokens_by_sequence)
+    s.tokens += n;
+  s.worker_sequences = st.reported_sequences;
+  return s;
+}
+
 void on_result(worker_actor self, worker_frame& f) {
   auto& st = self->state;
   auto it = st.pending.find(f.request_id);
@@ -82,13 +95,13 @@ void on_result(worker_actor self, worker_frame& f) {
   stage_step s = std::move(it->second);
   st.pending.erase(it);
   s.compute_ms += f.compute_ms;
-  self->send(st.kv, kv_note{s.sequence_id, s.position + s.seq_len});
+  st.kv_tokens_by_sequence[s.sequence_id] = s.position + s.seq_len;
   bool ends_here = s.end_hop != 0 && s.hop + 1 >= s.end_hop;
   if (s.hop + 1 < s.path.hops.size() && !ends_here) {
     s.hop += 1;
     s.token_ids.clear();
     s.tensors = std::move(f.tensors);
-    if (s.keep_inputs)
+    if (s.hop < 64 && ((s.keep_inputs_hops >> s.hop) & 1))
       self->send(s.reply_to, relayed_input{s.request_id, s.step, s.hop, s.position, s.seq_len, s.tensors});
     auto next = s.path.hops[s.hop].worker;
     self->send(next, std::move(s));
@@ -184,8 +197,6 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.id = id;
   st.planner = std::move(planner);
   st.opts = opts;
-  st.kv = spawn_kv_owner(self->home_system(), id);
-  self->link_to(st.kv);
   self->delayed_send(self, heartbeat_check_period(opts), heartbeat_check_atom::value);
   return {
       [=](ws_frame& frame) { on_frame(self, frame); },
@@ -220,7 +231,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
       [=](release_sequence r) {
         auto& st = self->state;
         st.conn->send_binary(encode_release(r.sequence_id));
-        self->send(st.kv, r);
+        st.kv_tokens_by_sequence.erase(r.sequence_id);
       },
       [=](const plan_news& n) {
         auto& st = self->state;
@@ -229,18 +240,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
         st.conn->send_binary(encode_plan_news(n));
       },
-      // The kv_owner's ledger, plus the sequence count the worker itself last reported.
-      [=](kv_query_atom q) -> caf::result<kv_summary> {
-        auto rp = self->make_response_promise<kv_summary>();
-        self->request(self->state.kv, std::chrono::seconds(5), q)
-            .then(
-                [=](kv_summary& s) mutable {
-                  s.worker_sequences = self->state.reported_sequences;
-                  rp.deliver(std::move(s));
-                },
-                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-        return rp;
-      },
+      // The node's ledger, plus the sequence count the worker itself last reported.
+      [=](kv_query_atom) { return kv_ledger(self->state); },
   };
 }
 

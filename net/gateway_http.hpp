@@ -1,19 +1,16 @@
 // HTTP responses of the gateway: static files, ORT files, shards (ETag, 304,
 // Range/206/416), /api/status, /metrics and JSON errors, every one with the
-// cross-origin isolation headers. PRIVATE to net/gateway.cpp (Beast inside):
-// do not include it anywhere else — Beast stays in two translation units.
+// cross-origin isolation headers (bodies in gateway_http.cpp). PRIVATE to
+// net/: included by gateway.cpp and gateway_http.cpp only (Beast inside).
 #pragma once
 
-#include "net/file_serving.hpp"
 #include "net/gateway.hpp"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 
 namespace tessera::net::gateway_http {
@@ -21,47 +18,6 @@ namespace tessera::net::gateway_http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace fs = std::filesystem;
-
-// A response body that streams bytes [offset, offset + length) of an open file
-// (Beast 1.81's file_body always sends the whole file, so no Range support).
-struct file_slice_body {
-  struct value_type {
-    beast::file file;
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-  };
-  static std::uint64_t size(const value_type& body) { return body.length; }
-
-  class writer {
-  public:
-    using const_buffers_type = asio::const_buffer;
-    template <bool is_request, class Fields>
-    writer(http::header<is_request, Fields>&, value_type& body) : body_(body) {}
-    void init(beast::error_code& ec) {
-      body_.file.seek(body_.offset, ec);
-      remain_ = body_.length;
-    }
-    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
-      ec = {};
-      if (remain_ == 0) return boost::none;
-      const std::size_t want = remain_ < sizeof(buf_) ? static_cast<std::size_t>(remain_) : sizeof(buf_);
-      const std::size_t got = body_.file.read(buf_, want, ec);
-      if (ec) return boost::none;
-      if (got == 0) {
-        ec = http::error::short_read;
-        return boost::none;
-      }
-      remain_ -= got;
-      return {{const_buffers_type(buf_, got), remain_ > 0}};
-    }
-
-  private:
-    value_type& body_;
-    std::uint64_t remain_ = 0;
-    char buf_[64 * 1024];
-  };
-};
 
 struct gateway_metrics {
   std::atomic<std::uint64_t> http_requests{0}, http_errors{0}, ws_opened{0}, ws_closed{0},
@@ -79,185 +35,11 @@ void add_common_headers(Message& m) {
 
 using request_t = http::request<http::string_body>;
 
-// Request targets may hold any bytes: never let them make dump() throw.
-inline std::string dump_json(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-inline http::message_generator text_response(const request_t& req, http::status status, std::string body,
-                                      std::string content_type, const char* cache = "no-store") {
-  http::response<http::string_body> res{status, req.version()};
-  add_common_headers(res);
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, cache);
-  res.keep_alive(req.keep_alive());
-  const auto n = body.size();
-  if (req.method() != http::verb::head) res.body() = std::move(body);
-  res.content_length(n);
-  return res;
-}
-
-inline http::message_generator json_error(const request_t& req, http::status status, const std::string& message) {
-  nlohmann::json body{{"error", message}, {"path", std::string(req.target())}};
-  return text_response(req, status, dump_json(body), "application/json");
-}
-
-// Serves a file with optional shard semantics (ETag + immutable caching).
-// Range requests are honoured for every file.
-inline http::message_generator serve_file(const request_t& req, const fs::path& file_path,
-                                   const std::string& etag /* "" for none */) {
-  beast::error_code ec;
-  std::error_code fs_ec;
-  if (!fs::is_regular_file(file_path, fs_ec)) return json_error(req, http::status::not_found, "not found");
-  file_slice_body::value_type body;
-  body.file.open(file_path.c_str(), beast::file_mode::scan, ec);
-  if (ec) return json_error(req, http::status::not_found, "cannot open file: " + ec.message());
-  const std::uint64_t size = body.file.size(ec);
-  if (ec) return json_error(req, http::status::internal_server_error, "cannot size file: " + ec.message());
-
-  const std::string content_type = mime_type(file_path.filename().string());
-  const char* cache = etag.empty() ? "no-cache" : "public, max-age=31536000, immutable";
-  auto set_headers = [&](auto& res) {
-    add_common_headers(res);
-    res.set(http::field::cache_control, cache);
-    res.set(http::field::accept_ranges, "bytes");
-    if (!etag.empty()) res.set(http::field::etag, etag);
-    res.keep_alive(req.keep_alive());
-  };
-
-  if (!etag.empty() && req.count(http::field::if_none_match) &&
-      etag_matches(req[http::field::if_none_match], etag)) {
-    http::response<http::empty_body> res{http::status::not_modified, req.version()};
-    set_headers(res);
-    return res;
-  }
-
-  range_request range;
-  if (req.count(http::field::range)) {
-    // If-Range with another validator means "the file changed: send it whole".
-    const bool if_range_ok = !req.count(http::field::if_range) ||
-                             (!etag.empty() && req[http::field::if_range] == etag);
-    if (if_range_ok) range = parse_range(req[http::field::range], size);
-  }
-  if (range.kind == range_kind::unsatisfiable) {
-    http::response<http::string_body> res{http::status::range_not_satisfiable, req.version()};
-    set_headers(res);
-    res.set(http::field::content_range, "bytes */" + std::to_string(size));
-    res.set(http::field::content_type, "application/json");
-    res.body() = dump_json(nlohmann::json{{"error", "range not satisfiable"}, {"size", size}});
-    res.prepare_payload();
-    return res;
-  }
-
-  http::status status = http::status::ok;
-  body.offset = 0;
-  body.length = size;
-  if (range.kind == range_kind::partial) {
-    status = http::status::partial_content;
-    body.offset = range.range.first;
-    body.length = range.range.length();
-  }
-  if (req.method() == http::verb::head) {
-    http::response<http::empty_body> res{status, req.version()};
-    set_headers(res);
-    res.set(http::field::content_type, content_type);
-    if (status == http::status::partial_content)
-      res.set(http::field::content_range, "bytes " + std::to_string(range.range.first) + "-" +
-                                              std::to_string(range.range.last) + "/" + std::to_string(size));
-    res.content_length(body.length);
-    return res;
-  }
-  http::response<file_slice_body> res{status, req.version()};
-  set_headers(res);
-  res.set(http::field::content_type, content_type);
-  if (status == http::status::partial_content)
-    res.set(http::field::content_range, "bytes " + std::to_string(range.range.first) + "-" +
-                                            std::to_string(range.range.last) + "/" + std::to_string(size));
-  res.content_length(body.length);
-  res.body() = std::move(body);
-  return res;
-}
-
-inline std::string metrics_text(const gateway_metrics& m) {
-  std::string out;
-  auto add = [&out](const char* name, const char* type, std::uint64_t v) {
-    out += "# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += ' ';
-    out += std::to_string(v);
-    out += '\n';
-  };
-  add("tessera_gateway_http_requests_total", "counter", m.http_requests);
-  add("tessera_gateway_http_errors_total", "counter", m.http_errors);
-  add("tessera_gateway_ws_opened_total", "counter", m.ws_opened);
-  add("tessera_gateway_ws_open", "gauge", m.ws_opened - m.ws_closed);
-  add("tessera_gateway_ws_frames_in_total", "counter", m.ws_frames_in);
-  add("tessera_gateway_ws_frames_out_total", "counter", m.ws_frames_out);
-  add("tessera_gateway_ws_bytes_in_total", "counter", m.ws_bytes_in);
-  add("tessera_gateway_ws_bytes_out_total", "counter", m.ws_bytes_out);
-  add("tessera_gateway_ws_too_big_total", "counter", m.ws_too_big);
-  return out;
-}
+// A JSON body {"error": message, "path": target} with `status`.
+http::message_generator json_error(const request_t& req, http::status status, const std::string& message);
 
 // Routes one plain HTTP request (not an upgrade).
-inline http::message_generator handle_request(const gateway_config& config, const gateway_hooks& hooks,
-                                       gateway_metrics& metrics, const request_t& req) {
-  ++metrics.http_requests;
-  if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    ++metrics.http_errors;
-    return json_error(req, http::status::method_not_allowed, "method not allowed: " + std::string(req.method_string()));
-  }
-  std::string_view target = req.target();
-  const std::string_view path = target.substr(0, target.find('?'));
-  const fs::path static_dir = config.static_dir;
-
-  if (path == "/api/status") {
-    std::string body = hooks.status_json ? hooks.status_json() : std::string("{}");
-    return text_response(req, http::status::ok, std::move(body), "application/json");
-  }
-  if (path == "/v1/models") {
-    // OpenAI-style model list, derived from the status snapshot's model.name.
-    nlohmann::json list = {{"object", "list"}, {"data", nlohmann::json::array()}};
-    if (hooks.status_json) {
-      const auto status = nlohmann::json::parse(hooks.status_json(), nullptr, false);
-      if (status.is_object() && status.contains("model") && status["model"].is_object() &&
-          status["model"].contains("name") && status["model"]["name"].is_string())
-        list["data"].push_back({{"id", status["model"]["name"]}, {"object", "model"}, {"owned_by", "tessera"}});
-    }
-    return text_response(req, http::status::ok, dump_json(list), "application/json");
-  }
-  if (path == "/metrics")
-    return text_response(req, http::status::ok, metrics_text(metrics), "text/plain; version=0.0.4");
-
-  const auto rel = safe_relative_path(path);
-  if (!rel) {
-    ++metrics.http_errors;
-    return json_error(req, http::status::bad_request, "bad path");
-  }
-  if (rel->empty()) {
-    if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
-    return serve_file(req, static_dir / "browser" / "index.html", "");
-  }
-  constexpr std::string_view ort_prefix = "ort/", shard_prefix = "shards/";
-  if (rel->compare(0, ort_prefix.size(), ort_prefix) == 0) {
-    if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
-    return serve_file(req, static_dir / "node_modules" / "onnxruntime-web" / "dist" / rel->substr(ort_prefix.size()), "");
-  }
-  if (rel->compare(0, shard_prefix.size(), shard_prefix) == 0) {
-    const std::string rest = rel->substr(shard_prefix.size());
-    const auto slash = rest.find('/');
-    if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos || !hooks.find_shard)
-      return json_error(req, http::status::not_found, "not found");
-    const auto shard = hooks.find_shard(rest.substr(0, slash), rest.substr(slash + 1));
-    if (!shard) return json_error(req, http::status::not_found, "unknown shard");
-    return serve_file(req, shard->path, "\"" + shard->sha256 + "\"");
-  }
-  if (static_dir.empty()) return json_error(req, http::status::not_found, "not found");
-  return serve_file(req, static_dir / *rel, "");
-}
+http::message_generator handle_request(const gateway_config& config, const gateway_hooks& hooks,
+                                       gateway_metrics& metrics, const request_t& req);
 
 }  // namespace tessera::net::gateway_http

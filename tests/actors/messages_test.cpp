@@ -80,7 +80,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   step.reply_to = request;
   step.compute_ms = 1.5;
   step.sent_ns = 123456789;
-  step.keep_inputs = true;
+  step.keep_inputs_hops = 0b110;
   step.end_hop = 2;
 
   check_round_trip(sys, sample_tensor());
@@ -102,19 +102,24 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, shard_loaded{5, "x", true, "", 1.0, 2.0});
   check_round_trip(sys, route_reply{true, sample_route(worker), ""});
   check_round_trip(sys, plan_changed{sample_route(worker), "worker 3 left"});
-  check_round_trip(sys, kv_note{9, 100});
   check_round_trip(sys, kv_summary{5, 2, 300, 4096, 2});
   check_round_trip(sys, plan_pause{6, "worker 4 joined"});
   check_round_trip(sys, plan_parked{request, 6});
   stage_news moved{4, "laptop", 2, 8, true, 0, 4};
   check_round_trip(sys, moved);
   check_round_trip(sys, plan_news{6, "worker 4 joined", {moved, stage_news{7, "big", 8, 12}}, {3}});
+  check_round_trip(sys, token_event{72, "H"});
+  check_round_trip(sys, status_event{"queued", "waiting for workers"});
+  request_timings timings{1, 2, 3, 4, 5, 6, 7, 3, 1, 2, 0, 1};
+  check_round_trip(sys, timings);
+  check_round_trip(sys, done_event{"length", "!", 4, 8, timings});
+  check_round_trip(sys, error_event{"empty prompt", "bad_request"});
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("the registered names list every message struct once") {
   const auto& names = registered_message_names();
-  CHECK(names.size() == 24);
+  CHECK(names.size() == 28);
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
 }

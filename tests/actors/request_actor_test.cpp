@@ -85,16 +85,28 @@ struct request_fixture {
   request_options opts;
   std::shared_ptr<fake_connection> conn = std::make_shared<fake_connection>();
 
-  // Runs one request to the end; returns every JSON message it sent.
+  // Runs one request to the end with the test as its client; returns every
+  // event it sent as the JSON frame a client socket would get.
   std::vector<json> run(generate_params p, caf::actor planner) {
-    auto r = spawn_request_actor(sys, conn, 1, std::move(p), as_planner(planner), tok, opts);
+    auto r = spawn_request_actor(sys, caf::actor_cast<client_hdl>(self), 1, std::move(p), as_planner(planner), tok,
+                                 opts);
     self->monitor(r);
-    bool down = false;
-    self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds(10)) >> [] {});
-    REQUIRE(down);
     std::vector<json> out;
-    for (size_t i = 0; i < conn->count(); ++i)
-      out.push_back(json::parse(conn->wait_frame(i)->payload));
+    bool down = false;
+    while (!down) {  // the request's events reach us before its down_msg
+      bool got = false;
+      auto frame = [&](const std::string& text) {
+        out.push_back(json::parse(text));
+        got = true;
+      };
+      self->receive([&](token_event& e) { frame(encode(e)); },
+                    [&](status_event& e) { frame(encode(e)); },
+                    [&](done_event& e) { frame(encode(e)); },
+                    [&](error_event& e) { frame(encode(e)); },
+                    [&](caf::down_msg&) { down = got = true; },
+                    caf::after(std::chrono::seconds(10)) >> [] {});
+      REQUIRE(got);
+    }
     return out;
   }
   // "abc" (BOS a b c: 4 prompt tokens) for 4 greedy tokens through `planner`'s routes.
@@ -272,6 +284,21 @@ TEST_CASE("kept stage inputs replay positions 0 to n-1 in order and follow KV tr
   CHECK(store.replay(6, 2));
 }
 
+TEST_CASE("the input store asks only for copies it can replay and does not hold yet") {
+  input_store store(1 << 20);
+  auto hidden = [](uint32_t n) { return std::vector<tensor_blob>{{"h", 1, {1, n, 2}, std::string(8 * n, 'x')}}; };
+  CHECK(store.wants(4, 0, 3));        // nothing kept: a prefill's inputs are of use
+  CHECK_FALSE(store.wants(4, 3, 1));  // positions 0..2 missing: a copy of 3 could never be replayed
+  store.add(4, 0, 3, hidden(3));
+  CHECK_FALSE(store.wants(4, 0, 3));  // already kept
+  CHECK(store.wants(4, 3, 1));        // the next decode step's input
+  CHECK_FALSE(store.wants(8, 3, 1));  // another boundary with a gap
+  input_store off(10);
+  off.add(4, 0, 3, hidden(3));        // past the cap: the store switches off
+  CHECK_FALSE(off.enabled());
+  CHECK_FALSE(off.wants(4, 0, 3));
+}
+
 TEST_CASE("the input store turns itself off past its byte cap") {
   input_store store(100);
   store.add(1, 0, 10, {hidden(10, 'x')});  // 80 bytes
@@ -285,7 +312,7 @@ namespace {
 
 // A pipeline stage that behaves like a worker actor: hop 0 turns token ids into
 // a [1, seq, 1] int64 "hidden" tensor, later hops pass it on; the last hop
-// answers (last value + 1) % 256. It relays copies when keep_inputs is set and
+// answers (last value + 1) % 256. It relays copies where keep_inputs_hops asks and
 // fails step `fail_at_step` once. Records (hop, position, seq_len) per step.
 struct chain_state {
   std::vector<std::array<uint32_t, 3>> seen;
@@ -320,7 +347,7 @@ caf::behavior chain_stage(caf::stateful_actor<chain_state>* self, int fail_at_st
         s.hop += 1;
         s.token_ids.clear();
         s.tensors = {t};
-        if (s.keep_inputs)
+        if ((s.keep_inputs_hops >> s.hop) & 1)
           self->send(s.reply_to, relayed_input{s.request_id, s.step, s.hop, s.position, s.seq_len, s.tensors});
         self->send(s.path.hops[s.hop].worker, s);
       },
