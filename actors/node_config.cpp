@@ -207,7 +207,8 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       r.table((*arr)[i], item,
               {{"name", [&](auto& v, auto& k) { w.name = r.get_string(v, k); }},
                {"memory", [&](auto& v, auto& k) { w.memory_bytes = r.get_bytes(v, k); has_memory = true; }},
-               {"threads", [&](auto& v, auto& k) { w.threads = static_cast<int>(r.get_int(v, k, 1, 256)); }}});
+               {"threads", [&](auto& v, auto& k) { w.threads = static_cast<int>(r.get_int(v, k, 1, 256)); }},
+               {"restart", [&](auto& v, auto& k) { w.restart = r.get_choice(v, k, {"always", "never"}) == "always"; }}});
       if (!has_memory)
         r.fail(item + ".memory", "missing (a size like \"1GB\")");
       cfg.local_workers.push_back(w);

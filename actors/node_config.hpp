@@ -20,6 +20,7 @@ struct local_worker_config {
   std::string name;
   uint64_t memory_bytes = 0;
   int threads = 1;
+  bool restart = true;  // restart = "always" (default): started again when it dies; "never"
 };
 
 struct node_config {

@@ -2,6 +2,7 @@
 // sequences that keep KV on that worker. State, then behaviour.
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -10,6 +11,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/liveness.hpp"
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
 
@@ -28,6 +30,7 @@ struct worker_state {
   bool loading = false;  // an Assign is unanswered, and the worker was heard from just before it
   std::string name;
   clock_type::time_point last_seen = clock_type::now();
+  std::optional<liveness> alive;  // from Hello on: heartbeats set the limit, every frame ends a silence
   clock_type::time_point started = clock_type::now();
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
@@ -43,6 +46,16 @@ using worker_actor = worker_hdl::stateful_pointer<worker_state>;
 
 std::chrono::milliseconds heartbeat_check_period(const worker_options& opts) {
   return std::chrono::milliseconds(std::max<uint32_t>(10, opts.heartbeat_timeout_ms / 4));
+}
+
+// The adaptive silence limit lies in [timeout/2, timeout]; the spread of the
+// worker's gaps is taken as at least one beat period (it beats every heartbeat_ms/2).
+liveness::options liveness_options(const worker_options& opts) {
+  liveness::options o;
+  o.upper_bound = std::chrono::milliseconds(std::max<uint32_t>(1, opts.heartbeat_timeout_ms));
+  o.lower_bound = std::max(std::chrono::milliseconds(1), o.upper_bound / 2);
+  o.min_stddev = std::chrono::milliseconds(std::max<uint32_t>(1, opts.heartbeat_ms / 2));
+  return o;
 }
 
 // Tells every request with a step in flight here that it is lost.
@@ -107,6 +120,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
   if (!decode_from_worker(frame.payload, f, error))
     return disconnect(self, errc::malformed_frame, 1008, "malformed frame: " + error);
   st.last_seen = clock_type::now();
+  if (st.alive && f.what == worker_frame::kind::heartbeat)
+    st.alive->beat(st.last_seen);
+  else if (st.alive)
+    st.alive->heard(st.last_seen);
   if (!st.welcomed) {
     if (f.what != worker_frame::kind::hello)
       return disconnect(self, errc::malformed_frame, 1008, "first frame is not Hello");
@@ -115,6 +132,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
                         "protocol version " + std::to_string(f.protocol_version) +
                             " (node speaks " + std::to_string(kProtocolVersion) + ")");
     st.welcomed = true;
+    st.alive.emplace(liveness_options(st.opts), st.last_seen);
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
     st.conn->send_binary(encode_welcome(st.id, st.opts.heartbeat_ms));
@@ -164,10 +182,11 @@ void check_heartbeat(worker_actor self) {
     return disconnect(self, errc::timeout, 1008, "no Hello within " +
                                                      std::to_string(st.opts.hello_timeout_ms) + " ms");
   auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.heartbeat_timeout_ms)
-                          : st.opts.heartbeat_timeout_ms;
+                          : static_cast<uint32_t>(st.alive ? st.alive->limit().count() : st.opts.heartbeat_timeout_ms);
   if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
     return disconnect(self, errc::heartbeat_timeout, 1011,
-                      "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : ""));
+                      "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : "") +
+                          " (bound " + std::to_string(st.opts.heartbeat_timeout_ms) + " ms)");
   self->delayed_send(self, heartbeat_check_period(st.opts), heartbeat_check_atom::value);
 }
 

@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev catch2 nlohmann-json3-dev libtomlplusplus-dev libpcre2-dev
   libsentencepiece-dev libicu-dev libssl-dev
   nodejs npm chromium
+  stress-ng  # CPU hog beside bench/soak and the integration flakiness runs
 )
 
 missing=()

@@ -64,6 +64,16 @@ threads = 2
   CHECK(cfg.local_workers[0].memory_bytes == 2000000000ull);
   CHECK(cfg.local_workers[0].threads == 2);
   CHECK(cfg.local_workers[0].name == "local-0");
+  CHECK(cfg.local_workers[0].restart);
+}
+
+TEST_CASE("a local worker's restart policy is always or never") {
+  auto cfg = tessera::actors::parse_node_config("[[workers.local]]\nmemory = \"1GB\"\nrestart = \"never\"\n", "t.toml");
+  REQUIRE(cfg.local_workers.size() == 1);
+  CHECK_FALSE(cfg.local_workers[0].restart);
+  auto e = error_of("[[workers.local]]\nmemory = \"1GB\"\nrestart = \"sometimes\"\n");
+  CHECK(e.find("workers.local[0].restart") != std::string::npos);
+  CHECK(e.find("sometimes") != std::string::npos);
 }
 
 TEST_CASE("the planner's assumptions and the shard budget come from [planner] and [node]") {

@@ -13,7 +13,7 @@ h.watchdog(900000, 'chaos_workers');
 const dir = h.tmpDir('tessera-chaos-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 const config = h.writeConfig(dir, {
-  modelDir, heartbeatMs: 300, heartbeatTimeoutMs: 1500,
+  modelDir, heartbeatMs: 300, heartbeatTimeoutMs: 1500, restart: 'never',  // replacements join from outside
   workers: [{ name: 'w1', memory: '160MB' }, { name: 'w2', memory: '120MB' }, { name: 'w3', memory: '90MB' }, { name: 'w4', memory: '90MB' }],
 });
 const MAX = 64;

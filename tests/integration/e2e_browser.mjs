@@ -18,7 +18,7 @@ if (!haveChromium()) {
 h.watchdog(600000, 'e2e_browser');
 const dir = h.tmpDir('tessera-browser-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
-const config = h.writeConfig(dir, { modelDir, workers: [{ name: 'node-worker', memory: '90MB' }] });
+const config = h.writeConfig(dir, { modelDir, restart: 'never', workers: [{ name: 'node-worker', memory: '90MB' }] });
 const MAX = 12;
 const prompts = ['The quick brown fox', 'Hello, world'];
 

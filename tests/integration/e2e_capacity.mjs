@@ -21,7 +21,8 @@ const dir = h.tmpDir('tessera-capacity-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 // Plain bytes: the memory budgets these tests depend on are exact, whatever unit parser reads them.
 const MEM = '36000000';
-const config = h.writeConfig(dir, { modelDir, workers: [{ name: 'a', memory: MEM }, { name: 'b', memory: MEM }] });
+// restart = never: a killed worker's capacity stays lost until a new worker joins
+const config = h.writeConfig(dir, { modelDir, restart: 'never', workers: [{ name: 'a', memory: MEM }, { name: 'b', memory: MEM }] });
 const MAX = 96;
 const GREEDY = 'The quick brown fox';
 const SAMPLED = { 'max-tokens': MAX, temperature: 0.8, 'top-k': 20, seed: 7 };

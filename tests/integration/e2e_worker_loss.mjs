@@ -11,7 +11,7 @@ h.watchdog(600000, 'e2e_worker_loss');
 const dir = h.tmpDir('tessera-loss-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 const config = h.writeConfig(dir, {
-  modelDir, heartbeatMs: 300, heartbeatTimeoutMs: 1500,
+  modelDir, heartbeatMs: 300, heartbeatTimeoutMs: 1500, restart: 'never',  // replacements join from outside
   workers: [{ name: 'big', memory: '160MB' }, { name: 'mid', memory: '120MB' }, { name: 'small', memory: '90MB' }],
 });
 const MAX = 48;

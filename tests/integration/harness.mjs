@@ -62,8 +62,10 @@ export function buildModel(tessera, preset, dir) {
 }
 
 // `runtime` adds [runtime] keys as they are written in TOML, e.g. { migration: '"immediate"' }.
+// `restart` ('always' | 'never') sets every local worker's restart policy (a
+// worker's own `restart` wins); unset, the node's default (always) applies.
 export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbeatTimeoutMs = 3000, context = 256,
-                                   keptInputs = '64MB', runtime = {} }) {
+                                   keptInputs = '64MB', runtime = {}, restart }) {
   const lines = [
     '[node]', 'listen = "127.0.0.1:0"', 'log_level = "info"',
     `shard_dir = "${path.join(dir, 'shards')}"`, `static_dir = "${path.join(repoRoot, 'webworker')}"`,
@@ -73,8 +75,10 @@ export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbe
     ...Object.entries(runtime).map(([k, v]) => `${k} = ${v}`),
     '[workers]', `script = "${path.join(repoRoot, 'webworker', 'node', 'worker.mjs')}"`,
   ];
-  for (const w of workers)
+  for (const w of workers) {
     lines.push('[[workers.local]]', `name = "${w.name}"`, `memory = "${w.memory}"`, `threads = ${w.threads ?? 1}`);
+    if (w.restart ?? restart) lines.push(`restart = "${w.restart ?? restart}"`);
+  }
   const file = path.join(dir, 'node.toml');
   fs.writeFileSync(file, lines.join('\n') + '\n');
   return file;
@@ -143,7 +147,7 @@ export function prompt(tessera, port, text, opts = {}) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => {
+    child.on('close', (code) => {  // 'close': after stdout is drained ('exit' may come before the last data)
       if (code !== 0) return reject(new Error(`tessera prompt exited ${code}: ${err}${out}`));
       const messages = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
       const tokens = messages.filter((m) => 'token' in m).map((m) => m.token);
@@ -176,7 +180,7 @@ export function promptStream(tessera, port, text, opts, onMessage) {
       }
     });
     child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => {
+    child.on('close', (code) => {  // 'close': after stdout is drained ('exit' may come before the last data)
       if (code !== 0) return reject(new Error(`tessera prompt exited ${code}: ${err}`));
       const tokens = messages.filter((m) => 'token' in m).map((m) => m.token);
       resolve({ tokens, done: messages[messages.length - 1], messages });

@@ -10,13 +10,16 @@
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
+// ONNX Runtime works in worker threads (node/ort_thread.mjs): the main thread
+// only speaks the protocol, so heartbeats go out while a shard loads or a step runs.
 // Logs go to stderr as `tessera-worker[NAME] level: message key=value`; each
 // re-plan the node announces (PlanNews) is one line on stdout:
 // `tessera-worker[NAME] replan: plan v3 — <why> · you: [0,4) → [0,6) · ...`.
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
-import { ort, sessionOptions } from './ort_node.mjs';
+import { sessionOptions } from './ort_node.mjs';
+import { threadedOrt as ort } from './ort_thread.mjs';
 import { connectWebSocket } from './ws_client.mjs';
 import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';

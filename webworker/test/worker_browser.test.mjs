@@ -140,3 +140,37 @@ test('with a (software) WebGPU adapter the tab joins as webgpu and computes the 
     await gpu.close();
   }
 });
+
+test('a tab whose page main thread is busy keeps sending heartbeats and serving steps', { skip, timeout: 120000 }, async () => {
+  assign.assign.files[0].sha256 = sha;
+  assign.assign.files[0].bytes = size;
+  const page = await browser.context.newPage();
+  await page.goto(`${node.httpUrl}/?reconnect=0&name=busy&memory=512MB&threads=1`);
+  const conn = await node.nextWorker(60000);
+  assert.ok((await conn.next({ timeoutMs: 60000 })).hello);
+  conn.send({ welcome: { protocol_version: 1, worker_id: 21, heartbeat_ms: 200 } });
+  conn.send(assign);
+  assert.equal((await conn.until('loaded', 60000)).at(-1).loaded.ok, true);
+  // The page's main thread spins for BUSY_MS in a task of its own (evaluate returns at once).
+  const BUSY_MS = 4000;
+  await page.evaluate((ms) => {
+    setTimeout(() => {
+      const start = Date.now();
+      while (Date.now() < start + ms) { /* the page is busy */ }
+      globalThis.busyUntil = Date.now();
+    }, 0);
+  }, BUSY_MS);
+  let beats = 0;
+  while (beats < 3) {
+    const m = await conn.next({ ignore: ['progress'], timeoutMs: 2000 });
+    if (m.heartbeat) ++beats;
+  }
+  conn.send({ forward: { request_id: 2, sequence_id: 5, step: 0, position: 0, seq_len: 2, token_ids: [1, 2], shard_id: 'toyB' } });
+  const r = (await conn.next({ timeoutMs: 2000 })).result;
+  assert.ok(r, 'expected a Result while the page is busy');
+  const servedAt = Date.now();
+  const busyUntil = await page.evaluate(() => globalThis.busyUntil);  // answers once the page is free again
+  assert.ok(servedAt < busyUntil, `3 heartbeats and a Result arrived ${busyUntil - servedAt} ms before the page was free`);
+  conn.close(1000);
+  await page.close();
+});
