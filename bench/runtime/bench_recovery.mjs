@@ -1,4 +1,4 @@
-// Recovery benchmark (issue 6): one greedy stream through 3 node workers; after
+// Recovery benchmark: one greedy stream through 3 node workers; after
 // 32 tokens the last stage's worker is SIGKILLed while an idle worker waits.
 // Reports the stream's gap (kill -> next token), split with the node's log into
 // detect (socket closed), re-plan + shard load (plan serving again) and KV

@@ -1,4 +1,4 @@
-// What a better plan on join costs the running streams (issue 6): background
+// What a better plan on join costs the running streams: background
 // migration (the new stages load while the old plan serves; requests park at a
 // token boundary only for the switch) vs applying the plan at once
 // (runtime.migration = "immediate": workers switch shards under running

@@ -1,4 +1,4 @@
-// Recovery time (issue 6): how long a SIGKILLed worker costs a stream, from the
+// Recovery time: how long a SIGKILLed worker costs a stream, from the
 // kill to the next token the client receives, split with the node's log into
 //   detect   kill -> "worker=N ... socket closed"
 //   re-plan  socket closed -> "plan vN (...)" (a lost serving stage re-plans
@@ -182,6 +182,6 @@ for (const shards of ['cached', 'uncached']) {
 }
 console.log(`replay: uncached / cached, kill → next token: ${(by('uncached-replay').p50('gap') / by('cached-replay').p50('gap')).toFixed(2)}`);
 const target = by('cached-replay').p50('gap');
-console.log(`target (issue 6): cached shards, p50 kill → next token < 1000 ms: ${Math.round(target)} ms -> ${target < 1000 ? 'met' : 'NOT met'}`);
+console.log(`target: cached shards, p50 kill → next token < 1000 ms: ${Math.round(target)} ms -> ${target < 1000 ? 'met' : 'NOT met'}`);
 h.removeDir(root);
 process.exit(0);

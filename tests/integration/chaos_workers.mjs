@@ -1,4 +1,4 @@
-// Chaos (issue 6): 4 node workers, 16 concurrent requests of 64 tokens (half
+// Chaos: 4 node workers, 16 concurrent requests of 64 tokens (half
 // greedy, half seeded sampling); every ~2 s a random serving worker is killed
 // with SIGKILL and a new one joins. Every request must complete with exactly
 // the tokens of the fault-free run. Nothing leaks: once the clients are gone and

@@ -120,7 +120,7 @@ try {
     h.check(JSON.stringify(r.tokens) === JSON.stringify(refs[p]), `greedy "${p}" through the browsers equals the whole model (${r.tokens.length} tokens)`);
   }
 
-  // ---- re-plans on the worker page (issue 6) ----
+  // ---- re-plans on the worker page ----
   // The plan serving now was announced to every page when it started serving.
   let before;
   for (const { name, page } of pages) {

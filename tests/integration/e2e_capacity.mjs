@@ -1,4 +1,4 @@
-// Issue 6, capacity loss then recovery. Two node workers of 36 MB each hold the
+// Capacity loss then recovery. Two node workers of 36 MB each hold the
 // `tiny` model only together (a stage needs the node's 32 MiB scratch plus its
 // layers and KV; the whole model needs 36.4 MB).
 //  1. Mid-generation, the last stage's worker is SIGKILLed: nothing can hold the

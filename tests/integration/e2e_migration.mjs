@@ -1,4 +1,4 @@
-// Issue 6, a better plan on join migrates in the background (the scenario is
+// A better plan on join migrates in the background (the scenario is
 // in migration_scenario.mjs: two slow workers serve `small`, a fast one joins
 // while four requests stream, and the better plan moves one slow worker's
 // range). Checks:

@@ -1,4 +1,4 @@
-// Issue 6: a browser worker's tab is closed mid-generation. One node worker and
+// A browser worker's tab is closed mid-generation. One node worker and
 // one headless Chromium tab (the real worker page, ORT-web WASM) of 36 MB each
 // hold the `tiny` model only together, so the tab serves a stage. While a greedy
 // and a seeded-sampling request stream, the tab is closed; a node worker joins

@@ -1,4 +1,4 @@
-// Issue 6, first form: a worker killed (SIGKILL) or hung (SIGSTOP) in the middle
+// a worker killed (SIGKILL) or hung (SIGSTOP) in the middle
 // of generation loses no request. The node re-plans with a replacement worker,
 // the requests rebuild their KV from their tokens and finish with exactly the
 // tokens of the fault-free (whole-model) run.

@@ -1,4 +1,4 @@
-// The scenario of issue 6's "a better plan on join" (tests/integration/
+// The scenario of "a better plan on join" (tests/integration/
 // e2e_migration.mjs checks it, bench/runtime/migration_bench.mjs times it):
 // two slow workers (a, b: 170 MB, 1 GFLOP/s claimed) serve `small` as two
 // stages; three greedy requests and one seeded-sampling request stream; once
