@@ -152,7 +152,7 @@ uint16_t node_runtime::start() {
     return std::make_shared<actor_socket_handler>(
         spawn_client_actor(*sys, std::move(conn), planner, tok, ropts, max_default));
   };
-  hooks.on_api_call = [=](net::api_call call, net::http_reply_ptr reply) {
+  hooks.on_api_call = [=](net::api_call call, net::api_reply_ptr reply) {
     return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts, max_default);
   };
   hooks.status_json = [this] { return status_json(); };

@@ -26,7 +26,7 @@ namespace {
 std::atomic<uint64_t> next_call_id{1};
 
 struct openai_state {
-  net::http_reply_ptr reply;
+  net::api_reply_ptr reply;
   planner_hdl planner;
   std::shared_ptr<const model::tokenizer> tok;
   request_options opts;
@@ -85,7 +85,7 @@ void add_text(openai_actor* self, const std::string& text) {
     st.reply->write(sse_delta(st.ctx, st.choice, text, !st.choice_started));
 }
 
-client_hdl::behavior_type openai_behavior(openai_actor* self, net::http_reply_ptr reply, planner_hdl planner,
+client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr reply, planner_hdl planner,
                                           std::shared_ptr<const model::tokenizer> tok, request_options opts,
                                           api_request req) {
   auto& st = self->state;
@@ -163,7 +163,7 @@ private:
 
 }  // namespace
 
-net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::http_reply_ptr reply,
+net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                                                 request_options opts, uint32_t max_tokens_default) {
   const auto kind = call.path == "/v1/completions" ? api_kind::completion : api_kind::chat;

@@ -69,7 +69,7 @@ client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr con
 // parses it (openai_protocol), answers a bad one at once with OpenAI's error
 // shape (and returns null), otherwise spawns its client actor, whose handler
 // the gateway tells when the client hangs up.
-net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::http_reply_ptr reply,
+net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                                                 request_options opts, uint32_t max_tokens_default);
 

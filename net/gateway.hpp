@@ -42,9 +42,9 @@ using ws_handler_ptr = std::shared_ptr<ws_handler>;
 // non-blocking like ws_connection. Either respond() once, or start_stream()
 // then write() any number of times and end_stream(). Calls after the client
 // went away are ignored.
-class http_reply {
+class api_reply {
 public:
-  virtual ~http_reply() = default;
+  virtual ~api_reply() = default;
   // A whole response (Content-Length).
   virtual void respond(int status, std::string content_type, std::string body) = 0;
   // The status line and headers of a chunked response; write() sends chunks.
@@ -52,7 +52,7 @@ public:
   virtual void write(std::string data) = 0;
   virtual void end_stream() = 0;
 };
-using http_reply_ptr = std::shared_ptr<http_reply>;
+using api_reply_ptr = std::shared_ptr<api_reply>;
 
 // What the runtime hears about one HTTP API request after handing it back a
 // handler: exactly one call, when the client disconnected before the reply
@@ -80,7 +80,7 @@ struct gateway_hooks {
   std::function<ws_handler_ptr(ws_connection_ptr)> on_worker_socket;  // /ws/worker
   std::function<ws_handler_ptr(ws_connection_ptr)> on_client_socket;  // /ws/generate
   // POST /v1/chat/completions and /v1/completions.
-  std::function<http_request_handler_ptr(api_call, http_reply_ptr)> on_api_call;
+  std::function<http_request_handler_ptr(api_call, api_reply_ptr)> on_api_call;
   // Current /api/status body (JSON). Must return at once (read a snapshot).
   std::function<std::string()> status_json;
   // Resolves /shards/<id>/<name>; nullopt → 404.

@@ -1,5 +1,5 @@
 // The API session: one POST /v1/chat/completions or /v1/completions on a
-// connection of its own. The runtime answers through http_reply_impl, which
+// connection of its own. The runtime answers through api_reply_impl, which
 // posts onto the session's strand; the session writes the reply (a whole
 // response, or a chunked event stream) in order, then closes the connection.
 // A read stays pending the whole time, so a client that hangs up before the
@@ -25,9 +25,9 @@ using tcp = asio::ip::tcp;
 
 class api_session;
 
-class http_reply_impl final : public http_reply {
+class api_reply_impl final : public api_reply {
 public:
-  http_reply_impl(std::weak_ptr<api_session> session, state_ptr state)
+  api_reply_impl(std::weak_ptr<api_session> session, state_ptr state)
       : session_(std::move(session)), state_(std::move(state)) {}
   void respond(int status, std::string content_type, std::string body) override;
   void start_stream(int status, std::string content_type) override;
@@ -86,7 +86,7 @@ public:
           status["model"].contains("name") && status["model"]["name"].is_string())
         call.served_model = status["model"]["name"].get<std::string>();
     }
-    auto reply = std::make_shared<http_reply_impl>(weak_from_this(), state_);
+    auto reply = std::make_shared<api_reply_impl>(weak_from_this(), state_);
     if (!state_->hooks.on_api_call) {
       respond(503, "application/json", api_error_body("this node takes no API requests", "server_error"));
     } else {
@@ -194,7 +194,7 @@ private:
 };
 
 template <class Fn>
-void http_reply_impl::post(Fn fn) {
+void api_reply_impl::post(Fn fn) {
   std::lock_guard<std::mutex> lock(state_->post_mutex);
   if (!state_->post_open) return;
   auto session = session_.lock();
@@ -203,16 +203,16 @@ void http_reply_impl::post(Fn fn) {
   asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
 }
 
-void http_reply_impl::respond(int status, std::string content_type, std::string body) {
+void api_reply_impl::respond(int status, std::string content_type, std::string body) {
   post([=, b = std::move(body)](api_session& s) mutable { s.respond(status, content_type, std::move(b)); });
 }
-void http_reply_impl::start_stream(int status, std::string content_type) {
+void api_reply_impl::start_stream(int status, std::string content_type) {
   post([=](api_session& s) { s.start_stream(status, content_type); });
 }
-void http_reply_impl::write(std::string data) {
+void api_reply_impl::write(std::string data) {
   post([d = std::move(data)](api_session& s) { s.write(d); });
 }
-void http_reply_impl::end_stream() {
+void api_reply_impl::end_stream() {
   post([](api_session& s) { s.end_stream(); });
 }
 
