@@ -6,7 +6,6 @@
 // (stream) or as one JSON response at the end. A client that hangs up
 // (ws_closed from the gateway's on_disconnect) ends the running request at
 // once; the request actor then releases its sequence on every worker.
-#include <atomic>
 #include <ctime>
 
 #include <caf/actor_system.hpp>
@@ -23,8 +22,6 @@ namespace tessera::actors {
 
 namespace {
 
-std::atomic<uint64_t> next_call_id{1};
-
 struct openai_state {
   net::api_reply_ptr reply;
   planner_hdl planner;
@@ -32,7 +29,7 @@ struct openai_state {
   request_options opts;
   api_request req;
   api_context ctx;
-  uint64_t request_id = 0;
+  uint64_t call_id = 0;
   uint32_t choice = 0;           // the choice running (or next to run)
   bool choice_started = false;   // its first delta (the role) went out
   bool ended = false;            // the reply is complete
@@ -71,7 +68,7 @@ void start_choice(openai_actor* self) {
     st.reply->write(sse_delta(st.ctx, st.choice, "", true));
     st.choice_started = true;
   }
-  st.running = spawn_request_actor(self->home_system(), self, st.request_id * 100 + st.choice, std::move(params),
+  st.running = spawn_request_actor(self->home_system(), self, new_request_id(), std::move(params),
                                    st.planner, st.tok, st.opts);
   self->monitor(st.running);
 }
@@ -94,9 +91,9 @@ client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr
   st.tok = std::move(tok);
   st.opts = opts;
   st.req = std::move(req);
-  st.request_id = next_call_id.fetch_add(1);
+  st.call_id = new_request_id();
   st.ctx.kind = st.req.kind;
-  st.ctx.id = (st.req.kind == api_kind::chat ? "chatcmpl-" : "cmpl-") + std::to_string(st.request_id);
+  st.ctx.id = (st.req.kind == api_kind::chat ? "chatcmpl-" : "cmpl-") + std::to_string(st.call_id);
   st.ctx.created = static_cast<int64_t>(std::time(nullptr));
   st.ctx.model = st.req.model;
   if (st.req.stream)

@@ -50,6 +50,10 @@ struct request_options {
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
 };
 
+// A request id no other request of this process has (it is also the
+// sequence id of the request's KV on the workers); every client shell takes its ids here.
+uint64_t new_request_id();
+
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,
 // sends `client` token and status events and a final done (or error) event,
 // then quits. On a lost stage it fetches a new route and rebuilds the KV of

@@ -302,12 +302,7 @@ private:
 
 template <class Fn>
 void ws_connection_impl::post_to_session(Fn fn) {
-  std::lock_guard<std::mutex> lock(state_->post_mutex);
-  if (!state_->post_open) return;
-  auto session = session_.lock();
-  if (!session) return;
-  auto exec = session->executor();
-  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+  post_on_strand(*state_, session_, std::move(fn));
 }
 
 void ws_connection_impl::send_text(std::string payload) {

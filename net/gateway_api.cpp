@@ -145,7 +145,10 @@ private:
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
-    if (ec) return close();
+    if (ec || closed_) {
+      queue_.clear();  // only now: the write that ended used its front
+      return close();
+    }
     queue_.pop_front();
     if (!queue_.empty()) return write_next();
     if (done_) {
@@ -165,7 +168,7 @@ private:
   void close() {
     if (closed_) return;
     closed_ = true;
-    queue_.clear();
+    if (!writing_) queue_.clear();  // a write in flight still reads queue_.front()
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -195,12 +198,7 @@ private:
 
 template <class Fn>
 void api_reply_impl::post(Fn fn) {
-  std::lock_guard<std::mutex> lock(state_->post_mutex);
-  if (!state_->post_open) return;
-  auto session = session_.lock();
-  if (!session) return;
-  auto exec = session->executor();
-  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+  post_on_strand(*state_, session_, std::move(fn));
 }
 
 void api_reply_impl::respond(int status, std::string content_type, std::string body) {

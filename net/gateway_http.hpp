@@ -7,6 +7,7 @@
 
 #include "net/gateway.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
@@ -75,6 +76,18 @@ struct gateway_state {
   }
 };
 using state_ptr = std::shared_ptr<gateway_state>;
+
+// Runs fn(session) on the session's strand, unless the gateway has stopped
+// posting or the session is gone (the runtime's handles on a socket use this).
+template <class Session, class Fn>
+void post_on_strand(gateway_state& state, const std::weak_ptr<Session>& weak, Fn fn) {
+  std::lock_guard<std::mutex> lock(state.post_mutex);
+  if (!state.post_open) return;
+  auto session = weak.lock();
+  if (!session) return;
+  auto exec = session->executor();
+  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+}
 
 using request_t = http::request<http::string_body>;
 

@@ -134,7 +134,12 @@ try {
     { model, prompt: prompts[0], max_tokens: 200, stream: true }, { signal: abort.signal });
   let seen = 0;
   try {
-    for await (const c of long_stream) if (c.choices.length > 0 && ++seen === 3) abort.abort();
+    for await (const c of long_stream) {
+      if (c.choices.length > 0 && ++seen === 3) {
+        abort.abort();
+        break;
+      }
+    }
   } catch {}
   h.check(seen === 3, `the client hung up after three chunks (${seen} seen)`);
   const after = await h.settle(port, 'the aborted request to end and release its sequences', 10000,
