@@ -38,8 +38,7 @@ void start_next(client_actor* self) {
     return;
   auto params = std::move(st.queue.front());
   st.queue.pop_front();
-  auto id = next_request_id.fetch_add(1);
-  st.running = spawn_request_actor(self->home_system(), self, id, std::move(params), st.planner, st.tok, st.opts);
+  st.running = spawn_request_actor(self->home_system(), self, new_request_id(), std::move(params), st.planner, st.tok, st.opts);
   self->monitor(st.running);
 }
 
@@ -86,6 +85,8 @@ client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection
 }
 
 }  // namespace
+
+uint64_t new_request_id() { return next_request_id.fetch_add(1); }
 
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn, planner_hdl planner,
                               std::shared_ptr<const model::tokenizer> tok, request_options opts,

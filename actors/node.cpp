@@ -143,6 +143,9 @@ uint16_t node_runtime::start() {
     return std::make_shared<actor_socket_handler>(
         spawn_client_actor(*sys, std::move(conn), planner, tok, ropts, max_default));
   };
+  hooks.on_api_call = [=](net::api_call call, net::api_reply_ptr reply) {
+    return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts, max_default);
+  };
   hooks.status_json = [this] { return status_json(); };
   hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };
   d.gateway = std::make_unique<net::gateway>(gcfg, hooks);

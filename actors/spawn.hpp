@@ -50,6 +50,10 @@ struct request_options {
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
 };
 
+// A request id no other request of this process has (it is also the
+// sequence id of the request's KV on the workers); every client shell takes its ids here.
+uint64_t new_request_id();
+
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,
 // sends `client` token and status events and a final done (or error) event,
 // then quits. On a lost stage it fetches a new route and rebuilds the KV of
@@ -64,6 +68,14 @@ request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client,
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
                               planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                               request_options opts, uint32_t max_tokens_default);
+
+// One OpenAI-style API call (POST /v1/chat/completions or /v1/completions):
+// parses it (openai_protocol), answers a bad one at once with OpenAI's error
+// shape (and returns null), otherwise spawns its client actor, whose handler
+// the gateway tells when the client hangs up.
+net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
+                                                planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
+                                                request_options opts, uint32_t max_tokens_default);
 
 // Holds the worker inventory and the plan; re-plans on join/leave
 // (planner::decide); has `maker` cut the stage shards (none: it spawns its own

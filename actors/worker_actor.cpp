@@ -232,6 +232,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         st.conn->send_binary(encode_release(r.sequence_id));
         st.kv_tokens_by_sequence.erase(r.sequence_id);
+        // A step of the sequence still in flight here is void: its result
+        // would put the sequence back in the ledger (and go on to the next hop).
+        for (auto it = st.pending.begin(); it != st.pending.end();)
+          it = it->second.sequence_id == r.sequence_id ? st.pending.erase(it) : std::next(it);
       },
       [=](const plan_news& n) {
         auto& st = self->state;

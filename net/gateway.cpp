@@ -84,42 +84,6 @@ inline void teardown(beast::role_type, draining_stream& stream, beast::error_cod
   stream.close();
 }
 
-// Every session can be asked to end (on stop()); the registry counts the live ones.
-class session_base {
-public:
-  virtual ~session_base() = default;
-  virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
-};
-
-// State shared by the gateway and everything it spawned; outlives the io_context.
-struct gateway_state {
-  gateway_config config;
-  gateway_hooks hooks;
-  gateway_metrics metrics;
-
-  // Closed by stop() before the io_context goes away: no posting after that.
-  std::mutex post_mutex;
-  bool post_open = true;
-
-  std::mutex sessions_mutex;
-  std::condition_variable sessions_cv;
-  std::unordered_map<std::uint64_t, std::weak_ptr<session_base>> sessions;
-  std::uint64_t next_session_id = 0;
-
-  std::uint64_t add_session(std::weak_ptr<session_base> s) {
-    std::lock_guard<std::mutex> lock(sessions_mutex);
-    sessions.emplace(++next_session_id, std::move(s));
-    return next_session_id;
-  }
-  void remove_session(std::uint64_t id) {
-    {
-      std::lock_guard<std::mutex> lock(sessions_mutex);
-      sessions.erase(id);
-    }
-    sessions_cv.notify_all();
-  }
-};
-using state_ptr = std::shared_ptr<gateway_state>;
 
 class ws_session;
 
@@ -338,12 +302,7 @@ private:
 
 template <class Fn>
 void ws_connection_impl::post_to_session(Fn fn) {
-  std::lock_guard<std::mutex> lock(state_->post_mutex);
-  if (!state_->post_open) return;
-  auto session = session_.lock();
-  if (!session) return;
-  auto exec = session->executor();
-  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+  post_on_strand(*state_, session_, std::move(fn));
 }
 
 void ws_connection_impl::send_text(std::string payload) {
@@ -410,6 +369,10 @@ private:
         return;
       }
       return write(json_error(req, http::status::not_found, "no websocket endpoint here"), req.keep_alive());
+    }
+    if (req.method() == http::verb::post && is_api_path(req.target().substr(0, req.target().find('?')))) {
+      stream_.expires_never();
+      return start_api_session(stream_.release_socket(), std::move(req), state_);
     }
     const bool keep_alive = req.keep_alive();
     try {

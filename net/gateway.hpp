@@ -38,6 +38,38 @@ public:
 };
 using ws_handler_ptr = std::shared_ptr<ws_handler>;
 
+// The reply side of one HTTP API request (POST /v1/...). Thread-safe and
+// non-blocking like ws_connection. Either respond() once, or start_stream()
+// then write() any number of times and end_stream(). Calls after the client
+// went away are ignored.
+class api_reply {
+public:
+  virtual ~api_reply() = default;
+  // A whole response (Content-Length).
+  virtual void respond(int status, std::string content_type, std::string body) = 0;
+  // The status line and headers of a chunked response; write() sends chunks.
+  virtual void start_stream(int status, std::string content_type) = 0;
+  virtual void write(std::string data) = 0;
+  virtual void end_stream() = 0;
+};
+using api_reply_ptr = std::shared_ptr<api_reply>;
+
+// What the runtime hears about one HTTP API request after handing it back a
+// handler: exactly one call, when the client disconnected before the reply
+// ended (never after a complete reply).
+class http_request_handler {
+public:
+  virtual ~http_request_handler() = default;
+  virtual void on_disconnect() = 0;
+};
+using http_request_handler_ptr = std::shared_ptr<http_request_handler>;
+
+struct api_call {
+  std::string path;   // "/v1/chat/completions" or "/v1/completions"
+  std::string body;
+  std::string served_model;  // model.name of /api/status ("" while unknown)
+};
+
 // A file the gateway may serve under /shards/<id>/<name>.
 struct shard_file {
   std::string path;    // on disk
@@ -47,6 +79,8 @@ struct shard_file {
 struct gateway_hooks {
   std::function<ws_handler_ptr(ws_connection_ptr)> on_worker_socket;  // /ws/worker
   std::function<ws_handler_ptr(ws_connection_ptr)> on_client_socket;  // /ws/generate
+  // POST /v1/chat/completions and /v1/completions.
+  std::function<http_request_handler_ptr(api_call, api_reply_ptr)> on_api_call;
   // Current /api/status body (JSON). Must return at once (read a snapshot).
   std::function<std::string()> status_json;
   // Resolves /shards/<id>/<name>; nullopt → 404.

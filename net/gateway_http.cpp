@@ -210,6 +210,20 @@ http::message_generator handle_request(const gateway_config& config, const gatew
     }
     return text_response(req, http::status::ok, dump_json(list), "application/json");
   }
+  if (path == "/health") {
+    // 200 while a plan serves; 503 with the planner's reason otherwise.
+    const auto status = nlohmann::json::parse(hooks.status_json ? hooks.status_json() : "{}", nullptr, false);
+    const bool ready = status.is_object() && status.value("ready", false);
+    std::string reason = "no status";
+    if (status.is_object() && status.contains("reason") && status["reason"].is_string())
+      reason = status["reason"].get<std::string>();
+    nlohmann::json body = ready ? nlohmann::json{{"status", "ok"}}
+                                : nlohmann::json{{"status", "unavailable"}, {"reason", reason}};
+    if (status.is_object() && status.contains("plan_version"))
+      body["plan_version"] = status["plan_version"];
+    return text_response(req, ready ? http::status::ok : http::status::service_unavailable, dump_json(body),
+                         "application/json");
+  }
   if (path == "/metrics")
     return text_response(req, http::status::ok, metrics_text(metrics), "text/plain; version=0.0.4");
 

@@ -1,15 +1,22 @@
 // HTTP responses of the gateway: static files, ORT files, shards (ETag, 304,
 // Range/206/416), /api/status, /metrics and JSON errors, every one with the
-// cross-origin isolation headers (bodies in gateway_http.cpp). PRIVATE to
-// net/: included by gateway.cpp and gateway_http.cpp only (Beast inside).
+// cross-origin isolation headers (bodies in gateway_http.cpp); the state every
+// session shares; the API session (gateway_api.cpp). PRIVATE to net/: included
+// by gateway.cpp, gateway_http.cpp and gateway_api.cpp only (Beast inside).
 #pragma once
 
 #include "net/gateway.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <cstdint>
 #include <string>
 
@@ -33,7 +40,62 @@ void add_common_headers(Message& m) {
   m.set("Cross-Origin-Resource-Policy", "same-origin");
 }
 
+// Every session can be asked to end (on stop()); the registry counts the live ones.
+class session_base {
+public:
+  virtual ~session_base() = default;
+  virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
+};
+
+// State shared by the gateway and everything it spawned; outlives the io_context.
+struct gateway_state {
+  gateway_config config;
+  gateway_hooks hooks;
+  gateway_metrics metrics;
+
+  // Closed by stop() before the io_context goes away: no posting after that.
+  std::mutex post_mutex;
+  bool post_open = true;
+
+  std::mutex sessions_mutex;
+  std::condition_variable sessions_cv;
+  std::unordered_map<std::uint64_t, std::weak_ptr<session_base>> sessions;
+  std::uint64_t next_session_id = 0;
+
+  std::uint64_t add_session(std::weak_ptr<session_base> s) {
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    sessions.emplace(++next_session_id, std::move(s));
+    return next_session_id;
+  }
+  void remove_session(std::uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(sessions_mutex);
+      sessions.erase(id);
+    }
+    sessions_cv.notify_all();
+  }
+};
+using state_ptr = std::shared_ptr<gateway_state>;
+
+// Runs fn(session) on the session's strand, unless the gateway has stopped
+// posting or the session is gone (the runtime's handles on a socket use this).
+template <class Session, class Fn>
+void post_on_strand(gateway_state& state, const std::weak_ptr<Session>& weak, Fn fn) {
+  std::lock_guard<std::mutex> lock(state.post_mutex);
+  if (!state.post_open) return;
+  auto session = weak.lock();
+  if (!session) return;
+  auto exec = session->executor();
+  asio::post(exec, [session = std::move(session), fn = std::move(fn)]() mutable { fn(*session); });
+}
+
 using request_t = http::request<http::string_body>;
+
+// POST /v1/chat/completions and /v1/completions (gateway_api.cpp): takes over
+// the connection, hands the request to hooks.on_api_call and writes its reply
+// (whole or as a chunked event stream), then closes the connection.
+void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
+bool is_api_path(std::string_view path);
 
 // A JSON body {"error": message, "path": target} with `status`.
 http::message_generator json_error(const request_t& req, http::status status, const std::string& message);

