@@ -16,7 +16,7 @@
 
 #include "actors/openai_protocol.hpp"
 #include "actors/spawn.hpp"
-#include "model/chat_template.hpp"
+#include "model/tokenizer/chat_template.hpp"
 
 namespace tessera::actors {
 
