@@ -113,14 +113,8 @@ uint16_t node_runtime::start() {
   d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 
-  worker_options wopts;
-  wopts.heartbeat_ms = cfg.heartbeat_ms;
-  wopts.heartbeat_timeout_ms = cfg.heartbeat_timeout_ms;
-  request_options ropts;
-  ropts.context = cfg.context;
-  ropts.step_timeout_ms = cfg.step_timeout_ms;
-  ropts.queue_timeout_ms = cfg.queue_timeout_ms;
-  ropts.kept_inputs_bytes = cfg.kept_inputs_bytes;
+  worker_options wopts{cfg};
+  request_options ropts{cfg};
   ropts.board = d.board;
 
   net::gateway_config gcfg;

@@ -112,7 +112,7 @@ void send_step(request_actor* self, uint32_t first_hop, uint32_t end_hop, uint32
   for (auto& h : st.path.hops)
     st.used_workers.insert(h.worker);
   self->send(st.path.hops[first_hop].worker, std::move(s));
-  self->delayed_send(self, std::chrono::milliseconds(st.opts.step_timeout_ms), step_deadline_atom::value, st.step);
+  self->delayed_send(self, std::chrono::milliseconds(st.opts.config.step_timeout_ms), step_deadline_atom::value, st.step);
 }
 
 // The step that draws the next token: one token when decoding, else every
@@ -143,8 +143,8 @@ void on_route(request_actor* self, route_reply& r) {
       usable = false;
   if (!usable) {
     auto reason = r.ready ? std::string("waiting for the plan to drop a lost worker") : r.reason;
-    if (ms_between(*st.waiting_since, now) > st.opts.queue_timeout_ms)
-      return fail(self, errc::no_capacity, "no capacity after " + std::to_string(st.opts.queue_timeout_ms) +
+    if (ms_between(*st.waiting_since, now) > st.opts.config.queue_timeout_ms)
+      return fail(self, errc::no_capacity, "no capacity after " + std::to_string(st.opts.config.queue_timeout_ms) +
                                                " ms: " + reason);
     if (reason != st.queued_reason) {
       st.queued_reason = reason;
@@ -247,7 +247,7 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
       [=](step_deadline_atom, uint32_t step) {
         if (has_route(self->state.now) && step == self->state.step)
           recover(self, "step " + std::to_string(step) + " timed out after " +
-                            std::to_string(self->state.opts.step_timeout_ms) + " ms");
+                            std::to_string(self->state.opts.config.step_timeout_ms) + " ms");
       },
       [=](step_result& r) { on_result(self, r); },
       [=](step_failed& f) {
@@ -287,8 +287,8 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   st.id = id;
   st.planner = std::move(planner);
   st.opts = std::move(opts);
-  st.kept = input_store(st.opts.kept_inputs_bytes);
-  st.session.emplace(std::move(params), std::move(tok), st.opts.context);
+  st.kept = input_store(st.opts.config.kept_inputs_bytes);
+  st.session.emplace(std::move(params), std::move(tok), st.opts.config.context);
   st.waiting_since = st.session->created();
   auto bhvr = request_behavior(self);
   if (st.opts.board)

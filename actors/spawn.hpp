@@ -22,9 +22,11 @@ namespace tessera::actors {
 class status_board;
 class shard_registry;
 
+// What a worker actor needs beyond the node's config: `config` supplies
+// [runtime] heartbeat_ms (told to the worker in Welcome) and
+// heartbeat_timeout_ms (the bound on silence); the rest are protocol constants.
 struct worker_options {
-  uint32_t heartbeat_ms = 1000;          // told to the worker in Welcome
-  uint32_t heartbeat_timeout_ms = 3000;  // silence longer than this: gone
+  node_config config;
   uint32_t hello_timeout_ms = 10000;     // no Hello by then: disconnected
   // While a shard loads (Assign sent, no Loaded yet) a browser's main thread can
   // be busy for seconds (hashing, WASM session creation): silence is allowed up
@@ -40,13 +42,13 @@ struct worker_options {
 worker_hdl spawn_worker_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
                               uint64_t worker_id, planner_hdl planner, worker_options opts);
 
+// What a request actor needs beyond the node's config: `config` supplies
+// [model] context and [runtime] step_timeout_ms, queue_timeout_ms and
+// kept_inputs (kept_inputs_bytes: stage inputs kept to rebuild lost KV, 0: never).
 struct request_options {
-  uint32_t context = 256;
-  uint32_t step_timeout_ms = 30000;
-  uint32_t queue_timeout_ms = 120000;
+  node_config config;
   uint32_t route_retry_ms = 200;
   uint32_t max_failures = 8;  // route losses survived by one request
-  uint64_t kept_inputs_bytes = 64ull << 20;  // stage inputs kept to rebuild lost KV (0: never)
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
 };
 

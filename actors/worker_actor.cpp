@@ -45,16 +45,16 @@ struct worker_state {
 using worker_actor = worker_hdl::stateful_pointer<worker_state>;
 
 std::chrono::milliseconds heartbeat_check_period(const worker_options& opts) {
-  return std::chrono::milliseconds(std::max<uint32_t>(10, opts.heartbeat_timeout_ms / 4));
+  return std::chrono::milliseconds(std::max<uint32_t>(10, opts.config.heartbeat_timeout_ms / 4));
 }
 
 // The adaptive silence limit lies in [timeout/2, timeout]; the spread of the
 // worker's gaps is taken as at least one beat period (it beats every heartbeat_ms/2).
 liveness::options liveness_options(const worker_options& opts) {
   liveness::options o;
-  o.upper_bound = std::chrono::milliseconds(std::max<uint32_t>(1, opts.heartbeat_timeout_ms));
+  o.upper_bound = std::chrono::milliseconds(std::max<uint32_t>(1, opts.config.heartbeat_timeout_ms));
   o.lower_bound = std::max(std::chrono::milliseconds(1), o.upper_bound / 2);
-  o.min_stddev = std::chrono::milliseconds(std::max<uint32_t>(1, opts.heartbeat_ms / 2));
+  o.min_stddev = std::chrono::milliseconds(std::max<uint32_t>(1, opts.config.heartbeat_ms / 2));
   return o;
 }
 
@@ -135,7 +135,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     st.alive.emplace(liveness_options(st.opts), st.last_seen);
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
-    st.conn->send_binary(encode_welcome(st.id, st.opts.heartbeat_ms));
+    st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
     spdlog::info("worker={} name={} joined device={} memory={} flops={:.3g} threads={} from={}", st.id,
                  st.name, f.hello.device_kind, f.hello.memory_bytes, f.hello.flops_per_s,
                  f.hello.threads, st.conn->remote_endpoint());
@@ -181,12 +181,12 @@ void check_heartbeat(worker_actor self) {
   if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
     return disconnect(self, errc::timeout, 1008, "no Hello within " +
                                                      std::to_string(st.opts.hello_timeout_ms) + " ms");
-  auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.heartbeat_timeout_ms)
-                          : static_cast<uint32_t>(st.alive ? st.alive->limit().count() : st.opts.heartbeat_timeout_ms);
+  auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.config.heartbeat_timeout_ms)
+                          : static_cast<uint32_t>(st.alive ? st.alive->limit().count() : st.opts.config.heartbeat_timeout_ms);
   if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
     return disconnect(self, errc::heartbeat_timeout, 1011,
                       "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : "") +
-                          " (bound " + std::to_string(st.opts.heartbeat_timeout_ms) + " ms)");
+                          " (bound " + std::to_string(st.opts.config.heartbeat_timeout_ms) + " ms)");
   self->delayed_send(self, heartbeat_check_period(st.opts), heartbeat_check_atom::value);
 }
 
@@ -225,7 +225,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
                      a.layer_begin, a.layer_end, a.head.empty() ? "-" : a.head, a.plan_version);
         // A worker that had already gone quiet when its Assign went out gets no
         // loading grace: it is probably hung, not busy loading.
-        st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.heartbeat_ms);
+        st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.config.heartbeat_ms);
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {

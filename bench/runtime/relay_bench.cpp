@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   worker_options opts;
-  opts.heartbeat_timeout_ms = 600000;
+  opts.config.heartbeat_timeout_ms = 600000;
   route r;
   r.plan_version = 1;
   for (int i = 0; i < 3; ++i) {

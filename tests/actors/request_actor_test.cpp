@@ -212,7 +212,7 @@ TEST_CASE_METHOD(request_fixture, "a lost stage is rebuilt from position 0 and t
 TEST_CASE_METHOD(request_fixture, "a prompt longer than the context is a clear error") {
   auto stage = sys.spawn(fake_stage, -1);
   auto planner = sys.spawn(fake_planner, stage, 0);
-  opts.context = 8;
+  opts.config.context = 8;
   generate_params p;
   p.prompt = "0123456789";
   auto msgs = run(p, planner);
@@ -225,7 +225,7 @@ TEST_CASE_METHOD(request_fixture, "no capacity for longer than the queue timeout
   auto stage = sys.spawn(fake_stage, -1);
   auto planner = sys.spawn(fake_planner, stage, 1000000);
   opts.route_retry_ms = 10;
-  opts.queue_timeout_ms = 100;
+  opts.config.queue_timeout_ms = 100;
   generate_params p;
   p.prompt = "x";
   auto msgs = run(p, planner);

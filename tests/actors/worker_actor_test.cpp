@@ -247,8 +247,8 @@ TEST_CASE_METHOD(worker_fixture, "a socket that closes mid-step fails the step a
 }
 
 TEST_CASE_METHOD(worker_fixture, "a worker that stops sending heartbeats is declared gone") {
-  opts.heartbeat_ms = 20;
-  opts.heartbeat_timeout_ms = 150;
+  opts.config.heartbeat_ms = 20;
+  opts.config.heartbeat_timeout_ms = 150;
   auto [w, conn] = joined(4);
   self->monitor(w);
   CHECK(is(wait_down(w), errc::heartbeat_timeout));
