@@ -3,7 +3,7 @@
 // together, so the tab serves a stage; a spare node worker waits idle. While a
 // greedy and a seeded-sampling request stream, the tab's serving Web Worker
 // (browser/serve_worker.mjs: ORT, the socket and the heartbeats; the page's main
-// thread only shows status) is hung by a busy loop (no heartbeats, no Results,
+// thread only shows status) is hung by a busy loop inside a stage step, with a request's step in flight on it (no heartbeats, no Results,
 // the socket unread) for well over the 3 s heartbeat timeout. The node must drop the tab for missed heartbeats while
 // it is still hung and route around it (the spare takes its layers); both
 // requests finish with exactly the tokens of their fault-free runs. When the
@@ -63,8 +63,11 @@ try {
   const sampledRef = await t.faultFreeRuns(tessera, node.port, refs[t.GREEDY]);
   const stepsBefore = Number(await page.textContent('#steps'));
 
-  // Hang the tab's serving worker once generation is under way. The loop runs
-  // in a task of its own, so evaluate() returns at once; it records when it ended.
+  // Hang the tab's serving worker once generation is under way, inside its next
+  // stage step: a request then has a step in flight on the tab, holding KV there
+  // for the tokens before it, when the tab goes silent, so the requests must
+  // rebuild that KV elsewhere. The busy loop blocks the Web Worker: no
+  // heartbeat, no Result, the socket unread; it records when it ran.
   const serving = await within((async () => {
     for (;;) {
       const w = page.workers().find((x) => x.url().includes('/browser/serve_worker.mjs'));
@@ -79,11 +82,16 @@ try {
       hangAt = total;
       run.mark();
       hanging = serving.evaluate((ms) => {
-        setTimeout(() => {
+        const runner = globalThis.tesseraWorker?.runner;
+        if (!runner) throw new Error('the tab has no stage loaded to hang in');
+        const step = runner.step;
+        runner.step = function hungStep(...args) {
+          runner.step = step;  // once
           const start = Date.now();
           while (Date.now() < start + ms) { /* hung: no heartbeat, no Result, no socket read */ }
           globalThis.tesseraHang = { start, end: Date.now() };
-        }, 0);
+          return step.apply(this, args);
+        };
       }, HANG_MS).then(() => Date.now());
     }
   });
@@ -94,7 +102,7 @@ try {
   const detectedAt = Date.now();
   const hangStarted = await hanging;
   h.check(Number(detect[3]) <= HEARTBEAT_TIMEOUT_MS,
-          `the node dropped the hung tab (worker ${detect[1]}): "${detect[2]}", ~${detectedAt - hangStarted} ms after the hang began`);
+          `the node dropped the hung tab (worker ${detect[1]}): "${detect[2]}", ~${detectedAt - hangStarted} ms after the hang was armed`);
   const s2 = await h.waitStatus(node.port, 'the tab to leave the pool', 10000,
                                 (s) => !s.workers.some((w) => w.name === 'tab'));
   const droppedAt = Date.now();
