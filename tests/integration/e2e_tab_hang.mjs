@@ -1,4 +1,4 @@
-// Issue 6: a hung browser tab. One node worker and one headless Chromium tab
+// A hung browser tab. One node worker and one headless Chromium tab
 // (the real worker page, ORT-web WASM) of 36 MB each hold the `tiny` model only
 // together, so the tab serves a stage; a spare node worker waits idle. While a
 // greedy and a seeded-sampling request stream, the tab's serving Web Worker
@@ -21,7 +21,7 @@ t.requireChromium();
 h.watchdog(420000, 'e2e_tab_hang');
 const dir = h.tmpDir('tessera-tabhang-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
-const HEARTBEAT_TIMEOUT_MS = 3000;  // the default of issue 6
+const HEARTBEAT_TIMEOUT_MS = 3000;  // runtime.heartbeat_timeout_ms's default
 const HANG_MS = 12000;              // the tab's main thread is blocked this long
 const LATER = 'zzz';
 
