@@ -121,7 +121,14 @@ void set_unready(planner_actor* self, std::string reason) {
 }
 
 void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool standby) {
-  auto& w = self->state.workers[slot.worker_id];
+  // A worker that left since the plan was made is not re-created as an empty
+  // entry (it would join the pool with no handle); its down_msg re-plans.
+  auto it = self->state.workers.find(slot.worker_id);
+  if (it == self->state.workers.end()) {
+    spdlog::warn("planner: no assign for worker={}: it has left", slot.worker_id);
+    return;
+  }
+  auto& w = it->second;
   if (w.shard != slot.shard.id) {
     w.shard = slot.shard.id;
     ++w.load_epoch;
