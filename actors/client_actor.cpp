@@ -24,7 +24,6 @@ struct client_state {
   planner_hdl planner;
   std::shared_ptr<const model::tokenizer> tok;
   request_options opts;
-  uint32_t max_tokens_default = 64;
   std::deque<generate_params> queue;
   request_hdl running;
   static inline const char* name = "tessera.client";
@@ -43,14 +42,12 @@ void start_next(client_actor* self) {
 }
 
 client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection_ptr conn, planner_hdl planner,
-                                          std::shared_ptr<const model::tokenizer> tok, request_options opts,
-                                          uint32_t max_tokens_default) {
+                                          std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   auto& st = self->state;
   st.conn = std::move(conn);
   st.planner = std::move(planner);
   st.tok = std::move(tok);
   st.opts = opts;
-  st.max_tokens_default = max_tokens_default;
   self->set_down_handler([=](caf::down_msg& d) {
     if (d.source == self->state.running.address()) {
       self->state.running = nullptr;
@@ -64,7 +61,7 @@ client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection
         if (f.binary)
           return write(encode(error_event{"binary frames are not accepted on /ws/generate", "bad_request"}));
         try {
-          st.queue.push_back(parse_generate_request(f.payload, st.max_tokens_default));
+          st.queue.push_back(parse_generate_request(f.payload, st.opts.config.max_tokens_default));
         } catch (const std::invalid_argument& e) {
           return write(encode(error_event{e.what(), "bad_request"}));
         }
@@ -89,10 +86,8 @@ client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection
 uint64_t new_request_id() { return next_request_id.fetch_add(1); }
 
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn, planner_hdl planner,
-                              std::shared_ptr<const model::tokenizer> tok, request_options opts,
-                              uint32_t max_tokens_default) {
-  return sys.spawn(client_behavior, std::move(conn), std::move(planner), std::move(tok), opts,
-                   max_tokens_default);
+                              std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  return sys.spawn(client_behavior, std::move(conn), std::move(planner), std::move(tok), opts);
 }
 
 }  // namespace tessera::actors

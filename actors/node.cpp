@@ -132,13 +132,12 @@ uint16_t node_runtime::start() {
     auto id = ids->fetch_add(1);
     return std::make_shared<actor_socket_handler>(spawn_worker_actor(*sys, std::move(conn), id, planner, wopts));
   };
-  auto max_default = cfg.max_tokens_default;
   hooks.on_client_socket = [=](net::ws_connection_ptr conn) -> net::ws_handler_ptr {
     return std::make_shared<actor_socket_handler>(
-        spawn_client_actor(*sys, std::move(conn), planner, tok, ropts, max_default));
+        spawn_client_actor(*sys, std::move(conn), planner, tok, ropts));
   };
   hooks.on_api_call = [=](net::api_call call, net::api_reply_ptr reply) {
-    return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts, max_default);
+    return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts);
   };
   hooks.status_json = [this] { return status_json(); };
   hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };

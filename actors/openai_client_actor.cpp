@@ -162,10 +162,10 @@ private:
 
 net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
-                                                request_options opts, uint32_t max_tokens_default) {
+                                                request_options opts) {
   const auto kind = call.path == "/v1/completions" ? api_kind::completion : api_kind::chat;
   try {
-    auto req = parse_api_request(kind, call.body, call.served_model, max_tokens_default);
+    auto req = parse_api_request(kind, call.body, call.served_model, opts.config.max_tokens_default);
     if (kind == api_kind::chat) {
       std::vector<model::chat_message> messages;
       for (auto& m : req.messages)

@@ -69,7 +69,7 @@ request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client,
 // one after another and writes their events to the socket.
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn,
                               planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
-                              request_options opts, uint32_t max_tokens_default);
+                              request_options opts);
 
 // One OpenAI-style API call (POST /v1/chat/completions or /v1/completions):
 // parses it (openai_protocol), answers a bad one at once with OpenAI's error
@@ -77,7 +77,7 @@ client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr con
 // the gateway tells when the client hangs up.
 net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
-                                                request_options opts, uint32_t max_tokens_default);
+                                                request_options opts);
 
 // Holds the worker inventory and the plan; re-plans on join/leave
 // (planner::decide); has `maker` cut the stage shards (none: it spawns its own

@@ -509,7 +509,8 @@ TEST_CASE_METHOD(request_fixture, "a lost middle stage is rebuilt alone: the sta
 TEST_CASE_METHOD(request_fixture, "bad client JSON is answered with an error and the socket stays usable") {
   auto stage = sys.spawn(fake_stage, -1);
   auto planner = sys.spawn(fake_planner, stage, 0);
-  auto client = spawn_client_actor(sys, conn, as_planner(planner), tok, opts, 3);
+  opts.config.max_tokens_default = 3;
+  auto client = spawn_client_actor(sys, conn, as_planner(planner), tok, opts);
   caf::anon_send(client, ws_frame{"{not json", false});
   caf::anon_send(client, ws_frame{R"({"prompt": "a", "tempo": 1})", false});
   caf::anon_send(client, ws_frame{R"({"prompt": "a", "top_p": 2})", false});
