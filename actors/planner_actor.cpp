@@ -98,6 +98,10 @@ void schedule_replan(planner_actor* self, uint32_t delay_ms) {
   self->delayed_send(self, std::chrono::milliseconds(delay_ms), replan_atom::value);
 }
 
+bool stages_present(const planner_state& st, const std::vector<stage_slot>& slots) {
+  return std::all_of(slots.begin(), slots.end(), [&](auto& s) { return st.workers.count(s.worker_id) > 0; });
+}
+
 route current_route(planner_actor* self) {
   auto& st = self->state;
   route r;
@@ -314,7 +318,10 @@ void on_loaded(planner_actor* self, const shard_loaded& l) {
   }
   spdlog::info("worker={} loaded shard={} download_ms={:.0f} load_ms={:.0f}", l.worker_id, l.shard_id,
                l.download_ms, l.load_ms);
-  if (all && !st.ready && st.next.phase == migration_phase::none)
+  // A stage whose worker left keeps its `loaded` until the re-plan replaces
+  // the plan: a Loaded from another worker (a standby, an abandoned
+  // migration's stage) must not serve that broken plan again.
+  if (all && !st.ready && st.next.phase == migration_phase::none && stages_present(st, st.slots))
     start_serving(self);
   if (st.next.phase == migration_phase::none)
     publish(self);

@@ -67,8 +67,7 @@ void abort_migration(planner_actor* self, const std::string& why) {
     st.slots.clear();
     set_unready(self, "re-planning: " + why);
     schedule_replan(self, 0);
-  } else if (parked && !st.slots.empty() &&
-             std::all_of(st.slots.begin(), st.slots.end(), [&](auto& s) { return st.workers.count(s.worker_id) > 0; })) {
+  } else if (parked && !st.slots.empty() && stages_present(st, st.slots)) {
     start_serving(self, false);  // parked requests go on with the old plan
   }
 }

@@ -102,6 +102,8 @@ const char* to_string(migration_phase p);
 
 // planner_actor.cpp
 void publish(planner_actor* self);
+// True when every stage's worker is still in the pool (a plan that may serve).
+bool stages_present(const planner_state& st, const std::vector<stage_slot>& slots);
 void note_history(planner_state& st, std::string line);
 void schedule_replan(planner_actor* self, uint32_t delay_ms);
 void set_unready(planner_actor* self, std::string reason);
