@@ -91,6 +91,21 @@ liveness::ms liveness::silence(clock::time_point now) const {
   return now <= last_ ? ms(0) : std::chrono::duration_cast<ms>(now - last_);
 }
 
-bool liveness::dead(clock::time_point now) const { return silence(now) > limit(); }
+void liveness::observer_late(clock::time_point now, ms lag) {
+  if (lag <= ms(0))
+    return;
+  bool stale = now - late_at_ > opts_.upper_bound;
+  if (stale || lag >= late_) {
+    late_ = lag;
+    late_at_ = now;
+  }
+}
+
+liveness::ms liveness::tolerated(clock::time_point now) const {
+  auto lag = now - late_at_ > opts_.upper_bound ? ms(0) : late_;
+  return std::min(limit() + lag, opts_.upper_bound);
+}
+
+bool liveness::dead(clock::time_point now) const { return silence(now) > tolerated(now); }
 
 }  // namespace tessera::actors

@@ -8,7 +8,10 @@
 // once phi passes a threshold, and in any case once the silence passes the
 // configured upper bound, so a hung worker (SIGSTOP, a hung tab) is dropped
 // within that bound while a worker whose beats arrive irregularly (a busy
-// machine) is given the slack its own history asks for, up to the bound.
+// machine) is given the slack its own history asks for, up to the bound. When
+// the observer itself runs late (its check fired after it was due: the node
+// stalled), that lateness is added to the tolerated silence, again never past
+// the bound, so a stall of the node is not taken for a silent worker.
 // Pure: times are passed in, nothing here reads a clock.
 #pragma once
 
@@ -47,7 +50,17 @@ public:
   // The silence that the detector tolerates now: the point where phi reaches the
   // threshold, clamped to [lower_bound, upper_bound].
   ms limit() const;
-  // True when the silence since the last sign of life exceeds limit().
+  // The observer ran `lag` late at `now`: the check that reads this detector
+  // fired that much after it was due (a stalled node process, starved
+  // threads). The worker's frames may have waited unread as long, so for the
+  // next upper_bound of time the tolerated silence grows by that lag (the
+  // largest one reported meanwhile). Nothing enters the gap model.
+  void observer_late(clock::time_point now, ms lag);
+  // limit() plus the observer's recent lateness, never past upper_bound: a
+  // silence the node itself caused does not count against the worker, and a
+  // hung worker is still dropped within the bound.
+  ms tolerated(clock::time_point now) const;
+  // True when the silence since the last sign of life exceeds tolerated(now).
   bool dead(clock::time_point now) const;
   ms silence(clock::time_point now) const;
 
@@ -63,6 +76,8 @@ private:
   double sum_ = 0;
   double sum_sq_ = 0;
   double z_ = 0;  // standard deviations above the mean gap where phi reaches the threshold
+  ms late_{0};    // the largest observer lag reported since late_at_
+  clock::time_point late_at_;
 };
 
 }  // namespace tessera::actors

@@ -32,6 +32,7 @@ struct worker_state {
   clock_type::time_point last_seen = clock_type::now();
   std::optional<liveness> alive;  // from Hello on: heartbeats set the limit, every frame ends a silence
   clock_type::time_point started = clock_type::now();
+  clock_type::time_point check_due;  // when the pending heartbeat check should run
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
   // The node's ledger: KV entries each sequence holds here after its last step
@@ -174,20 +175,32 @@ void on_frame(worker_actor self, const ws_frame& frame) {
   }
 }
 
+void schedule_check(worker_actor self) {
+  auto period = heartbeat_check_period(self->state.opts);
+  self->state.check_due = clock_type::now() + period;
+  self->delayed_send(self, period, heartbeat_check_atom::value);
+}
+
 // Hello and heartbeat deadlines: a worker that stays silent too long is gone.
+// A check that runs late says the node itself stalled (the worker's frames may
+// be waiting unread): the detector then tolerates that much more silence, up
+// to the configured bound.
 void check_heartbeat(worker_actor self) {
   auto& st = self->state;
   auto now = clock_type::now();
+  if (st.alive)
+    st.alive->observer_late(now, std::chrono::duration_cast<std::chrono::milliseconds>(now - st.check_due));
   if (!st.welcomed && now - st.started > std::chrono::milliseconds(st.opts.hello_timeout_ms))
     return disconnect(self, errc::timeout, 1008, "no Hello within " +
                                                      std::to_string(st.opts.hello_timeout_ms) + " ms");
   auto limit = st.loading ? std::max(st.opts.loading_timeout_ms, st.opts.config.heartbeat_timeout_ms)
-                          : static_cast<uint32_t>(st.alive ? st.alive->limit().count() : st.opts.config.heartbeat_timeout_ms);
+                          : static_cast<uint32_t>(st.alive ? st.alive->tolerated(now).count()
+                                                           : st.opts.config.heartbeat_timeout_ms);
   if (st.welcomed && now - st.last_seen > std::chrono::milliseconds(limit))
     return disconnect(self, errc::heartbeat_timeout, 1011,
                       "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : "") +
                           " (bound " + std::to_string(st.opts.config.heartbeat_timeout_ms) + " ms)");
-  self->delayed_send(self, heartbeat_check_period(st.opts), heartbeat_check_atom::value);
+  schedule_check(self);
 }
 
 worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_ptr conn, uint64_t id,
@@ -197,7 +210,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.id = id;
   st.planner = std::move(planner);
   st.opts = opts;
-  self->delayed_send(self, heartbeat_check_period(opts), heartbeat_check_atom::value);
+  schedule_check(self);
   return {
       [=](ws_frame& frame) { on_frame(self, frame); },
       [=](ws_closed& c) {

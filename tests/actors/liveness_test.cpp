@@ -145,3 +145,37 @@ TEST_CASE("bad options are refused, naming the value", "[liveness]") {
   o.window = 1;
   CHECK_THROWS_WITH(liveness(o, t0), Catch::Contains("window 1"));
 }
+
+TEST_CASE("a late observer (a stalled node) adds its lateness to the tolerated silence, never past the bound", "[liveness]") {
+  auto t0 = liveness::clock::now();
+  liveness l(bounds(100, 1500), t0);
+  auto t = t0;
+  for (int i = 0; i < 50; ++i)
+    l.beat(t += ms(150));
+  auto limit = l.limit();
+  REQUIRE(limit < ms(600));
+  CHECK(l.tolerated(t) == limit);
+  CHECK(l.dead(t + limit + ms(300)));
+  // The node's check ran 700 ms late: its own stall does not count against the worker.
+  l.observer_late(t + ms(200), ms(700));
+  CHECK(l.tolerated(t + ms(200)) == limit + ms(700));
+  CHECK_FALSE(l.dead(t + limit + ms(300)));
+  CHECK(l.dead(t + limit + ms(701)));
+  // A smaller lag later does not shrink it; on time again, it is forgotten after the bound.
+  l.observer_late(t + ms(400), ms(50));
+  CHECK(l.tolerated(t + ms(400)) == limit + ms(700));
+  l.observer_late(t + ms(400), ms(-20));
+  CHECK(l.tolerated(t + ms(200) + ms(1501)) == limit);
+}
+
+TEST_CASE("however late the observer, a silent worker is dropped past the configured bound", "[liveness]") {
+  auto t0 = liveness::clock::now();
+  liveness l(bounds(100, 1500), t0);
+  auto t = t0;
+  for (int i = 0; i < 50; ++i)
+    l.beat(t += ms(150));
+  l.observer_late(t + ms(100), ms(5000));
+  CHECK(l.tolerated(t + ms(100)) == ms(1500));
+  CHECK_FALSE(l.dead(t + ms(1500)));
+  CHECK(l.dead(t + ms(1501)));
+}
