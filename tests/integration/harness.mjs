@@ -147,6 +147,7 @@ export function prompt(tessera, port, text, opts = {}) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
+    child.on('error', (e) => reject(new Error(`tessera prompt could not start: ${e.message}`)));
     child.on('close', (code) => {  // 'close': after stdout is drained ('exit' may come before the last data)
       if (code !== 0) return reject(new Error(`tessera prompt exited ${code}: ${err}${out}`));
       const messages = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -180,6 +181,7 @@ export function promptStream(tessera, port, text, opts, onMessage) {
       }
     });
     child.stderr.on('data', (d) => (err += d));
+    child.on('error', (e) => reject(new Error(`tessera prompt could not start: ${e.message}`)));
     child.on('close', (code) => {  // 'close': after stdout is drained ('exit' may come before the last data)
       if (code !== 0) return reject(new Error(`tessera prompt exited ${code}: ${err}`));
       const tokens = messages.filter((m) => 'token' in m).map((m) => m.token);
