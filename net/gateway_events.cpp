@@ -36,8 +36,9 @@ public:
     read_peer();
   }
 
+  // The gateway stops: the stream ends properly (last chunk), then the connection.
   void shutdown() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->end(); });
   }
 
 private:
@@ -48,7 +49,7 @@ private:
   }
 
   void tick() {
-    if (closed_) return;
+    if (closed_ || ending_) return;
     if (!writing_) {
       auto now = snapshot();
       if (now != last_) {
@@ -78,8 +79,19 @@ private:
     writing_ = true;
     asio::async_write(stream_, asio::buffer(out_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->writing_ = false;
-      if (ec) self->close();
+      if (ec || self->ended_) return self->close();
+      if (self->ending_) self->end();
     });
+  }
+
+  // Writes the last chunk (after the write in flight, if any), then closes.
+  void end() {
+    if (closed_ || ended_) return;
+    ending_ = true;
+    timer_.cancel();
+    if (writing_) return;  // the write's handler comes back here
+    send("0\r\n\r\n");
+    ended_ = true;
   }
 
   // The client sends nothing more; a read that ends means it hung up.
@@ -106,7 +118,7 @@ private:
   std::string out_, last_;
   int quiet_ticks_ = 0;
   std::array<char, 512> peer_buf_{};
-  bool writing_ = false, closed_ = false;
+  bool writing_ = false, closed_ = false, ending_ = false, ended_ = false;
 };
 
 }  // namespace
