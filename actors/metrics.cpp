@@ -24,20 +24,6 @@ bool valid_name(const std::string& n, bool metric) {
   return metric || n.compare(0, 2, "__") != 0;
 }
 
-// HELP text escapes only backslash and newline.
-std::string escape_help(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
-
 std::string label_text(const metric_labels& labels, const char* extra_name = nullptr,
                        const std::string& extra_value = {}) {
   if (labels.empty() && !extra_name)
@@ -81,20 +67,27 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
 
 }  // namespace
 
-std::string escape_label_value(const std::string& v) {
+namespace {
+
+// Backslash and newline escaped; double quotes too when `quotes` (label values).
+std::string escape(const std::string& v, bool quotes) {
   std::string out;
   for (char c : v) {
     if (c == '\\')
       out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
     else if (c == '\n')
       out += "\\n";
+    else if (c == '"' && quotes)
+      out += "\\\"";
     else
       out += c;
   }
   return out;
 }
+
+}  // namespace
+
+std::string escape_label_value(const std::string& v) { return escape(v, true); }
 
 std::string format_sample_value(double v) {
   if (std::isnan(v))
@@ -189,7 +182,7 @@ std::string metrics_registry::render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (auto& [name, fam] : families_) {
-    out += "# HELP " + name + " " + escape_help(fam.help) + "\n";
+    out += "# HELP " + name + " " + escape(fam.help, false) + "\n";
     out += "# TYPE " + name + " " + type_name(static_cast<int>(fam.type)) + "\n";
     for (auto& s : fam.members) {
       if (s.c) {

@@ -103,7 +103,10 @@ void on_result(worker_actor self, worker_frame& f) {
   }
   stage_step s = std::move(it->second);
   st.pending.erase(it);
-  metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - st.sent_at[s.request_id]).count());
+  if (auto sent = st.sent_at.find(s.request_id); sent != st.sent_at.end()) {
+    metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
+    st.sent_at.erase(sent);
+  }
   s.compute_ms += f.compute_ms;
   st.kv_tokens_by_sequence[s.sequence_id] = s.position + s.seq_len;
   bool ends_here = s.end_hop != 0 && s.hop + 1 >= s.end_hop;
