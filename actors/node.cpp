@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "actors/local_workers.hpp"
+#include "actors/metrics.hpp"
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
@@ -140,6 +141,8 @@ uint16_t node_runtime::start() {
     return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts);
   };
   hooks.status_json = [this] { return status_json(); };
+  hooks.metrics_text = [] { return metrics().registry.render(); };
+  hooks.live_json = [] { return metrics().live_json(); };
   hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };
   d.gateway = std::make_unique<net::gateway>(gcfg, hooks);
   d.port = d.gateway->start();

@@ -74,7 +74,8 @@ std::string render_status(const planner_view& view, const node_status* node) {
                       {"model", {{"name", view.model_name}, {"num_layers", view.num_layers}}},
                       {"workers", workers},
                       {"plan", plan_json(view.plan)},
-                      {"replans", view.replans}};
+                      {"replans", view.replans},
+                     {"link", {{"rtt_ms", view.link.rtt_ms}, {"bytes_per_s", view.link.bytes_per_s}, {"measured", false}}}};
   if (view.migration) {
     nlohmann::json stages = nlohmann::json::array();
     for (const auto& s : view.migration->stages)

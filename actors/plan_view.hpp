@@ -69,6 +69,7 @@ struct planner_view {
   planner::plan plan;
   std::vector<std::string> replans;
   std::optional<migration_view> migration;
+  link_assumption link;  // every worker's link as the planner assumes it (not measured yet)
 };
 
 // The node's counters, added to the planner's view in /api/status.
@@ -80,7 +81,8 @@ struct node_status {
 
 // /api/status: {"ready", "reason", "plan_version", "model": {name, num_layers}, "workers": [...],
 // "plan": {"feasible", "objective", "predicted_ms_per_token", "reason"?, "stages": [{worker,
-// layers: [a, b], memory_bytes, memory_budget, predicted_ms}]}, "replans", "migration"?} and,
+// layers: [a, b], memory_bytes, memory_budget, predicted_ms}]}, "replans", "link": {rtt_ms,
+// bytes_per_s, measured}, "migration"?} and,
 // with `node`, "listen", "requests" and "actors".
 std::string render_status(const planner_view& view, const node_status* node = nullptr);
 

@@ -25,6 +25,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "actors/planner_state.hpp"
 #include "model/graph/graph_inspector.hpp"
 
@@ -73,6 +74,8 @@ void publish(planner_actor* self) {
   }
   v.plan = st.current;
   v.replans = st.history;
+  v.link = st.link;
+  metrics().workers(st.workers.size());
   if (st.next.phase != migration_phase::none)
     v.migration = migration_view{st.next.version, to_string(st.next.phase), st.next.why,
                                  stage_views(st, st.next.slots), st.next.waiting.size()};
@@ -81,6 +84,7 @@ void publish(planner_actor* self) {
 
 void note_history(planner_state& st, std::string line) {
   spdlog::info("plan {}", line);
+  metrics().plan_event(line);
   st.history.push_back(std::move(line));
   if (st.history.size() > 20)
     st.history.erase(st.history.begin());
@@ -180,6 +184,7 @@ std::vector<stage_slot> slots_for(const planner::decision& d, const std::vector<
 void assign_now(planner_actor* self, const planner::decision& d, std::vector<stage_slot> slots) {
   auto& st = self->state;
   st.version = ++st.versions;
+  metrics().replanned();
   st.current = d.chosen;
   st.last_plan = d.stages;
   st.slots = std::move(slots);
@@ -370,6 +375,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
         continue;
       auto id = it->first;
       spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
+      metrics().worker_left(id, self->system().render(d.reason));
       st.last_change = "worker " + std::to_string(id) + " left";
       st.workers.erase(it);
       ++st.pool_epoch;
@@ -396,6 +402,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
       [=](worker_joined& j) {
         auto& st = self->state;
         self->monitor(j.worker);
+        metrics().worker_joined(j.info.worker_id, j.info.name);
         auto& w = st.workers[j.info.worker_id];
         w.handle = j.worker;
         w.info = j.info;

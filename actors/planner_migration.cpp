@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "actors/planner_state.hpp"
 
 namespace tessera::actors::planner_detail {
@@ -145,6 +146,7 @@ void start_migration(planner_actor* self, const planner::decision& d, std::vecto
   migration m;
   m.phase = migration_phase::loading;
   m.version = ++st.versions;
+  metrics().replanned();
   m.plan = d.chosen;
   m.why = d.why;
   m.started = clock_type::now();

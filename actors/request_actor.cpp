@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "actors/request_state.hpp"
 #include "actors/status_board.hpp"
 
@@ -55,6 +56,7 @@ void count_end(request_actor* self, bool ok) {
 
 void fail(request_actor* self, errc code, const std::string& message) {
   spdlog::warn("request={} failed: {}", self->state.id, message);
+  metrics().request_ended(self->state.id, "failed");
   count_end(self, false);
   self->send(self->state.client, error_event{message, to_string(code)});
   release_all(self);
@@ -66,6 +68,7 @@ void finish(request_actor* self, const std::string& reason) {
   auto& st = self->state;
   auto done = st.session->finish(reason, static_cast<uint32_t>(st.path.hops.size()), clock_type::now());
   count_end(self, true);  // before the client hears "done", so /api/status agrees with it
+  metrics().request_ended(st.id, "completed");
   spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
                st.id, reason, done.prompt_tokens, done.completion_tokens, done.timings.ttft_ms,
                done.timings.per_token_ms);
@@ -155,6 +158,7 @@ void on_route(request_actor* self, route_reply& r) {
     return;
   }
   st.session->mark_routed(now);
+  metrics().request_waiting(st.id, false);
   st.queued_reason.clear();
   if (st.told_waiting) {
     st.told_waiting = false;
@@ -216,6 +220,7 @@ void on_result(request_actor* self, step_result& r) {
   st.now = phase::decoding;
   auto id = r.token_ids[0];
   auto out = st.session->add_token(id, now);
+  metrics().token(st.id);
   if (out.emit)
     self->send(st.client, token_event{id, std::move(out.text)});
   if (!out.finish.empty())
@@ -238,6 +243,7 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
   });
   self->set_exit_handler([=](caf::exit_msg& e) {
     release_all(self);  // the client went away: drop our KV on the workers
+    metrics().request_ended(self->state.id, "cancelled");
     count_end(self, false);
     self->state.now = phase::done;
     self->quit(e.reason);
@@ -293,6 +299,7 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   auto bhvr = request_behavior(self);
   if (st.opts.board)
     st.opts.board->requests_active++;
+  metrics().request_started(id);
   if (auto bad = st.session->start()) {
     fail(self, bad->first, bad->second);
     return bhvr;

@@ -4,6 +4,7 @@
 // planned by the pure plan_rebuild).
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "actors/request_state.hpp"
 
 namespace tessera::actors::request_detail {
@@ -26,6 +27,7 @@ void drop_route(request_actor* self, bool clean, phase next) {
   st.switch_pending = false;
   st.left_cleanly = clean;
   st.now = next;
+  metrics().request_waiting(st.id, true);
 }
 
 // At a token boundary (no step in flight): stop using the route. Every stage
@@ -60,6 +62,7 @@ void recover(request_actor* self, const std::string& why) {
     return fail(self, errc::worker_error, "gave up after " + std::to_string(st.session->failures - 1) +
                                               " lost stages; last: " + why);
   spdlog::info("request={} step={} lost: {}; re-routing", st.id, st.step, why);
+  metrics().recovered(st.id, why);
   self->send(st.client, status_event{"recovering", why});
   st.told_waiting = true;
   if (st.pause_pending)  // nothing of ours is in flight now

@@ -1,7 +1,9 @@
 // The worker actor: proxy of one worker socket, and the node's ledger of the
 // sequences that keep KV on that worker. State, then behaviour.
 #include <chrono>
+#include <deque>
 #include <map>
+#include <set>
 #include <optional>
 
 #include <caf/actor_system.hpp>
@@ -12,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/liveness.hpp"
+#include "actors/metrics.hpp"
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
 
@@ -35,6 +38,12 @@ struct worker_state {
   clock_type::time_point check_due;  // when the pending heartbeat check should run
   // In-flight Forwards by request id (a request has one step in flight).
   std::map<uint64_t, stage_step> pending;
+  std::map<uint64_t, clock_type::time_point> sent_at;  // when each pending step went out
+  // Sequences released lately (newest last, bounded). A step relayed from the
+  // previous stage can arrive after its sequence's release overtook it; run,
+  // it would leave KV on the worker and in the ledger for good.
+  std::set<uint64_t> released;
+  std::deque<uint64_t> released_order;
   // The node's ledger: KV entries each sequence holds here after its last step
   // (kept until the sequence is released or the worker goes away).
   std::map<uint64_t, uint32_t> kv_tokens_by_sequence;
@@ -95,6 +104,10 @@ void on_result(worker_actor self, worker_frame& f) {
   }
   stage_step s = std::move(it->second);
   st.pending.erase(it);
+  if (auto sent = st.sent_at.find(s.request_id); sent != st.sent_at.end()) {
+    metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
+    st.sent_at.erase(sent);
+  }
   s.compute_ms += f.compute_ms;
   st.kv_tokens_by_sequence[s.sequence_id] = s.position + s.seq_len;
   bool ends_here = s.end_hop != 0 && s.hop + 1 >= s.end_hop;
@@ -102,6 +115,8 @@ void on_result(worker_actor self, worker_frame& f) {
     s.hop += 1;
     s.token_ids.clear();
     s.tensors = std::move(f.tensors);
+    for (auto& t : s.tensors)
+      metrics().relayed(t.data.size());
     if (s.hop < 64 && ((s.keep_inputs_hops >> s.hop) & 1))
       self->send(s.reply_to, relayed_input{s.request_id, s.step, s.hop, s.position, s.seq_len, s.tensors});
     auto next = s.path.hops[s.hop].worker;
@@ -222,6 +237,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
       [=](heartbeat_check_atom) { check_heartbeat(self); },
       [=](stage_step& s) {
         auto& st = self->state;
+        if (st.released.count(s.sequence_id)) {
+          spdlog::debug("worker={} step of released sequence={} dropped", st.id, s.sequence_id);
+          return;
+        }
         if (s.hop >= s.path.hops.size() || s.path.hops[s.hop].worker_id != st.id) {
           self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
                                              "step routed to the wrong worker"});
@@ -230,6 +249,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         st.conn->send_binary(encode_forward(s));
         s.tensors.clear();
         s.token_ids.clear();
+        st.sent_at[s.request_id] = clock_type::now();
         st.pending[s.request_id] = std::move(s);
       },
       [=](assign_shard& a) {
@@ -245,6 +265,13 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         st.conn->send_binary(encode_release(r.sequence_id));
         st.kv_tokens_by_sequence.erase(r.sequence_id);
+        st.sent_at.erase(r.sequence_id);
+        if (st.released.insert(r.sequence_id).second)
+          st.released_order.push_back(r.sequence_id);
+        if (st.released_order.size() > 4096) {
+          st.released.erase(st.released_order.front());
+          st.released_order.pop_front();
+        }
         // A step of the sequence still in flight here is void: its result
         // would put the sequence back in the ledger (and go on to the next hop).
         for (auto it = st.pending.begin(); it != st.pending.end();)

@@ -374,6 +374,8 @@ private:
       stream_.expires_never();
       return start_api_session(stream_.release_socket(), std::move(req), state_);
     }
+    if (req.method() == http::verb::get && req.target().substr(0, req.target().find('?')) == "/api/events")
+      return start_events_session(stream_.release_socket(), std::move(req), state_);
     const bool keep_alive = req.keep_alive();
     try {
       write(handle_request(state_->config, state_->hooks, state_->metrics, req), keep_alive);

@@ -1,6 +1,7 @@
 // The gateway: one Boost.Beast listener for the worker page and its assets,
 // shard downloads, worker sockets (/ws/worker, protobuf), client sockets
-// (/ws/generate, JSON) and /api/status. It knows nothing of CAF: the runtime
+// (/ws/generate, JSON), /api/status, /metrics, the dashboard's event stream
+// (/api/events) and the OpenAI-style HTTP API. It knows nothing of CAF: the runtime
 // plugs in through gateway_hooks, and the two meet only through the small
 // interfaces below. Rule: Asio threads never block on the runtime; the runtime
 // never touches a socket (ws_connection posts onto the session's strand).
@@ -83,6 +84,11 @@ struct gateway_hooks {
   std::function<http_request_handler_ptr(api_call, api_reply_ptr)> on_api_call;
   // Current /api/status body (JSON). Must return at once (read a snapshot).
   std::function<std::string()> status_json;
+  // The runtime's part of /metrics (Prometheus text format; the gateway adds
+  // its own counters) and the dashboard's live view (/api/live, and with
+  // status_json the /api/events stream). Both must return at once.
+  std::function<std::string()> metrics_text;
+  std::function<std::string()> live_json;
   // Resolves /shards/<id>/<name>; nullopt → 404.
   std::function<std::optional<shard_file>(const std::string& id, const std::string& name)> find_shard;
 };

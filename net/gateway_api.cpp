@@ -41,24 +41,6 @@ private:
   state_ptr state_;
 };
 
-std::string header_text(int status, const std::string& content_type, bool chunked, std::size_t length) {
-  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-  add_common_headers(res);
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, "no-store");
-  res.keep_alive(false);
-  if (chunked)
-    res.chunked(true);
-  else
-    res.content_length(length);
-  std::ostringstream os;
-  os << res.base();
-  std::string text = os.str();
-  if (text.size() < 4 || text.compare(text.size() - 4, 4, "\r\n\r\n") != 0)
-    text += "\r\n";
-  return text;
-}
-
 // OpenAI's error shape, for the few errors the gateway answers itself.
 std::string api_error_body(const std::string& message, const char* type) {
   return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}.dump(
@@ -215,6 +197,24 @@ void api_reply_impl::end_stream() {
 }
 
 }  // namespace
+
+std::string header_text(int status, const std::string& content_type, bool chunked, std::size_t length) {
+  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+  add_common_headers(res);
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(false);
+  if (chunked)
+    res.chunked(true);
+  else
+    res.content_length(length);
+  std::ostringstream os;
+  os << res.base();
+  std::string text = os.str();
+  if (text.size() < 4 || text.compare(text.size() - 4, 4, "\r\n\r\n") != 0)
+    text += "\r\n";
+  return text;
+}
 
 bool is_api_path(std::string_view path) { return path == "/v1/chat/completions" || path == "/v1/completions"; }
 

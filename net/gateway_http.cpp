@@ -1,5 +1,6 @@
 // Bodies of net/gateway_http.hpp: routing of plain HTTP requests, file
-// serving with ETag/Range, /api/status, /v1/models and /metrics.
+// serving with ETag/Range, /api/status, /api/live, /v1/models, /health,
+// /metrics and /dashboard.
 #include "net/gateway_http.hpp"
 
 #include <filesystem>
@@ -156,28 +157,23 @@ http::message_generator serve_file(const request_t& req, const fs::path& file_pa
   return res;
 }
 
+// The gateway's own counters, in Prometheus text format.
 std::string metrics_text(const gateway_metrics& m) {
   std::string out;
-  auto add = [&out](const char* name, const char* type, std::uint64_t v) {
-    out += "# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += ' ';
-    out += std::to_string(v);
-    out += '\n';
+  auto add = [&out](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
   };
-  add("tessera_gateway_http_requests_total", "counter", m.http_requests);
-  add("tessera_gateway_http_errors_total", "counter", m.http_errors);
-  add("tessera_gateway_ws_opened_total", "counter", m.ws_opened);
-  add("tessera_gateway_ws_open", "gauge", m.ws_opened - m.ws_closed);
-  add("tessera_gateway_ws_frames_in_total", "counter", m.ws_frames_in);
-  add("tessera_gateway_ws_frames_out_total", "counter", m.ws_frames_out);
-  add("tessera_gateway_ws_bytes_in_total", "counter", m.ws_bytes_in);
-  add("tessera_gateway_ws_bytes_out_total", "counter", m.ws_bytes_out);
-  add("tessera_gateway_ws_too_big_total", "counter", m.ws_too_big);
+  add("tessera_gateway_http_requests_total", "counter", "HTTP requests received (not upgrades).", m.http_requests);
+  add("tessera_gateway_http_errors_total", "counter", "HTTP requests answered with an error by the gateway.",
+      m.http_errors);
+  add("tessera_gateway_ws_opened_total", "counter", "WebSockets opened (workers and clients).", m.ws_opened);
+  add("tessera_gateway_ws_open", "gauge", "WebSockets open now.", m.ws_opened - m.ws_closed);
+  add("tessera_gateway_ws_frames_in_total", "counter", "WebSocket frames received.", m.ws_frames_in);
+  add("tessera_gateway_ws_frames_out_total", "counter", "WebSocket frames sent.", m.ws_frames_out);
+  add("tessera_gateway_ws_bytes_in_total", "counter", "WebSocket payload bytes received.", m.ws_bytes_in);
+  add("tessera_gateway_ws_bytes_out_total", "counter", "WebSocket payload bytes sent.", m.ws_bytes_out);
+  add("tessera_gateway_ws_too_big_total", "counter", "WebSockets closed for an oversized frame.", m.ws_too_big);
   return out;
 }
 
@@ -225,7 +221,15 @@ http::message_generator handle_request(const gateway_config& config, const gatew
                          "application/json");
   }
   if (path == "/metrics")
-    return text_response(req, http::status::ok, metrics_text(metrics), "text/plain; version=0.0.4");
+    return text_response(req, http::status::ok, (hooks.metrics_text ? hooks.metrics_text() : "") + metrics_text(metrics),
+                         "text/plain; version=0.0.4; charset=utf-8");
+  if (path == "/api/live")
+    return text_response(req, http::status::ok, hooks.live_json ? hooks.live_json() : std::string("{}"),
+                         "application/json");
+  if (path == "/dashboard" || path == "/dashboard/") {
+    if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
+    return serve_file(req, static_dir / "dashboard" / "index.html", "");
+  }
 
   const auto rel = safe_relative_path(path);
   if (!rel) {

@@ -1,8 +1,9 @@
 // HTTP responses of the gateway: static files, ORT files, shards (ETag, 304,
 // Range/206/416), /api/status, /metrics and JSON errors, every one with the
 // cross-origin isolation headers (bodies in gateway_http.cpp); the state every
-// session shares; the API session (gateway_api.cpp). PRIVATE to net/: included
-// by gateway.cpp, gateway_http.cpp and gateway_api.cpp only (Beast inside).
+// session shares; the API session (gateway_api.cpp) and the dashboard's event
+// stream (gateway_events.cpp). PRIVATE to net/: included
+// by the gateway*.cpp files only (Beast inside).
 #pragma once
 
 #include "net/gateway.hpp"
@@ -96,6 +97,16 @@ using request_t = http::request<http::string_body>;
 // (whole or as a chunked event stream), then closes the connection.
 void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
 bool is_api_path(std::string_view path);
+
+// GET /api/events (gateway_events.cpp): takes over the connection and streams
+// Server-Sent Events: `event: status` with {"status": <status_json>, "live":
+// <live_json>} whenever it changed (checked every 250 ms), a comment line at
+// least every 5 s, until the client hangs up or the gateway stops.
+void start_events_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
+
+// The status line and headers (with the cross-origin headers, no-store,
+// Connection: close) of a response written by hand: chunked, or with `length`.
+std::string header_text(int status, const std::string& content_type, bool chunked, std::size_t length);
 
 // A JSON body {"error": message, "path": target} with `status`.
 http::message_generator json_error(const request_t& req, http::status status, const std::string& message);

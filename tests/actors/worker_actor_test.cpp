@@ -291,6 +291,30 @@ TEST_CASE_METHOD(worker_fixture, "the kv ledger follows steps and releases") {
   self->send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_METHOD(worker_fixture, "a step that arrives after its sequence's release is dropped, not run") {
+  auto [w, conn] = joined(8);
+  self->send(w, release_sequence{88});
+  auto rel = conn->wait_frame(1);
+  REQUIRE(rel);
+  CHECK(to_worker(*rel).release().sequence_id() == 88);
+  stage_step s;
+  s.request_id = 88;
+  s.sequence_id = 88;
+  s.step = 3;
+  s.position = 0;
+  s.seq_len = 1;
+  s.token_ids = {1};
+  s.path.hops = {{w, 8, "s", 0, 4}};
+  s.reply_to = as_requester();
+  self->send(w, s);  // relayed late: must not reach the worker
+  s.request_id = s.sequence_id = 89;
+  self->send(w, s);
+  auto next = conn->wait_frame(2);
+  REQUIRE(next);
+  CHECK(to_worker(*next).forward().sequence_id() == 89);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_METHOD(worker_fixture, "plan news reaches the worker's socket as a decodable ToWorker.plan_news") {
   auto [w, conn] = joined(8);
   plan_news n;
