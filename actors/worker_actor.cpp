@@ -14,6 +14,7 @@
 #include "actors/liveness.hpp"
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
+#include "net/limits.hpp"
 
 namespace tessera::actors {
 
@@ -133,6 +134,9 @@ void on_frame(worker_actor self, const ws_frame& frame) {
                             " (node speaks " + std::to_string(kProtocolVersion) + ")");
     st.welcomed = true;
     st.alive.emplace(liveness_options(st.opts), st.last_seen);
+    // Worker-supplied text reaches logs and /api/status: escaped once, here.
+    f.hello.name = net::escape_text(f.hello.name, 64);
+    f.hello.device_kind = net::escape_text(f.hello.device_kind, 64);
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
     st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
@@ -153,6 +157,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       self->send(st.planner, f.loaded);
       return;
     case worker_frame::kind::error: {
+      f.error_message = net::escape_text(f.error_message, 512);
       spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
                    f.request_id, f.error_message);
       auto it = st.pending.find(f.request_id);
