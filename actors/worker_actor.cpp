@@ -154,6 +154,8 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::loaded:
       st.loading = false;
       f.loaded.worker_id = st.id;
+      f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
+      f.loaded.error = net::escape_text(f.loaded.error, 512);
       self->send(st.planner, f.loaded);
       return;
     case worker_frame::kind::error: {

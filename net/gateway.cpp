@@ -217,7 +217,7 @@ private:
       std::string why;
       if (ec == websocket::error::closed) {
         const auto& r = ws_.reason();
-        why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + std::string(r.reason.c_str()));
+        why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + escape_text(r.reason.c_str()));
       } else if (ec == websocket::error::message_too_big) {
         ++state_->metrics.ws_too_big;
         why = "frame over " + std::to_string(frame_limit()) + " bytes (" + limit_name("frame") + "): closed with 1009";
