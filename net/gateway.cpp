@@ -218,9 +218,6 @@ private:
       if (ec == websocket::error::closed) {
         const auto& r = ws_.reason();
         why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + escape_text(r.reason.c_str()));
-      } else if (ec == websocket::error::message_too_big) {
-        ++state_->metrics.ws_too_big;
-        why = "frame over " + std::to_string(frame_limit()) + " bytes (" + limit_name("frame") + "): closed with 1009";
       } else {
         why = "error: " + ec.message();
       }
@@ -228,9 +225,8 @@ private:
       ended_ = true;
       queue_.clear();
       queued_bytes_ = 0;
-      // Bad input from the peer (oversized or malformed frames) is worth a warning.
-      const bool peer_fault = ec == websocket::error::message_too_big ||
-                              ec.category() == websocket::make_error_code(websocket::error::closed).category();
+      // Bad input from the peer (malformed frames) is worth a warning; oversized ones were warned of already.
+      const bool peer_fault = ec.category() == websocket::make_error_code(websocket::error::closed).category();
       if (peer_fault && ec != websocket::error::closed)
         spdlog::warn("gateway websocket failed remote={} route={} {}", remote_, route_name(), why);
       else
