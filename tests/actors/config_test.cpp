@@ -124,7 +124,7 @@ TEST_CASE("bad planner values name the key and the value") {
   CHECK(error_of("[planner]\nscratch_bytes = 5\n").find("planner.scratch_bytes: unknown key") != std::string::npos);
 }
 
-TEST_CASE("[limits] and node.allowed_origins set the hard limits; the defaults are the documented ones") {
+TEST_CASE("the limits table and node.allowed_origins set the hard limits, and the defaults are the documented ones") {
   const auto d = default_node_config();
   CHECK(d.max_prompt_bytes == (1u << 20));
   CHECK(d.max_json_depth == 64);

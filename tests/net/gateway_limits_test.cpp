@@ -148,7 +148,7 @@ TEST_CASE("a reader slower than its send queue is closed with 1008 instead of gr
   CHECK(f.wait_close().find("send queue over 262144 bytes (limits.client_send_queue)") == 0);
 }
 
-TEST_CASE("a WebSocket silent past ws_idle_timeout_ms is closed naming the limit; traffic keeps it open", "[gateway][limits]") {
+TEST_CASE("a WebSocket silent past ws_idle_timeout_ms is closed naming the limit, while traffic keeps a socket open", "[gateway][limits]") {
   limits_fixture f([](gateway_limits& l) { l.ws_idle_timeout_ms = 400; });
   ws_client idle, talker;
   idle.connect(f.url("/ws/generate"));

@@ -26,7 +26,7 @@ TEST_CASE("origins: other sites are refused with a reason naming the origin", "[
     CHECK(origin_refusal(o, "node.example:8080", {}));
 }
 
-TEST_CASE("origins: allowed_origins adds exact origins, or all with *", "[limits][origin]") {
+TEST_CASE("origins: allowed_origins adds exact origins, or every origin with a star", "[limits][origin]") {
   const std::vector<std::string> allowed{"https://lab.example/", "http://10.0.0.5:8080"};
   CHECK_FALSE(origin_refusal("https://LAB.example", "node:8080", allowed));
   CHECK_FALSE(origin_refusal("http://10.0.0.5:8080", "node:8080", allowed));
