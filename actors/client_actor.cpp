@@ -2,6 +2,8 @@
 // writes to it. Parses each request frame (client_protocol), answers bad input
 // with an error frame (the socket stays usable), runs the socket's requests
 // one after another, each in its own request actor, and writes their events.
+// A frame past inline_tokenize_bytes is parsed by its request actor on a
+// thread of its own (so its error comes when its turn to run comes).
 #include <atomic>
 #include <deque>
 
@@ -24,7 +26,12 @@ struct client_state {
   planner_hdl planner;
   std::shared_ptr<const model::tokenizer> tok;
   request_options opts;
-  std::deque<generate_params> queue;
+  // Parsed requests, or (frame non-empty) frames too large to parse here.
+  struct queued {
+    generate_params params;
+    std::string frame;
+  };
+  std::deque<queued> queue;
   request_hdl running;
   static inline const char* name = "tessera.client";
 };
@@ -35,9 +42,14 @@ void start_next(client_actor* self) {
   auto& st = self->state;
   if (st.running || st.queue.empty())
     return;
-  auto params = std::move(st.queue.front());
+  auto next = std::move(st.queue.front());
   st.queue.pop_front();
-  st.running = spawn_request_actor(self->home_system(), self, new_request_id(), std::move(params), st.planner, st.tok, st.opts);
+  if (!next.frame.empty())
+    st.running = spawn_request_actor_for_frame(self->home_system(), self, new_request_id(), std::move(next.frame),
+                                               st.planner, st.tok, st.opts);
+  else
+    st.running = spawn_request_actor(self->home_system(), self, new_request_id(), std::move(next.params), st.planner,
+                                     st.tok, st.opts);
   self->monitor(st.running);
 }
 
@@ -60,8 +72,14 @@ client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection
         auto& st = self->state;
         if (f.binary)
           return write(encode(error_event{"binary frames are not accepted on /ws/generate", "bad_request"}));
+        if (f.payload.size() > inline_tokenize_bytes) {  // parsed by its request actor, off this thread
+          st.queue.push_back({{}, std::move(f.payload)});
+          return start_next(self);
+        }
         try {
-          st.queue.push_back(parse_generate_request(f.payload, st.opts.config.max_tokens_default));
+          st.queue.push_back({parse_generate_request(f.payload, st.opts.config.max_tokens_default,
+                                                     request_limits_of(st.opts.config)),
+                              {}});
         } catch (const std::invalid_argument& e) {
           return write(encode(error_event{e.what(), "bad_request"}));
         }

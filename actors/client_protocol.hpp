@@ -5,10 +5,14 @@
 // these; the request actor only produces events.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "actors/node_config.hpp"
 
 namespace tessera::actors {
 
@@ -22,11 +26,32 @@ struct generate_params {
   float top_p = 1.0f;
   uint64_t seed = 0;
   std::vector<std::string> stop;
+  // Chat turns (role, content) formatted with the model's chat template in
+  // place of `prompt` (the OpenAI chat route); tokenised with the prompt.
+  std::vector<std::pair<std::string, std::string>> chat;
 };
 
+// What one request may hold, checked while parsing, before anything is
+// tokenised: prompt text bytes (chat: all contents together), nesting of the
+// JSON, and token ids. Errors name the config key ([limits]).
+struct request_limits {
+  std::size_t max_prompt_bytes = 1u << 20;
+  std::size_t max_json_depth = 64;
+  std::size_t max_prompt_ids = 1u << 20;
+  std::size_t max_stop_strings = 16;
+  std::size_t max_stop_bytes = 1024;  // each stop string
+};
+// [limits] max_prompt_bytes and max_json_depth of `cfg`; prompt ids up to [model] context.
+request_limits request_limits_of(const node_config& cfg);
+
+// The problem with a prompt of `bytes` bytes under `limits`, or "" when it fits.
+std::string prompt_size_problem(std::size_t bytes, const request_limits& limits);
+
 // Parses one request frame. Throws std::invalid_argument naming the bad field
-// (unknown fields, wrong types and out-of-range values are all refused).
-generate_params parse_generate_request(const std::string& text, uint32_t max_tokens_default);
+// (unknown fields, wrong types, out-of-range values and anything over
+// `limits` are all refused); the message is valid UTF-8.
+generate_params parse_generate_request(const std::string& text, uint32_t max_tokens_default,
+                                       const request_limits& limits = {});
 
 // ---- events: what a request tells its client -------------------------------------
 

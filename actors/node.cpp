@@ -122,6 +122,7 @@ uint16_t node_runtime::start() {
   gcfg.host = cfg.listen_host;
   gcfg.port = cfg.listen_port;
   gcfg.static_dir = cfg.static_dir;
+  gcfg.limits = cfg.gateway;
   net::gateway_hooks hooks;
   auto* sys = d.sys.get();
   auto planner = d.planner;

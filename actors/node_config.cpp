@@ -29,6 +29,15 @@ struct reader {
       return *v;
     fail(key, "expected a string");
   }
+  std::vector<std::string> get_strings(const toml::node& n, const std::string& key) const {
+    auto* arr = n.as_array();
+    if (!arr)
+      fail(key, "expected an array of strings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < arr->size(); ++i)
+      out.push_back(get_string((*arr)[i], key + "[" + std::to_string(i) + "]"));
+    return out;
+  }
   bool get_bool(const toml::node& n, const std::string& key) const {
     if (auto v = n.value_exact<bool>())
       return *v;
@@ -168,6 +177,21 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"static_dir", str(cfg.static_dir)},
       {"port_file", str(cfg.port_file)},
       {"threads", [&](auto& n, auto& k) { cfg.system_threads = static_cast<int>(r.get_int(n, k, 1, 64)); }},
+      {"allowed_origins", [&](auto& n, auto& k) { cfg.gateway.allowed_origins = r.get_strings(n, k); }},
+  };
+  auto size = [&](auto& out) { return h([&r, &out](auto& n, auto& k) { out = r.get_bytes(n, k); }); };
+  auto& g = cfg.gateway;
+  std::map<std::string, h> limits_keys = {
+      {"max_prompt_bytes", size(cfg.max_prompt_bytes)},
+      {"max_json_depth", u32(cfg.max_json_depth, 2, 100000)},
+      {"client_frame", size(g.client_frame_bytes)},
+      {"worker_frame", size(g.worker_frame_bytes)},
+      {"client_send_queue", size(g.client_send_queue_bytes)},
+      {"worker_send_queue", size(g.worker_send_queue_bytes)},
+      {"http_header", size(g.http_header_bytes)},
+      {"http_body", size(g.http_body_bytes)},
+      {"connections_per_ip", u32(g.connections_per_ip, 1, 1000000)},
+      {"ws_idle_timeout_ms", u32(g.ws_idle_timeout_ms, 100, 86400000)},
   };
   std::map<std::string, h> model_keys = {
       {"dir", str(cfg.model_dir)},
@@ -224,6 +248,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
            {"model", [&](auto& n, auto& k) { r.table(n, k, model_keys); }},
            {"runtime", [&](auto& n, auto& k) { r.table(n, k, runtime_keys); }},
            {"planner", [&](auto& n, auto& k) { r.table(n, k, planner_keys); }},
+           {"limits", [&](auto& n, auto& k) { r.table(n, k, limits_keys); }},
            {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
   if (cfg.heartbeat_timeout_ms <= cfg.heartbeat_ms)
     r.fail("runtime.heartbeat_timeout_ms",

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "net/limits.hpp"
+
 namespace tessera::actors {
 
 struct config_error : std::runtime_error {
@@ -32,6 +34,12 @@ struct node_config {
   uint64_t shard_budget_bytes = 2'000'000'000;  // cached cuts beyond the ones in use are deleted past this
   std::string static_dir = "webworker";    // worker page and its JS
   std::string port_file;                   // when set, the bound port is written here
+  // allowed_origins (in gateway.allowed_origins): pages that may open a WebSocket besides same-origin and loopback
+
+  // [limits]: what one peer may use (docs/security.md, "Hard limits")
+  uint64_t max_prompt_bytes = 1u << 20;    // prompt text (chat: all contents), checked before tokenising
+  uint32_t max_json_depth = 64;            // nesting of client JSON, checked before parsing
+  net::gateway_limits gateway;             // frames, send queues, HTTP sizes, connections per IP, idle timeout
 
   // [model]
   std::string model_dir = "build/models/small";

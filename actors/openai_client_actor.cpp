@@ -16,7 +16,6 @@
 
 #include "actors/openai_protocol.hpp"
 #include "actors/spawn.hpp"
-#include "model/tokenizer/chat_template.hpp"
 
 namespace tessera::actors {
 
@@ -165,18 +164,11 @@ net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api
                                                 request_options opts) {
   const auto kind = call.path == "/v1/completions" ? api_kind::completion : api_kind::chat;
   try {
-    auto req = parse_api_request(kind, call.body, call.served_model, opts.config.max_tokens_default);
-    if (kind == api_kind::chat) {
-      std::vector<model::chat_message> messages;
-      for (auto& m : req.messages)
-        messages.push_back({m.role, m.content});
-      try {
-        req.params.prompt_ids = model::encode_chat(*tok, messages);
-      } catch (const std::exception& e) {
-        throw api_error(400, std::string("cannot format the messages with the chat template: ") + e.what(),
-                        "invalid_request_error", "messages", "");
-      }
-    }
+    auto req = parse_api_request(kind, call.body, call.served_model, opts.config.max_tokens_default,
+                                 request_limits_of(opts.config));
+    // Formatted and tokenised by the request actor (this runs on a gateway thread).
+    for (auto& m : req.messages)
+      req.params.chat.emplace_back(m.role, m.content);
     auto actor = sys.spawn(openai_behavior, reply, std::move(planner), std::move(tok), opts, std::move(req));
     return std::make_shared<actor_http_handler>(actor);
   } catch (const api_error& e) {

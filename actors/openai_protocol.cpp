@@ -5,13 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/json_guard.hpp"
+
 namespace tessera::actors {
 
 namespace {
 
 using json = nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) { return dump_json(j); }
 
 [[noreturn]] void invalid(const std::string& param, const std::string& message, const std::string& code = "") {
   throw api_error(400, message, "invalid_request_error", param, code);
@@ -19,22 +21,22 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 double number_in(const std::string& key, const json& v, double lo, double hi) {
   if (!v.is_number())
-    invalid(key, "'" + key + "' must be a number, got " + dump(v));
+    invalid(key, "'" + key + "' must be a number, got " + json_excerpt(v));
   double x = v.get<double>();
   if (x < lo || x > hi)
-    invalid(key, "'" + key + "' = " + dump(v) + " is outside [" + dump(json(lo)) + ", " + dump(json(hi)) + "]");
+    invalid(key, "'" + key + "' = " + json_excerpt(v) + " is outside [" + dump(json(lo)) + ", " + dump(json(hi)) + "]");
   return x;
 }
 
 int64_t integer_in(const std::string& key, const json& v, double lo, double hi) {
   if (!v.is_number_integer())
-    invalid(key, "'" + key + "' must be an integer, got " + dump(v));
+    invalid(key, "'" + key + "' must be an integer, got " + json_excerpt(v));
   return static_cast<int64_t>(number_in(key, v, lo, hi));
 }
 
 bool boolean(const std::string& key, const json& v) {
   if (!v.is_boolean())
-    invalid(key, "'" + key + "' must be a boolean, got " + dump(v));
+    invalid(key, "'" + key + "' must be a boolean, got " + json_excerpt(v));
   return v.get<bool>();
 }
 
@@ -48,7 +50,7 @@ std::string message_content(const json& v, size_t i) {
   std::string text;
   for (auto& part : v) {
     if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-      invalid(where, "'" + where + "' holds a part that is not {\"type\": \"text\", \"text\": ...}: " + dump(part));
+      invalid(where, "'" + where + "' holds a part that is not {\"type\": \"text\", \"text\": ...}: " + json_excerpt(part));
     text += part["text"].get<std::string>();
   }
   return text;
@@ -76,11 +78,17 @@ void read_messages(const json& v, api_request& r) {
   }
 }
 
-void read_prompt(const json& v, api_request& r) {
+void read_prompt(const json& v, api_request& r, const request_limits& lim) {
   if (v.is_string()) {
+    const auto problem = prompt_size_problem(v.get_ref<const std::string&>().size(), lim);
+    if (!problem.empty())
+      invalid("prompt", problem);
     r.params.prompt = v.get<std::string>();
     return;
   }
+  if (v.is_array() && v.size() > lim.max_prompt_ids)
+    invalid("prompt", "'prompt' holds " + std::to_string(v.size()) + " token ids; the limit is " +
+                          std::to_string(lim.max_prompt_ids) + " (model.context)");
   if (v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_number_integer(); })) {
     for (auto& id : v)
       r.params.prompt_ids.push_back(id.get<int64_t>());
@@ -100,7 +108,7 @@ void read_stop(const json& v, api_request& r) {
     invalid("stop", "'stop' must be a string or an array of at most 4 strings");
   for (auto& s : v) {
     if (!s.is_string() || s.get<std::string>().empty())
-      invalid("stop", "'stop' holds something other than a non-empty string: " + dump(s));
+      invalid("stop", "'stop' holds something other than a non-empty string: " + json_excerpt(s));
     r.params.stop.push_back(s.get<std::string>());
   }
 }
@@ -130,7 +138,9 @@ const char* const unsupported[] = {
 }  // namespace
 
 api_request parse_api_request(api_kind kind, const std::string& body, const std::string& served_model,
-                              uint32_t max_tokens_default) {
+                              uint32_t max_tokens_default, const request_limits& limits) {
+  if (auto deep = json_depth_problem(body, limits.max_json_depth))
+    invalid("", *deep);
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded())
     invalid("", "the request body is not valid JSON");
@@ -150,7 +160,7 @@ api_request parse_api_request(api_kind kind, const std::string& body, const std:
     } else if (key == "messages" && kind == api_kind::chat) {
       read_messages(v, r);
     } else if (key == "prompt" && kind == api_kind::completion) {
-      read_prompt(v, r);
+      read_prompt(v, r, limits);
     } else if (key == "max_tokens" || (key == "max_completion_tokens" && kind == api_kind::chat)) {
       if (!v.is_null())
         r.params.max_tokens = static_cast<uint32_t>(integer_in(key, v, 1, 1 << 20));
@@ -187,6 +197,12 @@ api_request parse_api_request(api_kind kind, const std::string& body, const std:
       invalid(key, "unknown parameter '" + key + "'", "unknown_parameter");
     }
   }
+  std::size_t chat_bytes = 0;
+  for (const auto& m : r.messages)
+    chat_bytes += m.content.size();
+  if (const auto problem = prompt_size_problem(chat_bytes, limits); !problem.empty())
+    invalid("messages", "the messages' contents are " + std::to_string(chat_bytes) + " bytes; the limit is " +
+                            std::to_string(limits.max_prompt_bytes) + " (limits.max_prompt_bytes)");
   if (!j.contains("model"))
     invalid("model", "'model' is required");
   if (kind == api_kind::chat && r.messages.empty())

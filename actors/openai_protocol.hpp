@@ -46,9 +46,10 @@ struct api_request {
 // Parses a request body. `served_model` is the model this node serves (a
 // request naming another gets 404). Throws api_error naming the parameter for
 // malformed JSON, wrong types, out-of-range values, unknown parameters and
-// parameters Tessera does not implement (tools, logit_bias, ...).
+// parameters Tessera does not implement (tools, logit_bias, ...), and for
+// anything over `limits` (nesting, prompt or message bytes, token ids).
 api_request parse_api_request(api_kind kind, const std::string& body, const std::string& served_model,
-                              uint32_t max_tokens_default);
+                              uint32_t max_tokens_default, const request_limits& limits = {});
 
 // {"error": {"message", "type", "param", "code"}} (null for empty param/code).
 std::string encode_api_error(const api_error& e);

@@ -100,7 +100,7 @@ std::string render_status(const planner_view& view, const node_status* node) {
     if (node->actors_running)
       j["actors"] = {{"running", *node->actors_running}};
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tessera::actors

@@ -18,6 +18,7 @@
 #include "actors/metrics.hpp"
 #include "actors/request_state.hpp"
 #include "actors/status_board.hpp"
+#include "net/limits.hpp"
 
 namespace tessera::actors {
 
@@ -55,7 +56,7 @@ void count_end(request_actor* self, bool ok) {
 }
 
 void fail(request_actor* self, errc code, const std::string& message) {
-  spdlog::warn("request={} failed: {}", self->state.id, message);
+  spdlog::warn("request={} failed: {}", self->state.id, net::escape_text(message, 512));
   metrics().request_ended(self->state.id, "failed");
   count_end(self, false);
   self->send(self->state.client, error_event{message, to_string(code)});
@@ -309,11 +310,49 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   return bhvr;
 }
 
+// A request frame too large to parse on a scheduler thread: parsed here, on
+// the detached actor's own thread; a bad one is answered like any bad frame.
+request_hdl::behavior_type request_from_frame(request_actor* self, client_hdl client, uint64_t id, std::string frame,
+                                              planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
+                                              request_options opts) {
+  generate_params params;
+  try {
+    params = parse_generate_request(frame, opts.config.max_tokens_default, request_limits_of(opts.config));
+  } catch (const std::invalid_argument& e) {
+    self->send(client, error_event{e.what(), to_string(errc::bad_request)});
+    self->quit();
+    return request_behavior(self);
+  }
+  std::string().swap(frame);  // the parsed copy is all that is needed from here
+  return request_init(self, std::move(client), id, std::move(params), std::move(planner), std::move(tok),
+                      std::move(opts));
+}
+
 }  // namespace
+
+request_hdl spawn_request_actor_for_frame(caf::actor_system& sys, client_hdl client, uint64_t request_id,
+                                          std::string frame, planner_hdl planner,
+                                          std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  return sys.spawn<caf::detached>(request_from_frame, std::move(client), request_id, std::move(frame),
+                                  std::move(planner), std::move(tok), std::move(opts));
+}
+
+bool tokenises_off_scheduler(const generate_params& params) {
+  std::size_t bytes = params.prompt_ids.empty() ? params.prompt.size() : 0;
+  if (params.prompt_ids.empty())
+    for (const auto& turn : params.chat)
+      bytes += turn.second.size();
+  return bytes > inline_tokenize_bytes;
+}
 
 request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client, uint64_t request_id,
                                 generate_params params, planner_hdl planner,
                                 std::shared_ptr<const model::tokenizer> tok, request_options opts) {
+  // Tokenising a long prompt takes time: on a thread of its own it cannot
+  // delay the scheduler threads that read workers' heartbeats.
+  if (tokenises_off_scheduler(params))
+    return sys.spawn<caf::detached>(request_init, std::move(client), request_id, std::move(params),
+                                    std::move(planner), std::move(tok), std::move(opts));
   return sys.spawn(request_init, std::move(client), request_id, std::move(params), std::move(planner),
                    std::move(tok), std::move(opts));
 }

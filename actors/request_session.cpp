@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/tokenizer/chat_template.hpp"
+
 namespace tessera::actors {
 
 request_session::request_session(generate_params params, std::shared_ptr<const model::tokenizer> tok,
@@ -15,9 +17,18 @@ request_session::request_session(generate_params params, std::shared_ptr<const m
 
 std::optional<std::pair<errc, std::string>> request_session::start() {
   tokens_ = params_.prompt_ids;
-  if (tokens_.empty()) {
-    auto ids = tok_->encode(params_.prompt, true);
-    tokens_.assign(ids.begin(), ids.end());
+  if (tokens_.empty() && !params_.chat.empty()) {
+    std::vector<model::chat_message> messages;
+    for (auto& [role, content] : params_.chat)
+      messages.push_back({role, content});
+    try {
+      tokens_ = model::encode_chat(*tok_, messages);
+    } catch (const std::exception& e) {
+      return std::make_pair(errc::bad_request,
+                            std::string("cannot format the messages with the chat template: ") + e.what());
+    }
+  } else if (tokens_.empty()) {
+    tokens_ = tok_->encode(params_.prompt, true);
   }
   prompt_len_ = tokens_.size();
   if (prompt_len_ == 0)

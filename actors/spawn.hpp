@@ -56,6 +56,12 @@ struct request_options {
 // sequence id of the request's KV on the workers); every client shell takes its ids here.
 uint64_t new_request_id();
 
+// Prompts with more text than this, and request frames larger than this, are
+// parsed and tokenised on a thread of their own (the request actor is spawned
+// detached), off the scheduler threads that also read workers' heartbeats.
+constexpr std::size_t inline_tokenize_bytes = 16 * 1024;
+bool tokenises_off_scheduler(const generate_params& params);
+
 // One prompt: tokenises, waits for a route, runs prefill and the decode loop,
 // sends `client` token and status events and a final done (or error) event,
 // then quits. On a lost stage it fetches a new route and rebuilds the KV of
@@ -63,6 +69,13 @@ uint64_t new_request_id();
 request_hdl spawn_request_actor(caf::actor_system& sys, client_hdl client,
                                 uint64_t request_id, generate_params params, planner_hdl planner,
                                std::shared_ptr<const model::tokenizer> tok, request_options opts);
+
+// The same for a request frame of more than inline_tokenize_bytes: spawned
+// detached, it parses `frame` (client_protocol) on its own thread first; a bad
+// frame gets the client an error_event with code bad_request, and it quits.
+request_hdl spawn_request_actor_for_frame(caf::actor_system& sys, client_hdl client, uint64_t request_id,
+                                          std::string frame, planner_hdl planner,
+                                          std::shared_ptr<const model::tokenizer> tok, request_options opts);
 
 // One client socket on /ws/generate: parses requests (client_protocol), answers
 // bad input with an error frame (the socket stays usable), runs its requests

@@ -17,6 +17,7 @@
 #include "actors/metrics.hpp"
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
+#include "net/limits.hpp"
 
 namespace tessera::actors {
 
@@ -149,6 +150,9 @@ void on_frame(worker_actor self, const ws_frame& frame) {
                             " (node speaks " + std::to_string(kProtocolVersion) + ")");
     st.welcomed = true;
     st.alive.emplace(liveness_options(st.opts), st.last_seen);
+    // Worker-supplied text reaches logs and /api/status: escaped once, here.
+    f.hello.name = net::escape_text(f.hello.name, 64);
+    f.hello.device_kind = net::escape_text(f.hello.device_kind, 64);
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
     st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
@@ -166,9 +170,12 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::loaded:
       st.loading = false;
       f.loaded.worker_id = st.id;
+      f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
+      f.loaded.error = net::escape_text(f.loaded.error, 512);
       self->send(st.planner, f.loaded);
       return;
     case worker_frame::kind::error: {
+      f.error_message = net::escape_text(f.error_message, 512);
       spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
                    f.request_id, f.error_message);
       auto it = st.pending.find(f.request_id);

@@ -100,6 +100,27 @@ std::optional<std::string> safe_relative_path(std::string_view url_path) {
   return rel;
 }
 
+namespace {
+
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+}  // namespace
+
+bool is_page_file(std::string_view rel) {
+  if (rel.compare(0, 8, "browser/") != 0 && rel.compare(0, 5, "core/") != 0) return false;
+  const std::string name = lower(rel);
+  for (const char* ext : {".html", ".mjs", ".js", ".css", ".wasm", ".svg", ".png", ".ico"})
+    if (ends_with(name, ext)) return true;
+  return false;
+}
+
+bool is_ort_file(std::string_view name) {
+  if (name.find('/') != std::string_view::npos || name.compare(0, 3, "ort") != 0) return false;
+  return ends_with(name, ".mjs") || ends_with(name, ".wasm");
+}
+
 range_request parse_range(std::string_view header, std::uint64_t size) {
   range_request out;
   header = trim(header);

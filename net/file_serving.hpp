@@ -21,6 +21,18 @@ std::string mime_type(std::string_view file_name);
 // "/a/b.js" → "a/b.js"; "/" → "" (the root itself).
 std::optional<std::string> safe_relative_path(std::string_view url_path);
 
+// Whether a safe relative path (see above) under the static dir is one of the
+// worker page's own files: under browser/ or core/ (the page, its module
+// worker and what they import), with a web asset's extension (.html, .mjs,
+// .js, .css, .wasm, .svg, .png, .ico). Nothing else there is served (package.json,
+// node_modules/, tests, tools).
+bool is_page_file(std::string_view rel);
+
+// Whether `name` (the part after /ort/) is an onnxruntime-web dist file the
+// page loads: a plain file name starting with "ort" and ending in .mjs or
+// .wasm (the ort.*.mjs bundles and the ort-wasm-simd-threaded.* runtimes).
+bool is_ort_file(std::string_view name);
+
 // A single byte range resolved against a file of `size` bytes.
 struct byte_range {
   std::uint64_t first = 0;  // inclusive

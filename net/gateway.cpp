@@ -11,13 +11,16 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -25,6 +28,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -42,7 +46,8 @@ namespace fs = std::filesystem;
 using namespace gateway_http;
 
 constexpr auto http_read_timeout = std::chrono::seconds(30);
-constexpr std::size_t http_body_limit = 64 * 1024;
+constexpr auto close_grace = std::chrono::seconds(5);   // a socket asked to close is cut after this
+constexpr std::size_t read_chunk = 4u << 20;           // the most one WebSocket read asks for
 
 // The WebSocket's next layer: a tcp_stream whose teardown drains the peer's
 // bytes until its FIN. Beast 1.81's own TCP teardown stops after one read and
@@ -111,7 +116,7 @@ enum class ws_route { worker, client };
 class ws_session final : public session_base, public std::enable_shared_from_this<ws_session> {
 public:
   ws_session(tcp::socket socket, ws_route route, state_ptr state)
-      : ws_(std::move(socket)), route_(route), state_(std::move(state)) {
+      : ws_(std::move(socket)), timer_(ws_.get_executor()), route_(route), state_(std::move(state)) {
     beast::error_code ec;
     const auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
     remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -124,10 +129,12 @@ public:
 
   void run(request_t req) {
     id_ = state_->add_session(weak_from_this());
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.idle_timeout = websocket::stream_base::none();  // on_tick() applies limits.ws_idle_timeout_ms
+    ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { add_common_headers(res); }));
-    ws_.read_message_max(state_->config.max_frame_bytes);
+    ws_.read_message_max(0);  // no cap in Beast: on_read() applies the route's frame limit with a reason
     ws_.auto_fragment(false);
     ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
   }
@@ -153,7 +160,9 @@ public:
   // ---- on the strand only ----
   void enqueue(std::string payload, bool binary) {
     if (close_requested_ || ended_) return;
+    queued_bytes_ += payload.size();
     queue_.push_back({std::move(payload), binary});
+    if (queued_bytes_ > send_queue_limit() && queue_.size() > 1) return send_queue_overflow();
     if (!writing_) write_next();
   }
 
@@ -163,6 +172,7 @@ public:
     if (reason.size() > 123) reason.resize(123);  // RFC 6455: the close payload is at most 125 bytes
     close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
     if (!writing_) start_close();
+    close_deadline_ = std::chrono::steady_clock::now() + close_grace;
   }
 
 private:
@@ -178,6 +188,8 @@ private:
       return;
     }
     accepted_ = true;
+    last_activity_ = std::chrono::steady_clock::now();
+    arm_timer();
     ++state_->metrics.ws_opened;
     auto conn = std::make_shared<ws_connection_impl>(weak_from_this(), state_, remote_);
     const auto& hook = route_ == ws_route::worker ? state_->hooks.on_worker_socket : state_->hooks.on_client_socket;
@@ -193,8 +205,11 @@ private:
     do_read();
   }
 
+  // One read of at most the rest of the frame limit (+1 to see it crossed).
   void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    const std::size_t room = discarding_ ? read_chunk : frame_limit() - std::min(frame_limit(), message_bytes_) + 1;
+    ws_.async_read_some(buffer_, std::min(room, read_chunk),
+                        beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t bytes) {
@@ -202,18 +217,16 @@ private:
       std::string why;
       if (ec == websocket::error::closed) {
         const auto& r = ws_.reason();
-        why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + std::string(r.reason.c_str()));
-      } else if (ec == websocket::error::message_too_big) {
-        ++state_->metrics.ws_too_big;
-        why = "frame too big (limit " + std::to_string(state_->config.max_frame_bytes) + " bytes): closed with 1009";
+        why = "closed code=" + std::to_string(r.code) + (r.reason.empty() ? "" : " reason=" + escape_text(r.reason.c_str()));
       } else {
         why = "error: " + ec.message();
       }
+      if (!limit_why_.empty()) why = limit_why_ + " (" + why + ")";  // we closed it for crossing a limit
       ended_ = true;
       queue_.clear();
-      // Bad input from the peer (oversized or malformed frames) is worth a warning.
-      const bool peer_fault = ec == websocket::error::message_too_big ||
-                              ec.category() == websocket::make_error_code(websocket::error::closed).category();
+      queued_bytes_ = 0;
+      // Bad input from the peer (malformed frames) is worth a warning; oversized ones were warned of already.
+      const bool peer_fault = ec.category() == websocket::make_error_code(websocket::error::closed).category();
       if (peer_fault && ec != websocket::error::closed)
         spdlog::warn("gateway websocket failed remote={} route={} {}", remote_, route_name(), why);
       else
@@ -221,8 +234,18 @@ private:
       notify_close(why);
       return;
     }
-    ++state_->metrics.ws_frames_in;
+    last_activity_ = std::chrono::steady_clock::now();
     state_->metrics.ws_bytes_in += bytes;
+    message_bytes_ += bytes;
+    if (discarding_ || message_bytes_ > frame_limit()) {
+      if (!discarding_) refuse_frame();
+      buffer_.consume(buffer_.size());
+      if (ws_.is_message_done()) discarding_ = false, message_bytes_ = 0;
+      return do_read();
+    }
+    if (!ws_.is_message_done()) return do_read();
+    message_bytes_ = 0;
+    ++state_->metrics.ws_frames_in;
     std::string payload = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     const bool binary = ws_.got_binary();
@@ -253,11 +276,14 @@ private:
     if (ec) {
       spdlog::debug("gateway websocket write failed remote={} error={}", remote_, ec.message());
       queue_.clear();
+      queued_bytes_ = 0;
       force_close();  // the read fails next and reports the end
       return;
     }
+    last_activity_ = std::chrono::steady_clock::now();
     ++state_->metrics.ws_frames_out;
     state_->metrics.ws_bytes_out += bytes;
+    queued_bytes_ -= queue_.front().payload.size();
     queue_.pop_front();
     if (!queue_.empty())
       write_next();
@@ -288,13 +314,85 @@ private:
 
   const char* route_name() const { return route_ == ws_route::worker ? "worker" : "client"; }
 
+  // ---- hard limits (net/limits.hpp), on the strand ----
+  const gateway_limits& limits() const { return state_->config.limits; }
+  std::size_t frame_limit() const {
+    return route_ == ws_route::worker ? limits().worker_frame_bytes : limits().client_frame_bytes;
+  }
+  std::size_t send_queue_limit() const {
+    return route_ == ws_route::worker ? limits().worker_send_queue_bytes : limits().client_send_queue_bytes;
+  }
+  std::string limit_name(const char* what) const {
+    return std::string("limits.") + (route_ == ws_route::worker ? "worker_" : "client_") + what;
+  }
+
+  // A message past the frame limit: the rest of it is dropped as it arrives, a
+  // client hears why in an error frame, and the socket closes with 1009.
+  void refuse_frame() {
+    ++state_->metrics.ws_too_big;
+    discarding_ = true;
+    const std::string why = "frame over " + std::to_string(frame_limit()) + " bytes (" + limit_name("frame") + ")";
+    spdlog::warn("gateway websocket frame refused remote={} route={} {}", remote_, route_name(), why);
+    if (!close_requested_) limit_why_ = why;
+    if (route_ == ws_route::client)
+      enqueue(nlohmann::json{{"error", why}, {"code", "frame_too_big"}}.dump(), false);
+    request_close(websocket::close_code::too_big, why);
+  }
+
+  // The peer reads slower than the runtime writes: unsent frames are dropped
+  // (the one being written stays) and the socket closes with 1008.
+  void send_queue_overflow() {
+    const std::string why = "send queue over " + std::to_string(send_queue_limit()) + " bytes (" +
+                            limit_name("send_queue") + "): the peer reads too slowly";
+    spdlog::warn("gateway websocket closed remote={} route={} {}", remote_, route_name(), why);
+    limit_why_ = why;
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().payload.size();
+      queue_.pop_back();
+    }
+    request_close(websocket::close_code::policy_error, why);
+  }
+
+  // Once a second at most: closes a socket silent past limits.ws_idle_timeout_ms,
+  // and cuts one whose close did not finish within close_grace.
+  void arm_timer() {
+    const auto idle = std::chrono::milliseconds(limits().ws_idle_timeout_ms);
+    timer_.expires_after(std::clamp<std::chrono::milliseconds>(idle / 4, std::chrono::milliseconds(20),
+                                                               std::chrono::milliseconds(1000)));
+    timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->on_tick();
+    });
+  }
+
+  void on_tick() {
+    if (ended_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (close_deadline_ && now >= *close_deadline_) return force_close();
+    const auto idle = std::chrono::milliseconds(limits().ws_idle_timeout_ms);
+    if (!close_requested_ && now - last_activity_ > idle) {
+      const std::string why = "idle for more than " + std::to_string(idle.count()) + " ms (limits.ws_idle_timeout_ms)";
+      spdlog::info("gateway websocket closed remote={} route={} {}", remote_, route_name(), why);
+      limit_why_ = why;
+      request_close(websocket::close_code::policy_error, why);
+    }
+    arm_timer();
+  }
+
   websocket::stream<draining_stream> ws_;
+  asio::steady_timer timer_;
   ws_route route_;
   state_ptr state_;
   std::uint64_t id_ = 0;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::deque<frame> queue_;
+  std::size_t queued_bytes_ = 0;   // payload bytes in queue_
+  std::string limit_why_;          // the limit this socket was closed for, if any
+  std::size_t message_bytes_ = 0;  // bytes of the message being read
+  bool discarding_ = false;        // the message being read is over the limit
+  std::chrono::steady_clock::time_point last_activity_;
+  std::optional<std::chrono::steady_clock::time_point> close_deadline_;
   ws_handler_ptr handler_;
   websocket::close_reason close_reason_;
   bool accepted_ = false, writing_ = false, close_requested_ = false, ended_ = false, close_notified_ = false;
@@ -338,7 +436,9 @@ public:
 private:
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(http_body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(state_->config.limits.http_header_bytes, UINT32_MAX)));
+    parser_->body_limit(state_->config.limits.http_body_bytes);
     stream_.expires_after(http_read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
@@ -346,7 +446,18 @@ private:
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return close_send();
     if (ec) {
-      if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        ++state_->metrics.http_errors;
+        request_t bad;
+        bad.version(11);
+        bad.keep_alive(false);
+        const bool body = ec == http::error::body_limit;
+        const auto limit = body ? state_->config.limits.http_body_bytes : state_->config.limits.http_header_bytes;
+        write(json_error(bad, body ? http::status::payload_too_large : http::status::request_header_fields_too_large,
+                         std::string(body ? "request body" : "request headers") + " over " + std::to_string(limit) +
+                             " bytes (limits." + (body ? "http_body" : "http_header") + ")"),
+              false);
+      } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
         // Malformed request: answer 400 once, then hang up.
         ++state_->metrics.http_errors;
         request_t bad;
@@ -364,15 +475,24 @@ private:
       if (path == "/ws/worker") route = ws_route::worker;
       if (path == "/ws/generate") route = ws_route::client;
       if (route) {
+        if (auto refusal = origin_refusal(req[http::field::origin], req[http::field::host],
+                                          state_->config.limits.allowed_origins)) {
+          ++state_->metrics.http_errors;
+          spdlog::warn("gateway websocket refused remote={} {}", remote_address(), *refusal);
+          req.keep_alive(false);  // the answer says so, then the connection closes
+          return write(json_error(req, http::status::forbidden, *refusal), false);
+        }
         stream_.expires_never();
-        std::make_shared<ws_session>(stream_.release_socket(), *route, state_)->run(std::move(req));
+        auto session = std::make_shared<ws_session>(stream_.release_socket(), *route, state_);
+        session->ip_slot = ip_slot;
+        session->run(std::move(req));
         return;
       }
       return write(json_error(req, http::status::not_found, "no websocket endpoint here"), req.keep_alive());
     }
     if (req.method() == http::verb::post && is_api_path(req.target().substr(0, req.target().find('?')))) {
       stream_.expires_never();
-      return start_api_session(stream_.release_socket(), std::move(req), state_);
+      return start_api_session(stream_.release_socket(), std::move(req), state_, ip_slot);
     }
     if (req.method() == http::verb::get && req.target().substr(0, req.target().find('?')) == "/api/events")
       return start_events_session(stream_.release_socket(), std::move(req), state_);
@@ -381,7 +501,7 @@ private:
       write(handle_request(state_->config, state_->hooks, state_->metrics, req), keep_alive);
     } catch (const std::exception& e) {
       ++state_->metrics.http_errors;
-      spdlog::error("gateway request failed target={} error={}", std::string(req.target()), e.what());
+      spdlog::error("gateway request failed target={} error={}", escape_text(req.target()), escape_text(e.what()));
       write(json_error(req, http::status::internal_server_error, e.what()), keep_alive);
     }
   }
@@ -399,9 +519,26 @@ private:
     do_read();
   }
 
+  // Half-closes, then reads what the peer still sends until it closes too (at
+  // most close_grace): closing with unread bytes would reset the connection
+  // and could lose the answer (a 413 sent while the body still arrives).
   void close_send() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(close_grace);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (!ec) self->drain();
+    });
+  }
+
+  std::string remote_address() {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string();
   }
 
   beast::tcp_stream stream_;
@@ -409,6 +546,36 @@ private:
   std::uint64_t id_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::array<char, 4096> drain_buf_{};
+};
+
+// A connection over limits.connections_per_ip: answered 429 naming the limit,
+// then closed (after the peer's bytes are drained, so the answer arrives).
+class refused_connection : public std::enable_shared_from_this<refused_connection> {
+public:
+  refused_connection(tcp::socket socket, std::string body) : stream_(std::move(socket)) {
+    text_ = "HTTP/1.1 429 Too Many Requests\r\nServer: tessera\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  void run() {
+    stream_.expires_after(close_grace);
+    asio::async_write(stream_, asio::buffer(text_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain();
+    });
+  }
+
+private:
+  void drain() {
+    stream_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (!ec) self->drain();
+    });
+  }
+  beast::tcp_stream stream_;
+  std::string text_;
+  std::array<char, 4096> buf_{};
 };
 
 }  // namespace
@@ -426,10 +593,29 @@ struct gateway::impl {
       if (ec) {
         spdlog::warn("gateway accept failed error={}", ec.message());
       } else {
-        std::make_shared<http_session>(std::move(socket), state)->run();
+        accept(std::move(socket));
       }
       do_accept();
     });
+  }
+
+  // Each connection holds a slot of its address (limits.connections_per_ip).
+  void accept(tcp::socket socket) {
+    beast::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    const std::string address = ec ? std::string("?") : ep.address().to_string();
+    auto slot = state->connections->acquire(address);
+    if (!slot) {
+      const auto limit = state->connections->limit();
+      spdlog::warn("gateway connection refused remote={} limits.connections_per_ip={}", address, limit);
+      const std::string why = "too many connections from " + address + ": the limit is " + std::to_string(limit) +
+                              " (limits.connections_per_ip)";
+      std::make_shared<refused_connection>(std::move(socket), nlohmann::json{{"error", why}}.dump())->run();
+      return;
+    }
+    auto session = std::make_shared<http_session>(std::move(socket), state);
+    session->ip_slot = std::move(slot);
+    session->run();
   }
 
   std::size_t live_sessions() {
@@ -465,6 +651,7 @@ gateway::gateway(gateway_config config, gateway_hooks hooks) : impl_(std::make_u
   impl_->state = std::make_shared<gateway_state>();
   impl_->state->config = std::move(config);
   impl_->state->hooks = std::move(hooks);
+  impl_->state->connections = std::make_shared<connection_counter>(impl_->state->config.limits.connections_per_ip);
 }
 
 gateway::~gateway() { stop(); }

@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "net/limits.hpp"
+
 namespace tessera::net {
 
 // The send side of one WebSocket. Thread-safe and non-blocking: calls queue the
@@ -97,7 +99,7 @@ struct gateway_config {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                          // 0: pick a free port
   std::string static_dir;                     // worker page and JS (webworker/)
-  std::size_t max_frame_bytes = 64u << 20;    // larger frames close the socket with 1009
+  gateway_limits limits;                      // sizes, queues, connections, idle timeout, origins
   int threads = 1;
 };
 

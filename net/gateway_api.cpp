@@ -218,9 +218,11 @@ std::string header_text(int status, const std::string& content_type, bool chunke
 
 bool is_api_path(std::string_view path) { return path == "/v1/chat/completions" || path == "/v1/completions"; }
 
-void start_api_session(tcp::socket socket, request_t req, state_ptr state) {
+void start_api_session(tcp::socket socket, request_t req, state_ptr state, std::shared_ptr<void> ip_slot) {
   ++state->metrics.http_requests;
-  std::make_shared<api_session>(std::move(socket), std::move(state))->run(std::move(req));
+  auto session = std::make_shared<api_session>(std::move(socket), std::move(state));
+  session->ip_slot = std::move(ip_slot);
+  session->run(std::move(req));
 }
 
 }  // namespace tessera::net::gateway_http

@@ -243,7 +243,9 @@ http::message_generator handle_request(const gateway_config& config, const gatew
   constexpr std::string_view ort_prefix = "ort/", shard_prefix = "shards/";
   if (rel->compare(0, ort_prefix.size(), ort_prefix) == 0) {
     if (static_dir.empty()) return json_error(req, http::status::not_found, "no static_dir configured");
-    return serve_file(req, static_dir / "node_modules" / "onnxruntime-web" / "dist" / rel->substr(ort_prefix.size()), "");
+    const std::string name = rel->substr(ort_prefix.size());
+    if (!is_ort_file(name)) return json_error(req, http::status::not_found, "not found");
+    return serve_file(req, static_dir / "node_modules" / "onnxruntime-web" / "dist" / name, "");
   }
   if (rel->compare(0, shard_prefix.size(), shard_prefix) == 0) {
     const std::string rest = rel->substr(shard_prefix.size());
@@ -254,7 +256,8 @@ http::message_generator handle_request(const gateway_config& config, const gatew
     if (!shard) return json_error(req, http::status::not_found, "unknown shard");
     return serve_file(req, shard->path, "\"" + shard->sha256 + "\"");
   }
-  if (static_dir.empty()) return json_error(req, http::status::not_found, "not found");
+  // Only the worker page's own files (is_page_file), never the rest of static_dir.
+  if (static_dir.empty() || !is_page_file(*rel)) return json_error(req, http::status::not_found, "not found");
   return serve_file(req, static_dir / *rel, "");
 }
 

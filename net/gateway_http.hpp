@@ -46,6 +46,8 @@ class session_base {
 public:
   virtual ~session_base() = default;
   virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
+  // This connection's place under limits.connections_per_ip (passed on with the socket).
+  std::shared_ptr<void> ip_slot;
 };
 
 // State shared by the gateway and everything it spawned; outlives the io_context.
@@ -53,6 +55,7 @@ struct gateway_state {
   gateway_config config;
   gateway_hooks hooks;
   gateway_metrics metrics;
+  std::shared_ptr<connection_counter> connections;  // limits.connections_per_ip
 
   // Closed by stop() before the io_context goes away: no posting after that.
   std::mutex post_mutex;
@@ -95,7 +98,7 @@ using request_t = http::request<http::string_body>;
 // POST /v1/chat/completions and /v1/completions (gateway_api.cpp): takes over
 // the connection, hands the request to hooks.on_api_call and writes its reply
 // (whole or as a chunked event stream), then closes the connection.
-void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
+void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state, std::shared_ptr<void> ip_slot);
 bool is_api_path(std::string_view path);
 
 // GET /api/events (gateway_events.cpp): takes over the connection and streams

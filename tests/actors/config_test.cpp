@@ -124,6 +124,41 @@ TEST_CASE("bad planner values name the key and the value") {
   CHECK(error_of("[planner]\nscratch_bytes = 5\n").find("planner.scratch_bytes: unknown key") != std::string::npos);
 }
 
+TEST_CASE("the limits table and node.allowed_origins set the hard limits, and the defaults are the documented ones") {
+  const auto d = default_node_config();
+  CHECK(d.max_prompt_bytes == (1u << 20));
+  CHECK(d.max_json_depth == 64);
+  CHECK(d.gateway.client_frame_bytes == (2u << 20));
+  CHECK(d.gateway.worker_frame_bytes == (64u << 20));
+  CHECK(d.gateway.client_send_queue_bytes == (8u << 20));
+  CHECK(d.gateway.http_body_bytes == (2u << 20));
+  CHECK(d.gateway.connections_per_ip == 256);
+  CHECK(d.gateway.ws_idle_timeout_ms == 300000);
+  CHECK(d.gateway.allowed_origins.empty());
+  const auto cfg = parse_node_config(
+      "[node]\nallowed_origins = [\"https://lab.example\"]\n"
+      "[limits]\nmax_prompt_bytes = \"4KiB\"\nmax_json_depth = 8\nclient_frame = 5000\nworker_frame = \"1MB\"\n"
+      "client_send_queue = \"64KiB\"\nworker_send_queue = \"2MB\"\nhttp_header = 4096\nhttp_body = \"10KB\"\n"
+      "connections_per_ip = 3\nws_idle_timeout_ms = 1500\n",
+      "t.toml");
+  CHECK(cfg.max_prompt_bytes == 4096);
+  CHECK(cfg.max_json_depth == 8);
+  CHECK(cfg.gateway.client_frame_bytes == 5000);
+  CHECK(cfg.gateway.worker_frame_bytes == 1000000);
+  CHECK(cfg.gateway.client_send_queue_bytes == 65536);
+  CHECK(cfg.gateway.worker_send_queue_bytes == 2000000);
+  CHECK(cfg.gateway.http_header_bytes == 4096);
+  CHECK(cfg.gateway.http_body_bytes == 10000);
+  CHECK(cfg.gateway.connections_per_ip == 3);
+  CHECK(cfg.gateway.ws_idle_timeout_ms == 1500);
+  CHECK(cfg.gateway.allowed_origins == std::vector<std::string>{"https://lab.example"});
+  CHECK(error_of("[limits]\nmax_json_depth = 1\n").find("limits.max_json_depth: value 1 out of range") != std::string::npos);
+  CHECK(error_of("[limits]\nclient_frame = 0\n").find("limits.client_frame") != std::string::npos);
+  CHECK(error_of("[node]\nallowed_origins = [1]\n").find("node.allowed_origins[0]: expected a string") !=
+        std::string::npos);
+  CHECK(error_of("[limits]\nframe = 5\n").find("limits.frame: unknown key") != std::string::npos);
+}
+
 TEST_CASE("an unknown key is named with its table") {
   auto e = error_of("[model]\ncontxt = 5\n");
   CHECK(e.find("test.toml") != std::string::npos);

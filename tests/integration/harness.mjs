@@ -61,11 +61,12 @@ export function buildModel(tessera, preset, dir) {
   return dir;
 }
 
-// `runtime` adds [runtime] keys as they are written in TOML, e.g. { migration: '"immediate"' }.
+// `runtime` adds [runtime] keys as they are written in TOML, e.g. { migration: '"immediate"' };
+// `limits` adds [limits] keys the same way, e.g. { client_frame: '"128MiB"' }.
 // `restart` ('always' | 'never') sets every local worker's restart policy (a
 // worker's own `restart` wins); unset, the node's default (always) applies.
 export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbeatTimeoutMs = 3000, context = 256,
-                                   keptInputs = '64MB', runtime = {}, restart }) {
+                                   keptInputs = '64MB', runtime = {}, limits = {}, restart }) {
   const lines = [
     '[node]', 'listen = "127.0.0.1:0"', 'log_level = "info"',
     `shard_dir = "${path.join(dir, 'shards')}"`, `static_dir = "${path.join(repoRoot, 'webworker')}"`,
@@ -73,6 +74,7 @@ export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbe
     '[runtime]', `heartbeat_ms = ${heartbeatMs}`, `heartbeat_timeout_ms = ${heartbeatTimeoutMs}`,
     'step_timeout_ms = 20000', 'queue_timeout_ms = 60000', `kept_inputs = "${keptInputs}"`,
     ...Object.entries(runtime).map(([k, v]) => `${k} = ${v}`),
+    ...(Object.keys(limits).length ? ['[limits]', ...Object.entries(limits).map(([k, v]) => `${k} = ${v}`)] : []),
     '[workers]', `script = "${path.join(repoRoot, 'webworker', 'node', 'worker.mjs')}"`,
   ];
   for (const w of workers) {

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <random>
@@ -93,28 +94,32 @@ struct gateway_fixture {
   std::unique_ptr<gateway> gw;
   uint16_t port = 0;
 
-  explicit gateway_fixture(std::size_t max_frame_bytes = 1 << 20, int threads = 2) {
+  explicit gateway_fixture(std::size_t max_frame_bytes = 1 << 20, int threads = 2,
+                           std::function<void(gateway_limits&)> tune = {}) {
     std::random_device rd;
     root = fs::temp_directory_path() / ("tessera-net-test-" + std::to_string(rd()) + std::to_string(rd()));
     const fs::path static_dir = root / "static";
     write_file(static_dir / "browser" / "index.html", "<!doctype html><title>worker</title>");
     write_file(static_dir / "browser" / "main.mjs", "export const x = 1;");
     write_file(static_dir / "core" / "wire.js", "var y = 2;");
-    write_file(static_dir / "ort-copy.wasm", std::string("\0asm", 4));
+    write_file(static_dir / "browser" / "ort-copy.wasm", std::string("\0asm", 4));
     write_file(static_dir / "browser" / "style.css", "body{}");
     write_file(static_dir / "data.json", "{\"a\":1}");
+    write_file(static_dir / "package.json", "{\"name\":\"webworker\"}");
     write_file(static_dir / "node_modules" / "onnxruntime-web" / "dist" / "ort.min.mjs", "export default 'ort';");
     write_file(root / "secret.txt", "TOP SECRET");
     for (int i = 0; i < 1000; ++i) shard_bytes.push_back(static_cast<char>(i % 251));
     write_file(root / "shards" / "s1.onnx", shard_bytes);
     for (int i = 0; i < 300000; ++i) big_bytes.push_back(static_cast<char>((i * 31) % 253));
-    write_file(static_dir / "big.wasm", big_bytes);
+    write_file(static_dir / "browser" / "big.wasm", big_bytes);
 
     gateway_config cfg;
     cfg.host = "127.0.0.1";
     cfg.port = 0;
     cfg.static_dir = static_dir.string();
-    cfg.max_frame_bytes = max_frame_bytes;
+    cfg.limits.worker_frame_bytes = max_frame_bytes;
+    cfg.limits.client_frame_bytes = max_frame_bytes;
+    if (tune) tune(cfg.limits);
     cfg.threads = threads;
     gateway_hooks hooks;
     auto make_handler = [this](ws_connection_ptr c) -> ws_handler_ptr {
@@ -171,8 +176,8 @@ TEST_CASE_METHOD(gateway_fixture, "GET / serves the worker page with cross-origi
 TEST_CASE_METHOD(gateway_fixture, "static files carry the right MIME type and the isolation headers", "[gateway][http]") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/browser/main.mjs", "application/javascript"}, {"/core/wire.js", "application/javascript"},
-      {"/ort-copy.wasm", "application/wasm"},          {"/browser/style.css", "text/css; charset=utf-8"},
-      {"/data.json", "application/json"},              {"/browser/index.html?v=3", "text/html; charset=utf-8"}};
+      {"/browser/ort-copy.wasm", "application/wasm"},  {"/browser/style.css", "text/css; charset=utf-8"},
+      {"/browser/index.html?v=3", "text/html; charset=utf-8"}};
   for (const auto& [target, type] : cases) {
     INFO("target: " << target);
     const auto r = http_get(port, target);
@@ -180,7 +185,18 @@ TEST_CASE_METHOD(gateway_fixture, "static files carry the right MIME type and th
     CHECK(r.header("content-type") == type);
     check_isolation_headers(r);
   }
-  CHECK(http_get(port, "/data.json").body == "{\"a\":1}");
+  CHECK(http_get(port, "/browser/main.mjs").body == "export const x = 1;");
+}
+
+TEST_CASE_METHOD(gateway_fixture, "only the worker page's own files are served, not the rest of the static dir", "[gateway][http]") {
+  for (const char* target : {"/data.json", "/package.json", "/node_modules/onnxruntime-web/dist/ort.min.mjs",
+                             "/ort/ort.min.mjs.map", "/ort/../../package.json"}) {
+    INFO("target: " << target);
+    const auto r = http_get(port, target);
+    CHECK((r.status == 404 || r.status == 400));
+    CHECK(r.body.find("webworker") == std::string::npos);
+    CHECK(r.body.find("export default") == std::string::npos);
+  }
 }
 
 TEST_CASE_METHOD(gateway_fixture, "/ort/<file> serves onnxruntime-web's dist folder", "[gateway][http]") {
@@ -269,11 +285,11 @@ TEST_CASE_METHOD(gateway_fixture, "shard range requests return 206 slices and 41
 }
 
 TEST_CASE_METHOD(gateway_fixture, "large files stream whole and in ranges across chunk boundaries", "[gateway][http]") {
-  auto r = http_get(port, "/big.wasm");
+  auto r = http_get(port, "/browser/big.wasm");
   REQUIRE(r.status == 200);
   CHECK(r.header("content-length") == "300000");
   CHECK(r.body == big_bytes);
-  r = http_get(port, "/big.wasm", "Range: bytes=65530-200000\r\n");
+  r = http_get(port, "/browser/big.wasm", "Range: bytes=65530-200000\r\n");
   REQUIRE(r.status == 206);
   CHECK(r.body == big_bytes.substr(65530, 200000 - 65530 + 1));
   CHECK(r.header("content-range") == "bytes 65530-200000/300000");
@@ -312,10 +328,10 @@ TEST_CASE_METHOD(gateway_fixture, "methods other than GET/HEAD get 405 and malfo
 
 TEST_CASE_METHOD(gateway_fixture, "a keep-alive connection serves several requests", "[gateway][http]") {
   raw_socket s(port);
-  s.send_all("GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n");
-  const std::string first = s.recv_until("{\"a\":1}");
+  s.send_all("GET /browser/main.mjs HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string first = s.recv_until("export const x = 1;");
   CHECK(first.find("200 OK") != std::string::npos);
-  s.send_all("GET /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  s.send_all("GET /browser/main.mjs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const std::string second = s.recv_until_eof();
   CHECK(second.find("200 OK") != std::string::npos);
 }
@@ -349,7 +365,7 @@ TEST_CASE_METHOD(gateway_fixture, "binary frames on /ws/worker echo byte for byt
   CHECK(r.payload == payload);
 }
 
-TEST_CASE_METHOD(gateway_fixture, "a frame over max_frame_bytes closes the socket with 1009", "[gateway][ws]") {
+TEST_CASE_METHOD(gateway_fixture, "a frame over the frame limit closes the socket with 1009 naming the limit", "[gateway][ws]") {
   ws_client c;
   c.connect(ws_url("/ws/worker"));
   c.send_binary(std::string(1000, 'x'));
@@ -363,8 +379,9 @@ TEST_CASE_METHOD(gateway_fixture, "a frame over max_frame_bytes closes the socke
   INFO("read error: " << r.error);
   REQUIRE(r.what == ws_read_result::kind::closed);
   CHECK(r.close_code == 1009);
+  CHECK(r.close_reason == "frame over 1048576 bytes (limits.worker_frame)");
   REQUIRE(rec->wait([](recorder& x) { return x.close_reasons.size() == 1; }));
-  CHECK(rec->close_reasons[0].find("too big") != std::string::npos);
+  CHECK(rec->close_reasons[0].find("frame over 1048576 bytes") != std::string::npos);
   gw->stop();
   CHECK(close_calls() == std::vector<int>{1});
   std::lock_guard<std::mutex> lock(rec->m);
