@@ -1,8 +1,9 @@
-// tessera prompt [--url ws://127.0.0.1:8080/ws/generate] [options] TEXT
+// tessera prompt [--url ws[s]://127.0.0.1:8080/ws/generate] [--key KEY] [--ca FILE] [options] TEXT
 // Sends one request to /ws/generate and streams the reply to stdout; status
 // lines and timings go to stderr. Exit 1 on an error message or a lost socket.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,9 @@ namespace {
 
 const char* kPromptUsage =
     "usage: tessera prompt [--url ws://127.0.0.1:8080/ws/generate] [options] TEXT\n"
+    "  --url URL          ws:// or wss:// (TLS) address of the node's /ws/generate\n"
+    "  --key KEY          API key (default: $TESSERA_API_KEY) when the node requires one\n"
+    "  --ca FILE          PEM CA to trust for wss:// (e.g. the ca.pem of `tessera certs`)\n"
     "  --max-tokens N     reply length limit (default: the node's)\n"
     "  --temperature T    0 = greedy (default 0)\n"
     "  --top-k K --top-p P --seed S   sampling controls\n"
@@ -29,7 +33,7 @@ const char* kPromptUsage =
 
 int run_prompt_command(const arg_list& args) {
   cli_args cli(args,
-               {"--url", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--stop",
+               {"--url", "--key", "--ca", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--stop",
                 "--timeout-ms"},
                {"--help", "--json", "--quiet"});
   if (cli.has("--help")) {
@@ -57,7 +61,11 @@ int run_prompt_command(const arg_list& args) {
 
   net::ws_client client;
   auto url = cli.get_or("--url", "ws://127.0.0.1:8080/ws/generate");
-  client.connect(url, std::chrono::seconds(10));
+  net::ws_connect_options connect_options;
+  connect_options.ca_file = cli.get_or("--ca", "");
+  const char* env_key = std::getenv("TESSERA_API_KEY");
+  connect_options.api_key = cli.get_or("--key", env_key ? env_key : "");
+  client.connect(url, std::chrono::seconds(10), connect_options);
   client.send_text(request.dump());
   for (;;) {
     auto r = client.read(timeout);

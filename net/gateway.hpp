@@ -14,6 +14,9 @@
 
 namespace tessera::net {
 
+class access_control;  // net/access_control.hpp
+class usage_meter;     // net/access_control.hpp
+
 // The send side of one WebSocket. Thread-safe and non-blocking: calls queue the
 // frame on the session's strand and return at once. Calls after close are ignored.
 class ws_connection {
@@ -24,6 +27,8 @@ public:
   // Sends a close frame (1000 normal, 1008 policy, 1009 too big, 1011 error).
   virtual void close(uint16_t code, std::string reason) = 0;
   virtual std::string remote_endpoint() const = 0;
+  // The usage meter of the API key the socket was opened with (null: no key needed).
+  virtual std::shared_ptr<usage_meter> meter() const { return nullptr; }
 };
 using ws_connection_ptr = std::shared_ptr<ws_connection>;
 
@@ -68,6 +73,7 @@ struct api_call {
   std::string path;   // "/v1/chat/completions" or "/v1/completions"
   std::string body;
   std::string served_model;  // model.name of /api/status ("" while unknown)
+  std::shared_ptr<usage_meter> meter;  // the caller's API key's meter (null: no key needed)
 };
 
 // A file the gateway may serve under /shards/<id>/<name>.
@@ -93,6 +99,10 @@ struct gateway_config {
   std::string static_dir;                     // worker page and JS (webworker/)
   std::size_t max_frame_bytes = 64u << 20;    // larger frames close the socket with 1009
   int threads = 1;
+  // TLS (https/wss on the same port) when both are set: PEM certificate chain and key.
+  std::string tls_cert_file, tls_key_file;
+  // Who may do what (null: everything open). Files it names are re-read when they change.
+  std::shared_ptr<access_control> access;
 };
 
 class gateway {

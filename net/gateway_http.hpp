@@ -20,6 +20,10 @@
 #include <cstdint>
 #include <string>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace tessera::net::gateway_http {
 
 namespace asio = boost::asio;
@@ -45,6 +49,8 @@ class session_base {
 public:
   virtual ~session_base() = default;
   virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
+  // Thread-safe: a session opened with a credential ends if it was revoked.
+  virtual void recheck_access() {}
 };
 
 // State shared by the gateway and everything it spawned; outlives the io_context.
@@ -52,6 +58,7 @@ struct gateway_state {
   gateway_config config;
   gateway_hooks hooks;
   gateway_metrics metrics;
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain TCP
 
   // Closed by stop() before the io_context goes away: no posting after that.
   std::mutex post_mutex;
@@ -94,11 +101,17 @@ using request_t = http::request<http::string_body>;
 // POST /v1/chat/completions and /v1/completions (gateway_api.cpp): takes over
 // the connection, hands the request to hooks.on_api_call and writes its reply
 // (whole or as a chunked event stream), then closes the connection.
-void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
+class gateway_stream;  // gateway_stream.hpp
+void start_api_session(gateway_stream stream, request_t req, state_ptr state, std::shared_ptr<usage_meter> meter);
 bool is_api_path(std::string_view path);
 
 // A JSON body {"error": message, "path": target} with `status`.
 http::message_generator json_error(const request_t& req, http::status status, const std::string& message);
+
+// 401 for a refused credential: OpenAI's error shape for API routes
+// (openai_shape), else {"error", "code", "path"}; with WWW-Authenticate.
+http::message_generator unauthorized(const request_t& req, const std::string& code, const std::string& message,
+                                     bool openai_shape);
 
 // Routes one plain HTTP request (not an upgrade).
 http::message_generator handle_request(const gateway_config& config, const gateway_hooks& hooks,
