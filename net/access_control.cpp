@@ -73,8 +73,8 @@ uint64_t usage_meter::window_sum(clock::time_point now) const {
 
 std::optional<std::string> usage_meter::refusal(clock::time_point now) const {
   if (limits_.concurrent && running_ >= limits_.concurrent)
-    return "key '" + key_name_ + "' has " + std::to_string(running_) + " requests running, its limit is " +
-           std::to_string(limits_.concurrent) + " concurrent requests";
+    return "key '" + key_name_ + "' is at its limit of " + std::to_string(limits_.concurrent) +
+           " concurrent requests";
   if (limits_.tokens_per_minute) {
     const uint64_t used = window_sum(now);
     if (used >= limits_.tokens_per_minute) {

@@ -41,7 +41,7 @@ let node;
 try {
   node = await h.startNode(tessera, config, dir, { waitReady: false });
   // /api/status stays open: the node listens on loopback only.
-  const model = (await h.getJson(node.port, '/api/status')).model.name;
+  const model = (await h.waitStatus(node.port, 'the model name', 30000, (st) => st.model?.name)).model.name;
   const baseURL = `http://127.0.0.1:${node.port}/v1`;
   const client = (apiKey) => new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60000 });
   const ask = (apiKey, extra = {}) =>

@@ -7,8 +7,11 @@
 // whole model: a Node client's greedy reply over wss equals the whole model's.
 // A browser client in the same page authenticates with the WebSocket
 // subprotocol `tessera.key.KEY`, and a page without a token is refused.
+// Control: the same page from a plain-http node under that name is not a
+// secure context, gets one WASM thread and says why it runs slow.
 //   node e2e_browser_tls.mjs TESSERA_BINARY [PRESET]
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as h from './harness.mjs';
 import { httpsJson, makeCerts, spkiHash, until, wsGenerate } from './tls.mjs';
@@ -30,11 +33,15 @@ const config = h.writeConfig(dir, {
   node: { tls_cert: `"${certs.cert}"`, tls_key: `"${certs.key}"` },
   auth: { keys_file: `"${keysFile}"`, tokens_file: `"${tokensFile}"` },
 });
+const plainDir = path.join(dir, 'plain');
+fs.mkdirSync(plainDir);
+const plainConfig = h.writeConfig(plainDir, { modelDir, workers: [] });
 const MAX = 8;
 const PROMPT = 'The quick brown fox';
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 let node;
+let plainNode;
 let browser;
 try {
   const refs = h.reference(modelDir, MAX, [PROMPT]);
@@ -93,12 +100,27 @@ try {
   h.check(fromBrowser.protocol === 'tessera' && same(fromBrowser.tokens, refs[PROMPT]),
           `a browser client with the tessera.key subprotocol is served (${JSON.stringify({ ...fromBrowser, tokens: fromBrowser.tokens.length })})`);
 
+  // Control: plain http from a name that is not loopback.
+  plainNode = await h.startNode(tessera, plainConfig, plainDir, { waitReady: false });
+  const slow = await browser.context.newPage();
+  await slow.goto(`http://tessera.test:${plainNode.port}/?reconnect=0&threads=2&name=plain&memory=160MB`);
+  const plain = await until('the plain-http page to report its capabilities', 30000, async () => {
+    const threads = await slow.textContent('#wasm-threads');
+    return threads && threads !== '—' ? {
+      secure: await slow.textContent('#secure-context'), threads: Number(threads),
+      reason: await slow.$eval('#slow-reason', (e) => (e.hidden ? '' : e.textContent)),
+    } : undefined;
+  });
+  h.check(plain.secure === 'false' && plain.threads === 1 && /not loopback.*not treat it as a secure context/.test(plain.reason),
+          `plain http from tessera.test: secure ${plain.secure}, ${plain.threads} thread, says why: "${plain.reason.slice(0, 90)}..."`);
+
   await browser.close();
   browser = undefined;
   const code = await h.stopNode(node);
   h.check(code.code === 0, `node exited 0 (${JSON.stringify(code)})`);
+  await h.stopNode(plainNode);
   h.removeDir(dir);
   console.log('PASS e2e_browser_tls');
 } catch (e) {
-  await h.fail(e, dir, { nodes: [node], browser });
+  await h.fail(e, dir, { nodes: [node, plainNode], browser });
 }

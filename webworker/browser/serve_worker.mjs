@@ -57,11 +57,11 @@ async function main() {
   const cores = navigator.hardwareConcurrency || 1;
   const threads = Number(params.get('threads')) || (crossOriginIsolated ? Math.min(4, cores) : 1);
   ort.env.wasm.numThreads = crossOriginIsolated ? threads : 1;
+  post({ capabilities: { webgpuApi: Boolean(navigator.gpu), webgpu: backend === 'webgpu', wasmThreads: ort.env.wasm.numThreads } });
   const sessionOptions = { executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'], logSeverityLevel: 3 };
   const store = await new CacheStore().open();
   const deviceKind = backend === 'webgpu' ? 'webgpu' : 'wasm';
   post({ device: `${deviceKind}, ${ort.env.wasm.numThreads} thread(s)${crossOriginIsolated ? '' : ' (not cross-origin isolated)'}` });
-  post({ capabilities: { webgpuApi: Boolean(navigator.gpu), webgpu: backend === 'webgpu', wasmThreads: ort.env.wasm.numThreads } });
   // The join link's ?token= goes to the worker socket (and, through WorkerCore, to shard downloads).
   let url = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/worker`;
   const token = params.get('token');
