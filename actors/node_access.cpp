@@ -14,16 +14,17 @@ namespace tessera::actors {
 std::shared_ptr<net::access_control> make_access_control(const node_config& config) {
   const bool loopback = net::is_loopback_host(config.listen_host);
   if (!loopback && (config.keys_file.empty() || config.tokens_file.empty())) {
-    const std::string missing = config.keys_file.empty() && config.tokens_file.empty() ? "auth.keys_file and auth.tokens_file"
-                                : config.keys_file.empty()                            ? "auth.keys_file"
-                                                                                      : "auth.tokens_file";
+    const std::string missing = config.keys_file.empty() && config.tokens_file.empty() ? "keys_file and tokens_file"
+                                : config.keys_file.empty()                            ? "keys_file"
+                                                                                      : "tokens_file";
     if (!config.auth_open)
-      throw std::runtime_error("node.listen = " + config.listen_host +
-                               " reaches beyond loopback but " + missing +
-                               " is not set: anyone on the network could take over replies. Set it (see "
-                               "`tessera keys` / `tessera tokens`), or set [auth] open = true to accept that");
-    spdlog::warn("*** node.listen = {} reaches beyond loopback and {} is not set ([auth] open = true): anyone who "
-                 "can reach this port can {} ***",
+      throw std::runtime_error("node.listen = " + config.listen_host + " reaches beyond loopback but [auth] lacks " +
+                               missing +
+                               ": anyone on the network could send prompts or join as a worker and forge replies. "
+                               "Set them (see `tessera keys` / `tessera tokens`), or set [auth] open = true to "
+                               "accept that");
+    spdlog::warn("*** node.listen = {} reaches beyond loopback and [auth] lacks {} ([auth] open = true): anyone "
+                 "who can reach this port can {} ***",
                  config.listen_host, missing,
                  config.keys_file.empty() ? "send prompts and read status" : "join as a worker and forge replies");
   }

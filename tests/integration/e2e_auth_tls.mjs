@@ -9,9 +9,11 @@
 //  - a client without a key and one with a wrong key are refused, naming why;
 //  - a worker without a token and one with a wrong token are closed with 1008
 //    and the reason; a worker with a token from `tessera tokens add` (--ca)
-//    joins, and is disconnected once the token is revoked.
+//    joins, and is disconnected once the token is revoked;
+//  - a node told to listen beyond loopback without keys and tokens files
+//    refuses to start, naming what is missing (it fails before binding).
 //   node e2e_auth_tls.mjs TESSERA_BINARY [PRESET]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -62,6 +64,14 @@ const nodeClient = (url, caPem) => wsGenerate(url, caPem, PROMPT, MAX);
 
 let node;
 try {
+  const openDir = path.join(dir, 'open');
+  fs.mkdirSync(openDir);
+  const unguarded = spawnSync(tessera, ['node', '--config', h.writeConfig(openDir, { modelDir, workers: [] }),
+                                        '--listen', '0.0.0.0:0'], { timeout: 60000 });
+  const why = unguarded.stderr.toString();
+  h.check(unguarded.status === 1 && /reaches beyond loopback but \[auth\] lacks keys_file and tokens_file/.test(why),
+          `a node on 0.0.0.0 without credentials files refuses to start (exit ${unguarded.status}): ${why.trim().split('\n').pop()}`);
+
   const refs = h.reference(modelDir, MAX, [PROMPT]);
   node = await h.startNode(tessera, config, dir, { waitReady: false });
   const port = node.port;
