@@ -133,7 +133,7 @@ async function main() {
   };
   const core = new WorkerCore(shell, {
     benchmark: a.benchmark,
-    onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url}`); } },
+    onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url.replace(/token=[^&]+/, 'token=…')}`); } },
   });
   if (a.flops) core.flopsPerS = a.flops;
   let stopping = false;
