@@ -46,7 +46,7 @@ export async function until(what, ms, probe) {
 }
 
 // One /ws/generate request from Node (ws:// or wss:// trusting caPem): resolves
-// { tokens } when done, { error, code } on an error frame, or { closed, reason }.
+// { tokens, timings } when done, { error, code } on an error frame, or { closed, reason }.
 export async function wsGenerate(url, caPem, prompt, maxTokens) {
   const ws = await connectWebSocket(url, { ca: caPem, timeoutMs: 5000 });
   const tokens = [];
@@ -58,7 +58,7 @@ export async function wsGenerate(url, caPem, prompt, maxTokens) {
       if (m.error || m.done) {
         clearTimeout(t);
         ws.close(1000);
-        resolve(m.error ? { error: m.error, code: m.code } : { tokens });
+        resolve(m.error ? { error: m.error, code: m.code } : { tokens, timings: m.timings });
       }
     };
     ws.onclose = ({ code, reason }) => { clearTimeout(t); resolve({ closed: code, reason, tokens }); };
