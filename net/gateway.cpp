@@ -465,9 +465,15 @@ struct gateway::impl {
       std::string error;
       if (state->config.access->reload_if_changed(&error)) {
         spdlog::info("gateway credentials reloaded");
-        std::lock_guard<std::mutex> lock(state->sessions_mutex);
-        for (auto& [id, weak] : state->sessions)
-          if (auto session = weak.lock()) session->recheck_access();
+        // Collected under the lock, used outside it: the last reference to a
+        // session may drop here, and its destructor takes sessions_mutex.
+        std::vector<std::shared_ptr<session_base>> live;
+        {
+          std::lock_guard<std::mutex> lock(state->sessions_mutex);
+          for (auto& [id, weak] : state->sessions)
+            if (auto session = weak.lock()) live.push_back(std::move(session));
+        }
+        for (auto& session : live) session->recheck_access();
       }
       if (!error.empty()) spdlog::error("gateway credentials not reloaded (previous ones stay): {}", error);
       watch_access();
