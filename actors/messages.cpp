@@ -17,6 +17,7 @@ std::string to_string(errc x) {
     case errc::timeout: return "timeout";
     case errc::prompt_too_long: return "prompt_too_long";
     case errc::bad_request: return "bad_request";
+    case errc::rate_limit_exceeded: return "rate_limit_exceeded";
     case errc::shutdown: return "shutdown";
   }
   return "unknown";

@@ -21,10 +21,12 @@
 
 #include "actors/local_workers.hpp"
 #include "actors/metrics.hpp"
+#include "actors/node_access.hpp"
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "net/access_control.hpp"
 #include "net/gateway.hpp"
 
 namespace tessera::actors {
@@ -123,6 +125,9 @@ uint16_t node_runtime::start() {
   gcfg.port = cfg.listen_port;
   gcfg.static_dir = cfg.static_dir;
   gcfg.limits = cfg.gateway;
+  gcfg.tls_cert_file = cfg.tls_cert;
+  gcfg.tls_key_file = cfg.tls_key;
+  gcfg.access = make_access_control(cfg);
   net::gateway_hooks hooks;
   auto* sys = d.sys.get();
   auto planner = d.planner;
@@ -135,8 +140,9 @@ uint16_t node_runtime::start() {
     return std::make_shared<actor_socket_handler>(spawn_worker_actor(*sys, std::move(conn), id, planner, wopts));
   };
   hooks.on_client_socket = [=](net::ws_connection_ptr conn) -> net::ws_handler_ptr {
-    return std::make_shared<actor_socket_handler>(
-        spawn_client_actor(*sys, std::move(conn), planner, tok, ropts));
+    auto opts = ropts;
+    opts.meter = conn->meter();
+    return std::make_shared<actor_socket_handler>(spawn_client_actor(*sys, std::move(conn), planner, tok, opts));
   };
   hooks.on_api_call = [=](net::api_call call, net::api_reply_ptr reply) {
     return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts);
@@ -147,15 +153,22 @@ uint16_t node_runtime::start() {
   hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };
   d.gateway = std::make_unique<net::gateway>(gcfg, hooks);
   d.port = d.gateway->start();
-  spdlog::info("node listening on http://{}:{} (workers: /ws/worker, clients: /ws/generate)", cfg.listen_host,
-               d.port);
+  const bool tls = !cfg.tls_cert.empty();
+  spdlog::info("node listening on {}://{}:{} (workers: /ws/worker, clients: /ws/generate)", tls ? "https" : "http",
+               cfg.listen_host, d.port);
   if (!cfg.port_file.empty()) {
     auto tmp = cfg.port_file + ".tmp";
     std::ofstream(tmp) << d.port << "\n";
     fs::rename(tmp, cfg.port_file);
   }
   std::string host = cfg.listen_host == "0.0.0.0" ? "127.0.0.1" : cfg.listen_host;
-  d.workers.start(cfg, "ws://" + host + ":" + std::to_string(d.port) + "/ws/worker");
+  std::string worker_url = std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(d.port) + "/ws/worker";
+  if (gcfg.access && gcfg.access->tokens_required()) {
+    print_join_link(cfg, d.port, gcfg.access->add_ephemeral_token("join-link"));
+    worker_url += "?token=" + gcfg.access->add_ephemeral_token("local-workers");
+  }
+  if (tls && !cfg.tls_ca.empty()) setenv("NODE_EXTRA_CA_CERTS", cfg.tls_ca.c_str(), 1);  // for the local workers
+  d.workers.start(cfg, worker_url);
   return d.port;
 }
 

@@ -176,6 +176,9 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"shard_budget", [&](auto& n, auto& k) { cfg.shard_budget_bytes = r.get_bytes(n, k); }},
       {"static_dir", str(cfg.static_dir)},
       {"port_file", str(cfg.port_file)},
+      {"tls_cert", str(cfg.tls_cert)},
+      {"tls_key", str(cfg.tls_key)},
+      {"tls_ca", str(cfg.tls_ca)},
       {"threads", [&](auto& n, auto& k) { cfg.system_threads = static_cast<int>(r.get_int(n, k, 1, 64)); }},
       {"allowed_origins", [&](auto& n, auto& k) { cfg.gateway.allowed_origins = r.get_strings(n, k); }},
   };
@@ -238,6 +241,11 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       cfg.local_workers.push_back(w);
     }
   };
+  std::map<std::string, h> auth_keys = {
+      {"keys_file", str(cfg.keys_file)},
+      {"tokens_file", str(cfg.tokens_file)},
+      {"open", [&](auto& n, auto& k) { cfg.auth_open = r.get_bool(n, k); }},
+  };
   std::map<std::string, h> worker_keys = {
       {"command", str(cfg.worker_command)},
       {"script", str(cfg.worker_script)},
@@ -249,7 +257,11 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
            {"runtime", [&](auto& n, auto& k) { r.table(n, k, runtime_keys); }},
            {"planner", [&](auto& n, auto& k) { r.table(n, k, planner_keys); }},
            {"limits", [&](auto& n, auto& k) { r.table(n, k, limits_keys); }},
+           {"auth", [&](auto& n, auto& k) { r.table(n, k, auth_keys); }},
            {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    r.fail(cfg.tls_cert.empty() ? "node.tls_cert" : "node.tls_key",
+           "missing: TLS needs both node.tls_cert and node.tls_key");
   if (cfg.heartbeat_timeout_ms <= cfg.heartbeat_ms)
     r.fail("runtime.heartbeat_timeout_ms",
            "value " + std::to_string(cfg.heartbeat_timeout_ms) +

@@ -34,6 +34,9 @@ struct node_config {
   uint64_t shard_budget_bytes = 2'000'000'000;  // cached cuts beyond the ones in use are deleted past this
   std::string static_dir = "webworker";    // worker page and its JS
   std::string port_file;                   // when set, the bound port is written here
+  std::string tls_cert;  // PEM certificate chain: https/wss on the listen port (with tls_key)
+  std::string tls_key;   // PEM private key of tls_cert
+  std::string tls_ca;    // PEM CA the node's own local workers trust (NODE_EXTRA_CA_CERTS)
   // allowed_origins (in gateway.allowed_origins): pages that may open a WebSocket besides same-origin and loopback
 
   // [limits]: what one peer may use (docs/security.md, "Hard limits")
@@ -67,6 +70,11 @@ struct node_config {
   double link_rtt_ms = 0.2;                // round trip to a worker
   double link_bytes_per_s = 1e9;           // worker link bandwidth, both ways
   uint32_t first_plan_wait_ms = 15000;     // wait this long for the local workers before the first plan
+
+  // [auth] (docs/security.md)
+  std::string keys_file;    // API keys (`tessera keys`): clients need one when set
+  std::string tokens_file;  // worker join tokens (`tessera tokens`): workers need one when set
+  bool auth_open = false;   // allow listening beyond loopback without keys_file and tokens_file
 
   // [workers]
   std::string worker_command = "node";           // program

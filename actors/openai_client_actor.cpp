@@ -16,6 +16,7 @@
 
 #include "actors/openai_protocol.hpp"
 #include "actors/spawn.hpp"
+#include "net/access_control.hpp"
 
 namespace tessera::actors {
 
@@ -169,6 +170,12 @@ net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api
     // Formatted and tokenised by the request actor (this runs on a gateway thread).
     for (auto& m : req.messages)
       req.params.chat.emplace_back(m.role, m.content);
+    if (call.meter) {
+      // Refused before any stream starts, so a streaming client gets HTTP 429 too.
+      if (auto refused = call.meter->check())
+        throw api_error(429, "rate limit exceeded: " + *refused, "requests", "", "rate_limit_exceeded");
+      opts.meter = call.meter;
+    }
     auto actor = sys.spawn(openai_behavior, reply, std::move(planner), std::move(tok), opts, std::move(req));
     return std::make_shared<actor_http_handler>(actor);
   } catch (const api_error& e) {

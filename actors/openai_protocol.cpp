@@ -311,6 +311,8 @@ std::string encode_api_response(const api_context& c, const std::vector<api_choi
 int http_status_for(const std::string& code) {
   if (code == "bad_request" || code == "prompt_too_long")
     return 400;
+  if (code == "rate_limit_exceeded")
+    return 429;
   if (code == "no_capacity" || code == "shutdown")
     return 503;
   if (code == "timeout")

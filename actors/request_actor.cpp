@@ -46,6 +46,7 @@ void release_all(request_actor* self) {
 // Counts the request in /api/status once, when it ends.
 void count_end(request_actor* self, bool ok) {
   auto& st = self->state;
+  st.metered.finish(st.session ? st.session->tokens().size() : 0);  // prompt + completion tokens
   if (!st.opts.board || st.counted_end)
     return;
   st.counted_end = true;
@@ -301,6 +302,13 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   if (st.opts.board)
     st.opts.board->requests_active++;
   metrics().request_started(id);
+  if (st.opts.meter) {
+    if (auto refused = st.opts.meter->begin()) {
+      fail(self, errc::rate_limit_exceeded, "rate limit exceeded: " + *refused);
+      return bhvr;
+    }
+    st.metered = net::usage_slot(st.opts.meter);
+  }
   if (auto bad = st.session->start()) {
     fail(self, bad->first, bad->second);
     return bhvr;

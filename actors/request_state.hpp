@@ -15,6 +15,8 @@
 #include <caf/actor_addr.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+
+#include "net/access_control.hpp"
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/input_store.hpp"
@@ -69,6 +71,7 @@ struct request_state {
   bool pause_pending = false;   // the planner asked us to park at the next token boundary
   uint32_t pause_version = 0;
   bool counted_end = false;
+  net::usage_slot metered;  // this request's place on its API key's meter (empty: no key)
   static inline const char* name = "tessera.request";
 };
 

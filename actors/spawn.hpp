@@ -50,6 +50,7 @@ struct request_options {
   uint32_t route_retry_ms = 200;
   uint32_t max_failures = 8;  // route losses survived by one request
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
+  std::shared_ptr<net::usage_meter> meter;    // the client's API key limits (null: none)
 };
 
 // A request id no other request of this process has (it is also the

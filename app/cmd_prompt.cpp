@@ -1,10 +1,11 @@
-// tessera prompt [--url ws://127.0.0.1:8080/ws/generate] [options] TEXT
+// tessera prompt [--url ws[s]://127.0.0.1:8080/ws/generate] [--key KEY] [--ca FILE] [options] TEXT
 // Sends one request to /ws/generate (or, with --http, a streamed POST to
 // /v1/completions or /v1/chat/completions) and streams the reply to stdout;
 // status lines and timings go to stderr. Exit 1 on an error message or a lost
 // connection.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -20,10 +21,13 @@ namespace tessera::app {
 namespace {
 
 const char* kPromptUsage =
-    "usage: tessera prompt [--url ws://127.0.0.1:8080/ws/generate] [options] TEXT\n"
+    "usage: tessera prompt [--url ws[s]://127.0.0.1:8080/ws/generate] [--key KEY] [--ca FILE] [options] TEXT\n"
     "       tessera prompt --http [--chat] [--url http://127.0.0.1:8080] [options] TEXT\n"
     "  --http             POST /v1/completions with stream=true (OpenAI API) instead of the WebSocket\n"
     "  --chat             with --http: POST /v1/chat/completions, TEXT as the user message\n"
+    "  --url URL          ws:// or wss:// (TLS) address of the node's /ws/generate\n"
+    "  --key KEY          API key (default: $TESSERA_API_KEY) when the node requires one (also with --http)\n"
+    "  --ca FILE          PEM CA to trust for wss:// (e.g. the ca.pem of `tessera certs`)\n"
     "  --max-tokens N     reply length limit (default: the node's)\n"
     "  --temperature T    0 = greedy (default 0)\n"
     "  --top-k K --top-p P --seed S   sampling controls\n"
@@ -43,6 +47,10 @@ void print_final(const std::string& finish_reason, const nlohmann::json& usage) 
 int prompt_over_http(const cli_args& cli, nlohmann::json request, std::chrono::milliseconds timeout, bool raw,
                      bool quiet) {
   const bool chat = cli.has("--chat");
+  if (cli.has("--ca"))
+    throw usage_error("--http speaks plain http:// only; for a TLS node use the WebSocket path (wss:// with --ca)");
+  const char* env_key = std::getenv("TESSERA_API_KEY");
+  const std::string key = cli.get_or("--key", env_key ? env_key : "");
   std::string base = cli.get_or("--url", "http://127.0.0.1:8080");
   while (!base.empty() && base.back() == '/')
     base.pop_back();
@@ -55,7 +63,7 @@ int prompt_over_http(const cli_args& cli, nlohmann::json request, std::chrono::m
   request["model"] = cli.get_or("--model", "");
   if (request["model"] == "") {  // the model the node serves
     net::sse_client models;
-    const int status = models.send("GET", base + "/v1/models", "", std::chrono::seconds(10));
+    const int status = models.send("GET", base + "/v1/models", "", std::chrono::seconds(10), key);
     auto list = nlohmann::json::parse(models.rest(timeout), nullptr, false);
     if (status != 200 || !list.is_object() || !list.contains("data") || list["data"].empty())
       throw std::runtime_error(base + "/v1/models lists no model (HTTP " + std::to_string(status) + ")");
@@ -69,7 +77,7 @@ int prompt_over_http(const cli_args& cli, nlohmann::json request, std::chrono::m
   request["stream_options"] = {{"include_usage", true}};
 
   net::sse_client client;
-  const int status = client.send("POST", url, request.dump(), std::chrono::seconds(10));
+  const int status = client.send("POST", url, request.dump(), std::chrono::seconds(10), key);
   if (status != 200) {
     auto body = client.rest(timeout);
     auto j = nlohmann::json::parse(body, nullptr, false);
@@ -125,7 +133,7 @@ int prompt_over_http(const cli_args& cli, nlohmann::json request, std::chrono::m
 
 int run_prompt_command(const arg_list& args) {
   cli_args cli(args,
-               {"--url", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--stop",
+               {"--url", "--key", "--ca", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--stop",
                 "--timeout-ms", "--model"},
                {"--help", "--json", "--quiet", "--http", "--chat"});
   if (cli.has("--help")) {
@@ -157,7 +165,11 @@ int run_prompt_command(const arg_list& args) {
     throw usage_error("--chat and --model go with --http");
   net::ws_client client;
   auto url = cli.get_or("--url", "ws://127.0.0.1:8080/ws/generate");
-  client.connect(url, std::chrono::seconds(10));
+  net::ws_connect_options connect_options;
+  connect_options.ca_file = cli.get_or("--ca", "");
+  const char* env_key = std::getenv("TESSERA_API_KEY");
+  connect_options.api_key = cli.get_or("--key", env_key ? env_key : "");
+  client.connect(url, std::chrono::seconds(10), connect_options);
   client.send_text(request.dump());
   for (;;) {
     auto r = client.read(timeout);

@@ -18,7 +18,10 @@ const char* kUsage =
     "  model split   FILE --stages 0:2,2:5,... --out DIR [--head logits|greedy|sample]\n"
     "  plan          --model DIR_OR_ONNX --workers workers.json [--objective latency|throughput]\n"
     "  node          --config configs/local.toml [--listen HOST:PORT]\n"
-    "  prompt        [--url ws://127.0.0.1:PORT/ws/generate] TEXT\n"
+    "  prompt        [--url ws[s]://127.0.0.1:PORT/ws/generate] [--key KEY] [--ca FILE] TEXT\n"
+    "  keys          add NAME [--concurrent N] [--tokens-per-minute N] | list | revoke NAME  (API keys)\n"
+    "  tokens        add NAME | list | revoke NAME  (worker join tokens)\n"
+    "  certs         --out DIR [--host NAME_OR_IP ...]  (a local CA and a node certificate)\n"
     "\n"
     "Run `tessera <command> --help` for a command's options.\n";
 
@@ -31,6 +34,9 @@ int main(int argc, char** argv) {
       {"plan", run_plan_command},
       {"node", run_node_command},
       {"prompt", run_prompt_command},
+      {"keys", run_keys_command},
+      {"tokens", run_tokens_command},
+      {"certs", run_certs_command},
   };
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

@@ -6,7 +6,9 @@
 // the session's strand; nothing here waits on the runtime.
 #include "net/gateway.hpp"
 
+#include "net/access_control.hpp"
 #include "net/gateway_http.hpp"
+#include "net/gateway_stream.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -49,58 +51,18 @@ constexpr auto http_read_timeout = std::chrono::seconds(30);
 constexpr auto close_grace = std::chrono::seconds(5);   // a socket asked to close is cut after this
 constexpr std::size_t read_chunk = 4u << 20;           // the most one WebSocket read asks for
 
-// The WebSocket's next layer: a tcp_stream whose teardown drains the peer's
-// bytes until its FIN. Beast 1.81's own TCP teardown stops after one read and
-// closes with unread data, which resets the connection and loses our close
-// frame (1009 for an oversized message) while the peer is still sending.
-struct draining_stream : beast::tcp_stream {
-  using beast::tcp_stream::tcp_stream;
-};
-
-template <class Handler>
-struct drain_op {
-  draining_stream& stream;
-  std::shared_ptr<std::array<char, 16 * 1024>> buf;
-  std::shared_ptr<Handler> handler;
-  void operator()(beast::error_code ec, std::size_t) {
-    if (!ec) {
-      stream.async_read_some(asio::buffer(*buf), std::move(*this));
-      return;
-    }
-    stream.close();
-    (*handler)(ec == asio::error::eof ? beast::error_code{} : ec);
-  }
-};
-
-// Found by ADL from websocket::stream<draining_stream> (server role only here).
-template <class TeardownHandler>
-void async_teardown(beast::role_type, draining_stream& stream, TeardownHandler&& handler) {
-  using handler_t = std::decay_t<TeardownHandler>;
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.expires_after(std::chrono::seconds(2));  // a peer that never sends FIN
-  drain_op<handler_t> op{stream, std::make_shared<std::array<char, 16 * 1024>>(),
-                         std::make_shared<handler_t>(std::forward<TeardownHandler>(handler))};
-  stream.async_read_some(asio::buffer(*op.buf), std::move(op));
-}
-
-inline void teardown(beast::role_type, draining_stream& stream, beast::error_code& ec) {
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
-}
-
-
 class ws_session;
 
 // The runtime's handle on a socket: posts onto the session's strand.
 class ws_connection_impl final : public ws_connection {
 public:
-  ws_connection_impl(std::weak_ptr<ws_session> session, state_ptr state, std::string remote)
-      : session_(std::move(session)), state_(std::move(state)), remote_(std::move(remote)) {}
+  ws_connection_impl(std::weak_ptr<ws_session> session, state_ptr state, std::string remote, usage_meter_ptr meter)
+      : session_(std::move(session)), state_(std::move(state)), remote_(std::move(remote)), meter_(std::move(meter)) {}
   void send_text(std::string payload) override;
   void send_binary(std::string payload) override;
   void close(uint16_t code, std::string reason) override;
   std::string remote_endpoint() const override { return remote_; }
+  usage_meter_ptr meter() const override { return meter_; }
 
 private:
   template <class Fn>
@@ -109,14 +71,18 @@ private:
   std::weak_ptr<ws_session> session_;
   state_ptr state_;
   std::string remote_;
+  usage_meter_ptr meter_;
 };
 
 enum class ws_route { worker, client };
 
 class ws_session final : public session_base, public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(tcp::socket socket, ws_route route, state_ptr state)
-      : ws_(std::move(socket)), timer_(ws_.get_executor()), route_(route), state_(std::move(state)) {
+  // `access`: what the gateway decided about the upgrade request; a refused
+  // socket is accepted only to be closed with 1008 and the reason.
+  ws_session(gateway_stream stream, ws_route route, state_ptr state, access_decision access, std::string subprotocol)
+      : ws_(std::move(stream)), timer_(ws_.get_executor()), route_(route), state_(std::move(state)),
+        access_(std::move(access)), subprotocol_(std::move(subprotocol)) {
     beast::error_code ec;
     const auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
     remote_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -132,8 +98,10 @@ public:
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.idle_timeout = websocket::stream_base::none();  // on_tick() applies limits.ws_idle_timeout_ms
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { add_common_headers(res); }));
+    ws_.set_option(websocket::stream_base::decorator([proto = subprotocol_](websocket::response_type& res) {
+      add_common_headers(res);
+      if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
+    }));
     ws_.read_message_max(0);  // no cap in Beast: on_read() applies the route's frame limit with a reason
     ws_.auto_fragment(false);
     ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
@@ -156,6 +124,20 @@ public:
   }
 
   asio::any_io_executor executor() { return ws_.get_executor(); }
+
+  // Closes the socket (1008) when the credential it was opened with is gone.
+  void recheck_access() override {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      const auto& access = self->state_->config.access;
+      if (!access || !self->accepted_ || self->access_.credential_id.empty() ||
+          access->still_valid(self->access_.kind, self->access_.credential_id))
+        return;
+      const std::string why = self->access_.kind == credential_kind::join_token ? "join token revoked" : "API key revoked";
+      spdlog::warn("gateway closing socket remote={} route={} principal={}: {}", self->remote_, self->route_name(),
+                   self->access_.principal, why);
+      self->request_close(websocket::close_code::policy_error, why);
+    });
+  }
 
   // ---- on the strand only ----
   void enqueue(std::string payload, bool binary) {
@@ -191,7 +173,16 @@ private:
     last_activity_ = std::chrono::steady_clock::now();
     arm_timer();
     ++state_->metrics.ws_opened;
-    auto conn = std::make_shared<ws_connection_impl>(weak_from_this(), state_, remote_);
+    if (!access_.allowed) {
+      spdlog::warn("gateway refused websocket remote={} route={} code={}: {}", remote_, route_name(), access_.code,
+                   access_.message);
+      if (route_ == ws_route::client)
+        enqueue(nlohmann::json{{"error", access_.message}, {"code", access_.code}}.dump(), false);
+      request_close(websocket::close_code::policy_error, access_.message);
+      do_read();
+      return;
+    }
+    auto conn = std::make_shared<ws_connection_impl>(weak_from_this(), state_, remote_, access_.meter);
     const auto& hook = route_ == ws_route::worker ? state_->hooks.on_worker_socket : state_->hooks.on_client_socket;
     try {
       if (hook) handler_ = hook(conn);
@@ -379,10 +370,12 @@ private:
     arm_timer();
   }
 
-  websocket::stream<draining_stream> ws_;
+  websocket::stream<gateway_stream> ws_;
   asio::steady_timer timer_;
   ws_route route_;
   state_ptr state_;
+  access_decision access_;
+  std::string subprotocol_;
   std::uint64_t id_ = 0;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -415,14 +408,27 @@ void ws_connection_impl::close(uint16_t code, std::string reason) {
 
 class http_session final : public session_base, public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket socket, state_ptr state) : stream_(std::move(socket)), state_(std::move(state)) {}
+  http_session(tcp::socket socket, state_ptr state)
+      : stream_(std::move(socket), state->tls.get()), state_(std::move(state)) {}
   ~http_session() override {
     if (id_) state_->remove_session(id_);
   }
 
   void run() {
     id_ = state_->add_session(weak_from_this());
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+    if (!stream_.is_tls()) {
+      asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+      return;
+    }
+    stream_.tcp().expires_after(http_read_timeout);
+    stream_.tls().async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        // A plain-HTTP request to a TLS port, or a client that does not trust the certificate.
+        spdlog::debug("gateway tls handshake failed error={}", ec.message());
+        return;
+      }
+      self->do_read();
+    });
   }
 
   void shutdown() override {
@@ -439,7 +445,7 @@ private:
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(state_->config.limits.http_header_bytes, UINT32_MAX)));
     parser_->body_limit(state_->config.limits.http_body_bytes);
-    stream_.expires_after(http_read_timeout);
+    stream_.tcp().expires_after(http_read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
 
@@ -468,13 +474,20 @@ private:
       return;
     }
     request_t req = parser_->release();
-    if (websocket::is_upgrade(req)) {
-      const std::string_view target = req.target();
-      const std::string_view path = target.substr(0, target.find('?'));
-      std::optional<ws_route> route;
-      if (path == "/ws/worker") route = ws_route::worker;
-      if (path == "/ws/generate") route = ws_route::client;
-      if (route) {
+    const std::string target(req.target());
+    const std::string path = target.substr(0, target.find('?'));
+    const bool upgrade = websocket::is_upgrade(req);
+    const auto presented = read_credentials(std::string(req[http::field::authorization]), target,
+                                            std::string(req[http::field::sec_websocket_protocol]));
+    const auto route = route_of(path, upgrade);
+    access_decision access;
+    access.allowed = true;
+    if (state_->config.access && route != access_route::open) access = state_->config.access->check(route, presented);
+    if (upgrade) {
+      std::optional<ws_route> ws;
+      if (path == "/ws/worker") ws = ws_route::worker;
+      if (path == "/ws/generate") ws = ws_route::client;
+      if (ws) {
         if (auto refusal = origin_refusal(req[http::field::origin], req[http::field::host],
                                           state_->config.limits.allowed_origins)) {
           ++state_->metrics.http_errors;
@@ -482,20 +495,28 @@ private:
           req.keep_alive(false);  // the answer says so, then the connection closes
           return write(json_error(req, http::status::forbidden, *refusal), false);
         }
-        stream_.expires_never();
-        auto session = std::make_shared<ws_session>(stream_.release_socket(), *route, state_);
+        stream_.tcp().expires_never();
+        const std::string subprotocol = presented.offered_tessera_protocol ? "tessera" : presented.first_subprotocol;
+        auto session = std::make_shared<ws_session>(std::move(stream_), *ws, state_, std::move(access), subprotocol);
         session->ip_slot = ip_slot;
         session->run(std::move(req));
         return;
       }
       return write(json_error(req, http::status::not_found, "no websocket endpoint here"), req.keep_alive());
     }
-    if (req.method() == http::verb::post && is_api_path(req.target().substr(0, req.target().find('?')))) {
-      stream_.expires_never();
-      return start_api_session(stream_.release_socket(), std::move(req), state_, ip_slot);
+    if (!access.allowed) {
+      ++state_->metrics.http_errors;
+      spdlog::warn("gateway refused request path={} code={}: {}", path, access.code, access.message);
+      return write(unauthorized(req, access.code, access.message, route == access_route::client), req.keep_alive());
     }
-    if (req.method() == http::verb::get && req.target().substr(0, req.target().find('?')) == "/api/events")
-      return start_events_session(stream_.release_socket(), std::move(req), state_);
+    if (req.method() == http::verb::post && is_api_path(path)) {
+      stream_.tcp().expires_never();
+      return start_api_session(std::move(stream_), std::move(req), state_, access.meter, ip_slot);
+    }
+    if (req.method() == http::verb::get && path == "/api/events") {
+      stream_.tcp().expires_never();
+      return start_events_session(std::move(stream_), std::move(req), state_, ip_slot);
+    }
     const bool keep_alive = req.keep_alive();
     try {
       write(handle_request(state_->config, state_->hooks, state_->metrics, req), keep_alive);
@@ -508,7 +529,7 @@ private:
 
   void write(http::message_generator msg, bool keep_alive) {
     keep_alive = keep_alive && msg.keep_alive();
-    stream_.expires_after(http_read_timeout);
+    stream_.tcp().expires_after(http_read_timeout);
     beast::async_write(stream_, std::move(msg),
                        beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
   }
@@ -525,7 +546,7 @@ private:
   void close_send() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(close_grace);
+    stream_.tcp().expires_after(close_grace);
     drain();
   }
 
@@ -541,7 +562,7 @@ private:
     return ec ? std::string("?") : ep.address().to_string();
   }
 
-  beast::tcp_stream stream_;
+  gateway_stream stream_;
   state_ptr state_;
   std::uint64_t id_ = 0;
   beast::flat_buffer buffer_;
@@ -580,12 +601,55 @@ private:
 
 }  // namespace
 
+std::shared_ptr<asio::ssl::context> gateway_http::make_server_tls_context(const std::string& cert_file,
+                                                                         const std::string& key_file) {
+  if (cert_file.empty() || key_file.empty())
+    throw std::runtime_error("gateway: TLS needs both node.tls_cert and node.tls_key (got cert='" + cert_file +
+                             "', key='" + key_file + "')");
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) throw std::runtime_error("gateway: cannot load TLS certificate '" + cert_file + "': " + ec.message());
+  ctx->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("gateway: cannot load TLS key '" + key_file + "': " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("gateway: TLS key '" + key_file + "' does not match certificate '" + cert_file + "'");
+  return ctx;
+}
+
 struct gateway::impl {
   state_ptr state;
   std::unique_ptr<asio::io_context> ioc;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> access_timer;
   std::vector<std::thread> threads;
   bool started = false, stopped = false;
+
+  // Once a second: re-read changed credential files; sockets whose credential
+  // was revoked close with 1008.
+  void watch_access() {
+    access_timer->expires_after(std::chrono::seconds(1));
+    access_timer->async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      std::string error;
+      if (state->config.access->reload_if_changed(&error)) {
+        spdlog::info("gateway credentials reloaded");
+        // Collected under the lock, used outside it: the last reference to a
+        // session may drop here, and its destructor takes sessions_mutex.
+        std::vector<std::shared_ptr<session_base>> live;
+        {
+          std::lock_guard<std::mutex> lock(state->sessions_mutex);
+          for (auto& [id, weak] : state->sessions)
+            if (auto session = weak.lock()) live.push_back(std::move(session));
+        }
+        for (auto& session : live) session->recheck_access();
+      }
+      if (!error.empty()) spdlog::error("gateway credentials not reloaded (previous ones stay): {}", error);
+      watch_access();
+    });
+  }
 
   void do_accept() {
     acceptor->async_accept(asio::make_strand(*ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -663,6 +727,15 @@ uint16_t gateway::start() {
   const int threads = cfg.threads < 1 ? 1 : cfg.threads;
   impl_->ioc = std::make_unique<asio::io_context>(threads);
   const std::string where = cfg.host + ":" + std::to_string(cfg.port);
+  if (!cfg.tls_cert_file.empty() || !cfg.tls_key_file.empty()) {
+    try {
+      impl_->state->tls = make_server_tls_context(cfg.tls_cert_file, cfg.tls_key_file);
+    } catch (...) {
+      impl_->ioc.reset();
+      impl_->started = false;
+      throw;
+    }
+  }
   try {
     tcp::resolver resolver(*impl_->ioc);
     const auto results = resolver.resolve(cfg.host, std::to_string(cfg.port), tcp::resolver::passive);
@@ -680,8 +753,13 @@ uint16_t gateway::start() {
   }
   const uint16_t port = impl_->acceptor->local_endpoint().port();
   impl_->do_accept();
+  if (cfg.access) {
+    impl_->access_timer = std::make_unique<asio::steady_timer>(*impl_->ioc);
+    impl_->watch_access();
+  }
   for (int i = 0; i < threads; ++i) impl_->threads.emplace_back([ioc = impl_->ioc.get()] { ioc->run(); });
-  spdlog::info("gateway listening host={} port={} static_dir={} threads={}", cfg.host, port, cfg.static_dir, threads);
+  spdlog::info("gateway listening host={} port={} tls={} static_dir={} threads={}", cfg.host, port,
+               impl_->state->tls ? "on" : "off", cfg.static_dir, threads);
   return port;
 }
 
@@ -700,8 +778,10 @@ void gateway::stop() {
     std::lock_guard<std::mutex> lock(impl_->state->post_mutex);
     impl_->state->post_open = false;
   }
+  if (impl_->access_timer) asio::post(*impl_->ioc, [timer = impl_->access_timer.get()] { timer->cancel(); });
   impl_->ioc->stop();
   for (auto& t : impl_->threads) t.join();
+  impl_->access_timer.reset();
   impl_->threads.clear();
   impl_->acceptor.reset();
   impl_->ioc.reset();  // destroys leftover handlers: their sessions report on_close

@@ -17,6 +17,9 @@
 
 namespace tessera::net {
 
+class access_control;  // net/access_control.hpp
+class usage_meter;     // net/access_control.hpp
+
 // The send side of one WebSocket. Thread-safe and non-blocking: calls queue the
 // frame on the session's strand and return at once. Calls after close are ignored.
 class ws_connection {
@@ -27,6 +30,8 @@ public:
   // Sends a close frame (1000 normal, 1008 policy, 1009 too big, 1011 error).
   virtual void close(uint16_t code, std::string reason) = 0;
   virtual std::string remote_endpoint() const = 0;
+  // The usage meter of the API key the socket was opened with (null: no key needed).
+  virtual std::shared_ptr<usage_meter> meter() const { return nullptr; }
 };
 using ws_connection_ptr = std::shared_ptr<ws_connection>;
 
@@ -71,6 +76,7 @@ struct api_call {
   std::string path;   // "/v1/chat/completions" or "/v1/completions"
   std::string body;
   std::string served_model;  // model.name of /api/status ("" while unknown)
+  std::shared_ptr<usage_meter> meter;  // the caller's API key's meter (null: no key needed)
 };
 
 // A file the gateway may serve under /shards/<id>/<name>.
@@ -101,6 +107,10 @@ struct gateway_config {
   std::string static_dir;                     // worker page and JS (webworker/)
   gateway_limits limits;                      // sizes, queues, connections, idle timeout, origins
   int threads = 1;
+  // TLS (https/wss on the same port) when both are set: PEM certificate chain and key.
+  std::string tls_cert_file, tls_key_file;
+  // Who may do what (null: everything open). Files it names are re-read when they change.
+  std::shared_ptr<access_control> access;
 };
 
 class gateway {

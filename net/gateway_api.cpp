@@ -6,6 +6,7 @@
 // reply ended is noticed at once and the runtime's handler hears
 // on_disconnect exactly once.
 #include "net/gateway_http.hpp"
+#include "net/gateway_stream.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -49,16 +50,17 @@ std::string api_error_body(const std::string& message, const char* type) {
 
 class api_session final : public session_base, public std::enable_shared_from_this<api_session> {
 public:
-  api_session(tcp::socket socket, state_ptr state) : stream_(std::move(socket)), state_(std::move(state)) {}
+  api_session(gateway_stream stream, state_ptr state) : stream_(std::move(stream)), state_(std::move(state)) {}
   ~api_session() override {
     notify_disconnect();
     if (id_) state_->remove_session(id_);
   }
 
-  void run(request_t req) {
+  void run(request_t req, std::shared_ptr<usage_meter> meter) {
     id_ = state_->add_session(weak_from_this());
-    stream_.expires_never();
+    stream_.tcp().expires_never();
     api_call call;
+    call.meter = std::move(meter);
     const std::string_view target = req.target();
     call.path = std::string(target.substr(0, target.find('?')));
     call.body = std::move(req.body());
@@ -169,7 +171,7 @@ private:
     }
   }
 
-  beast::tcp_stream stream_;
+  gateway_stream stream_;
   state_ptr state_;
   std::uint64_t id_ = 0;
   http_request_handler_ptr handler_;
@@ -218,11 +220,12 @@ std::string header_text(int status, const std::string& content_type, bool chunke
 
 bool is_api_path(std::string_view path) { return path == "/v1/chat/completions" || path == "/v1/completions"; }
 
-void start_api_session(tcp::socket socket, request_t req, state_ptr state, std::shared_ptr<void> ip_slot) {
+void start_api_session(gateway_stream stream, request_t req, state_ptr state, std::shared_ptr<usage_meter> meter,
+                       std::shared_ptr<void> ip_slot) {
   ++state->metrics.http_requests;
-  auto session = std::make_shared<api_session>(std::move(socket), std::move(state));
+  auto session = std::make_shared<api_session>(std::move(stream), std::move(state));
   session->ip_slot = std::move(ip_slot);
-  session->run(std::move(req));
+  session->run(std::move(req), std::move(meter));
 }
 
 }  // namespace tessera::net::gateway_http

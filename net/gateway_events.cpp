@@ -5,6 +5,7 @@
 // flight: a slow reader skips snapshots rather than queueing them. A pending
 // read notices the client hanging up.
 #include "net/gateway_http.hpp"
+#include "net/gateway_stream.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -22,15 +23,15 @@ constexpr int ticks_per_keepalive = 20;  // a comment line after 5 s without new
 
 class events_session final : public session_base, public std::enable_shared_from_this<events_session> {
 public:
-  events_session(tcp::socket socket, state_ptr state)
-      : stream_(std::move(socket)), timer_(stream_.get_executor()), state_(std::move(state)) {}
+  events_session(gateway_stream stream, state_ptr state)
+      : stream_(std::move(stream)), timer_(stream_.get_executor()), state_(std::move(state)) {}
   ~events_session() override {
     if (id_) state_->remove_session(id_);
   }
 
   void run() {
     id_ = state_->add_session(weak_from_this());
-    stream_.expires_never();
+    stream_.tcp().expires_never();
     send(header_text(200, "text/event-stream", true, 0));
     tick();
     read_peer();
@@ -111,7 +112,7 @@ private:
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
+  gateway_stream stream_;
   asio::steady_timer timer_;
   state_ptr state_;
   std::uint64_t id_ = 0;
@@ -123,9 +124,11 @@ private:
 
 }  // namespace
 
-void start_events_session(tcp::socket socket, request_t, state_ptr state) {
+void start_events_session(gateway_stream stream, request_t, state_ptr state, std::shared_ptr<void> ip_slot) {
   ++state->metrics.http_requests;
-  std::make_shared<events_session>(std::move(socket), std::move(state))->run();
+  auto session = std::make_shared<events_session>(std::move(stream), std::move(state));
+  session->ip_slot = std::move(ip_slot);
+  session->run();
 }
 
 }  // namespace tessera::net::gateway_http

@@ -80,6 +80,26 @@ http::message_generator json_error(const request_t& req, http::status status, co
   return text_response(req, status, dump_json(body), "application/json");
 }
 
+http::message_generator unauthorized(const request_t& req, const std::string& code, const std::string& message,
+                                     bool openai_shape) {
+  const nlohmann::json body =
+      openai_shape ? nlohmann::json{{"error",
+                                     {{"message", message},
+                                      {"type", "invalid_request_error"},
+                                      {"param", nullptr},
+                                      {"code", code}}}}
+                   : nlohmann::json{{"error", message}, {"code", code}, {"path", std::string(req.target())}};
+  http::response<http::string_body> res{http::status::unauthorized, req.version()};
+  add_common_headers(res);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::www_authenticate, "Bearer realm=\"tessera\"");
+  res.keep_alive(req.keep_alive());
+  res.body() = dump_json(body);
+  res.prepare_payload();
+  return res;
+}
+
 namespace {
 
 // Serves a file with optional shard semantics (ETag + immutable caching).

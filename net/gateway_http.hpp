@@ -21,6 +21,10 @@
 #include <cstdint>
 #include <string>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace tessera::net::gateway_http {
 
 namespace asio = boost::asio;
@@ -48,6 +52,8 @@ public:
   virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
   // This connection's place under limits.connections_per_ip (passed on with the socket).
   std::shared_ptr<void> ip_slot;
+  // Thread-safe: a session opened with a credential ends if it was revoked.
+  virtual void recheck_access() {}
 };
 
 // State shared by the gateway and everything it spawned; outlives the io_context.
@@ -56,6 +62,7 @@ struct gateway_state {
   gateway_hooks hooks;
   gateway_metrics metrics;
   std::shared_ptr<connection_counter> connections;  // limits.connections_per_ip
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain TCP
 
   // Closed by stop() before the io_context goes away: no posting after that.
   std::mutex post_mutex;
@@ -98,14 +105,16 @@ using request_t = http::request<http::string_body>;
 // POST /v1/chat/completions and /v1/completions (gateway_api.cpp): takes over
 // the connection, hands the request to hooks.on_api_call and writes its reply
 // (whole or as a chunked event stream), then closes the connection.
-void start_api_session(asio::ip::tcp::socket socket, request_t req, state_ptr state, std::shared_ptr<void> ip_slot);
+class gateway_stream;  // gateway_stream.hpp
+void start_api_session(gateway_stream stream, request_t req, state_ptr state, std::shared_ptr<usage_meter> meter,
+                       std::shared_ptr<void> ip_slot);
 bool is_api_path(std::string_view path);
 
 // GET /api/events (gateway_events.cpp): takes over the connection and streams
 // Server-Sent Events: `event: status` with {"status": <status_json>, "live":
 // <live_json>} whenever it changed (checked every 250 ms), a comment line at
 // least every 5 s, until the client hangs up or the gateway stops.
-void start_events_session(asio::ip::tcp::socket socket, request_t req, state_ptr state);
+void start_events_session(gateway_stream stream, request_t req, state_ptr state, std::shared_ptr<void> ip_slot);
 
 // The status line and headers (with the cross-origin headers, no-store,
 // Connection: close) of a response written by hand: chunked, or with `length`.
@@ -113,6 +122,11 @@ std::string header_text(int status, const std::string& content_type, bool chunke
 
 // A JSON body {"error": message, "path": target} with `status`.
 http::message_generator json_error(const request_t& req, http::status status, const std::string& message);
+
+// 401 for a refused credential: OpenAI's error shape for API routes
+// (openai_shape), else {"error", "code", "path"}; with WWW-Authenticate.
+http::message_generator unauthorized(const request_t& req, const std::string& code, const std::string& message,
+                                     bool openai_shape);
 
 // Routes one plain HTTP request (not an upgrade).
 http::message_generator handle_request(const gateway_config& config, const gateway_hooks& hooks,

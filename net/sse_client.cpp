@@ -152,7 +152,7 @@ sse_client::~sse_client() = default;
 const std::string& sse_client::content_type() const { return impl_->content_type; }
 
 int sse_client::send(const std::string& method, const std::string& url, const std::string& json_body,
-                     std::chrono::milliseconds timeout) {
+                     std::chrono::milliseconds timeout, const std::string& api_key) {
   auto& d = *impl_;
   d.url = url;
   const std::string scheme = "http://";
@@ -185,7 +185,8 @@ int sse_client::send(const std::string& method, const std::string& url, const st
     throw std::runtime_error("cannot connect to " + url + ": " + std::strerror(errno));
 
   const std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + authority +
-                              "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
+                              "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n" +
+                              (api_key.empty() ? std::string() : "Authorization: Bearer " + api_key + "\r\n") +
                               "Connection: close\r\nContent-Length: " +
                               std::to_string(json_body.size()) + "\r\n\r\n" + json_body;
   for (size_t sent = 0; sent < request.size();) {

@@ -56,9 +56,10 @@ public:
   // Connects to url ("http://host:port/path"), sends `method` (POST with
   // `json_body`, or GET) and reads the status line and headers; returns the
   // status. One request per client. Throws std::runtime_error naming the URL
-  // on a bad URL, refusal or timeout.
+  // on a bad URL, refusal or timeout. A non-empty `api_key` is sent as
+  // `Authorization: Bearer <api_key>`.
   int send(const std::string& method, const std::string& url, const std::string& json_body,
-           std::chrono::milliseconds timeout);
+           std::chrono::milliseconds timeout, const std::string& api_key = "");
   const std::string& content_type() const;
 
   // The next event of a text/event-stream body. False at the end of the body.

@@ -4,6 +4,8 @@
 // closed, the cancelled operation drains, and the connection counts as gone.
 #include "net/ws_client.hpp"
 
+#include "net/gateway_stream.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -22,27 +24,38 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
+using gateway_http::gateway_stream;
+
 struct parsed_url {
   std::string host, port, path;
+  bool tls = false;
 };
 
 parsed_url parse_ws_url(const std::string& url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.compare(0, scheme.size(), scheme) != 0)
-    throw std::runtime_error("ws_client: unsupported URL '" + url + "' (want ws://host:port/path)");
-  const std::string rest = url.substr(scheme.size());
+  parsed_url out;
+  std::size_t scheme_len = 0;
+  if (url.compare(0, 5, "ws://") == 0) {
+    scheme_len = 5;
+  } else if (url.compare(0, 6, "wss://") == 0) {
+    scheme_len = 6;
+    out.tls = true;
+  } else {
+    throw std::runtime_error("ws_client: unsupported URL '" + url + "' (want ws://host:port/path or wss://...)");
+  }
+  const std::string rest = url.substr(scheme_len);
   const auto slash = rest.find('/');
   const std::string authority = rest.substr(0, slash);
-  parsed_url out;
   out.path = slash == std::string::npos ? "/" : rest.substr(slash);
   const auto colon = authority.rfind(':');
   if (colon == std::string::npos) {
     out.host = authority;
-    out.port = "80";
+    out.port = out.tls ? "443" : "80";
   } else {
     out.host = authority.substr(0, colon);
     out.port = authority.substr(colon + 1);
   }
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);  // [::1]
   if (out.host.empty() || out.port.empty())
     throw std::runtime_error("ws_client: bad host or port in URL '" + url + "'");
   return out;
@@ -52,7 +65,8 @@ parsed_url parse_ws_url(const std::string& url) {
 
 struct ws_client::impl {
   asio::io_context ioc;
-  std::optional<websocket::stream<beast::tcp_stream>> ws;
+  std::unique_ptr<asio::ssl::context> tls;
+  std::optional<websocket::stream<gateway_stream>> ws;
   beast::flat_buffer buffer;
   std::size_t max_message_bytes;
   bool open = false;
@@ -114,12 +128,24 @@ ws_client::~ws_client() {
   if (impl_->open) close(1000, "", std::chrono::milliseconds(500));
 }
 
-void ws_client::connect(const std::string& url, std::chrono::milliseconds timeout) {
+void ws_client::connect(const std::string& url, std::chrono::milliseconds timeout, const ws_connect_options& options) {
   if (impl_->open) throw std::runtime_error("ws_client: already connected to " + impl_->url);
   const parsed_url parts = parse_ws_url(url);
   impl_->url = url;
   impl_->buffer.clear();
-  impl_->ws.emplace(impl_->ioc);
+  impl_->ws.reset();
+  impl_->tls.reset();
+  if (parts.tls) {
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    beast::error_code ec;
+    impl_->tls->set_default_verify_paths(ec);
+    if (!options.ca_file.empty()) {
+      impl_->tls->load_verify_file(options.ca_file, ec);
+      if (ec) throw std::runtime_error("ws_client: cannot load CA file '" + options.ca_file + "': " + ec.message());
+    }
+    impl_->tls->set_verify_mode(asio::ssl::verify_peer);
+  }
+  impl_->ws.emplace(gateway_stream(tcp::socket(impl_->ioc), impl_->tls.get()));
   const auto deadline = clock_type::now() + timeout;
   auto left = [&] {
     return std::max(std::chrono::milliseconds(1),
@@ -140,12 +166,26 @@ void ws_client::connect(const std::string& url, std::chrono::milliseconds timeou
   });
   if (ec) fail("cannot resolve", ec);
   ec = impl_->run_op(left(), [&](auto done) {
-    beast::get_lowest_layer(*impl_->ws).async_connect(
+    impl_->ws->next_layer().tcp().async_connect(
         endpoints, [done](beast::error_code e, const tcp::endpoint&) { done(e); });
   });
   if (ec) fail("cannot connect to", ec);
 
   auto& ws = *impl_->ws;
+  if (parts.tls) {
+    auto& tls = ws.next_layer().tls();
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), parts.host.c_str()))
+      fail("cannot set the TLS server name for", beast::error_code(static_cast<int>(::ERR_get_error()),
+                                                                   asio::error::get_ssl_category()));
+    tls.set_verify_callback(asio::ssl::host_name_verification(parts.host));
+    ec = impl_->run_op(left(), [&](auto done) {
+      tls.async_handshake(asio::ssl::stream_base::client, [done](beast::error_code e) { done(e); });
+    });
+    if (ec) fail("TLS handshake failed with", ec);
+  }
+  if (!options.api_key.empty())
+    ws.set_option(websocket::stream_base::decorator(
+        [key = options.api_key](websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + key); }));
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   ws.read_message_max(impl_->max_message_bytes);
   ws.auto_fragment(false);

@@ -1,5 +1,6 @@
 // A small synchronous WebSocket client for `tessera prompt` and tests.
-// ws://host:port/path only (no TLS). One thread uses one client at a time.
+// ws://host:port/path, or wss:// (TLS, the server's certificate checked against
+// the system's CAs plus an optional CA file). One thread uses one client at a time.
 // Every call takes a timeout; when a call times out or fails the connection is
 // dropped (is_open() turns false) and later sends throw. No Beast in this header.
 #pragma once
@@ -26,6 +27,11 @@ struct ws_read_result {
   std::string error;
 };
 
+struct ws_connect_options {
+  std::string ca_file;  // wss: PEM CA to trust besides the system's ("" for none)
+  std::string api_key;  // sent as Authorization: Bearer KEY ("" for none)
+};
+
 class ws_client {
 public:
   // max_message_bytes: largest message the client accepts from the server.
@@ -34,9 +40,11 @@ public:
   ws_client(const ws_client&) = delete;
   ws_client& operator=(const ws_client&) = delete;
 
-  // Connects and performs the WebSocket handshake. url: "ws://host:port/path".
-  // Throws std::runtime_error naming the URL on a bad URL, refusal or timeout.
-  void connect(const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Connects and performs the WebSocket handshake. url: "ws://host:port/path"
+  // or "wss://...". Throws std::runtime_error naming the URL on a bad URL,
+  // refusal, an untrusted certificate or timeout.
+  void connect(const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+               const ws_connect_options& options = {});
 
   // Sends one whole message. Throws std::runtime_error when not open or on failure.
   void send_text(const std::string& payload, std::chrono::milliseconds timeout = std::chrono::seconds(10));

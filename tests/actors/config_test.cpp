@@ -208,3 +208,29 @@ TEST_CASE("a missing config file is named") {
     CHECK(std::string(e.what()).find("/nonexistent/tessera.toml") != std::string::npos);
   }
 }
+
+TEST_CASE("TLS files come from [node] and credentials files from [auth]") {
+  auto cfg = parse_node_config(R"(
+[node]
+tls_cert = "certs/node.pem"
+tls_key = "certs/node.key"
+tls_ca = "certs/ca.pem"
+[auth]
+keys_file = "keys.txt"
+tokens_file = "tokens.txt"
+open = true
+)", "t");
+  CHECK(cfg.tls_cert == "certs/node.pem");
+  CHECK(cfg.tls_key == "certs/node.key");
+  CHECK(cfg.tls_ca == "certs/ca.pem");
+  CHECK(cfg.keys_file == "keys.txt");
+  CHECK(cfg.tokens_file == "tokens.txt");
+  CHECK(cfg.auth_open);
+  auto plain = default_node_config();
+  CHECK(plain.tls_cert.empty());
+  CHECK(plain.keys_file.empty());
+  CHECK_FALSE(plain.auth_open);
+  CHECK_THROWS_WITH(parse_node_config("[node]\ntls_cert = \"a.pem\"\n", "t"), Catch::Contains("node.tls_key: missing"));
+  CHECK_THROWS_WITH(parse_node_config("[auth]\nopen = \"yes\"\n", "t"), Catch::Contains("auth.open"));
+  CHECK_THROWS_WITH(parse_node_config("[auth]\nkey_file = \"k\"\n", "t"), Catch::Contains("auth.key_file"));
+}

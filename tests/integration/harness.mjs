@@ -65,11 +65,14 @@ export function buildModel(tessera, preset, dir) {
 // `limits` adds [limits] keys the same way, e.g. { client_frame: '"128MiB"' }.
 // `restart` ('always' | 'never') sets every local worker's restart policy (a
 // worker's own `restart` wins); unset, the node's default (always) applies.
+// `node` adds [node] keys and `auth` an [auth] table, written the same way.
 export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbeatTimeoutMs = 3000, context = 256,
-                                   keptInputs = '64MB', runtime = {}, limits = {}, restart }) {
+                                   keptInputs = '64MB', runtime = {}, limits = {}, restart, node = {}, auth }) {
   const lines = [
     '[node]', 'listen = "127.0.0.1:0"', 'log_level = "info"',
     `shard_dir = "${path.join(dir, 'shards')}"`, `static_dir = "${path.join(repoRoot, 'webworker')}"`,
+    ...Object.entries(node).map(([k, v]) => `${k} = ${v}`),
+    ...(auth ? ['[auth]', ...Object.entries(auth).map(([k, v]) => `${k} = ${v}`)] : []),
     '[model]', `dir = "${modelDir}"`, `context = ${context}`,
     '[runtime]', `heartbeat_ms = ${heartbeatMs}`, `heartbeat_timeout_ms = ${heartbeatTimeoutMs}`,
     'step_timeout_ms = 20000', 'queue_timeout_ms = 60000', `kept_inputs = "${keptInputs}"`,

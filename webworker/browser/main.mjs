@@ -5,7 +5,9 @@
 // Query parameters (all optional):
 //   ws=ws://host:port/ws/worker   node to join (default: this page's host)
 //   memory=1GB  threads=N  name=NAME  backend=wasm|webgpu  reconnect=0  hidden=fp16
+//   token=TOKEN                   join token (the node's join link carries it)
 // Element ids the tests read: #status #layers #served #steps #progress #device #worker-id #error #kv
+// #secure-context #isolated #webgpu #wasm-threads #slow-reason (why the tab runs slow, when it does)
 // #replans (one <li data-version=N> per re-plan, newest first; text from core/plan_news.mjs)
 const $ = (id) => document.getElementById(id);
 const text = (id, v) => { const e = $(id); if (e) e.textContent = v; };
@@ -61,16 +63,44 @@ function showStatus(s) {
   }
 }
 
+// Why this tab runs slower than it could, or '' (shown in #slow-reason).
+function slowReason(caps) {
+  if (!isSecureContext)
+    return `This page came over plain http from ${location.host}, which is not loopback, so the browser does not treat it as a secure context: no WebGPU and no cross-origin isolation, so ONNX Runtime runs single-threaded WASM (slow). Open the node's https:// join link instead (the node needs [node] tls_cert and tls_key, and this machine must trust its CA; see docs/security.md).`;
+  if (!crossOriginIsolated)
+    return 'This page is not cross-origin isolated (the node did not send Cross-Origin-Opener-Policy / Cross-Origin-Embedder-Policy headers), so ONNX Runtime runs single-threaded WASM (slow).';
+  if (caps && caps.wasmThreads <= 1 && !caps.webgpu)
+    return 'ONNX Runtime runs WASM with one thread (the threads= parameter or a one-core machine).';
+  return '';
+}
+
+function showCapabilities(caps) {
+  text('secure-context', String(isSecureContext));
+  text('isolated', String(crossOriginIsolated));
+  if (caps) {
+    text('webgpu', caps.webgpu ? 'in use' : caps.webgpuApi ? 'API present, no adapter' : 'unavailable');
+    text('wasm-threads', String(caps.wasmThreads));
+  }
+  const why = slowReason(caps);
+  const box = $('slow-reason');
+  if (box) {
+    box.textContent = why;
+    box.hidden = !why;
+  }
+}
+
 // Status fields absent from a message keep their last shown value.
 const shown = { state: 'starting', tokensServed: 0, stepsServed: 0 };
 
 function main() {
+  showCapabilities(null);
   const serving = new Worker(`/browser/serve_worker.mjs${location.search}`, { type: 'module', name: 'tessera-serve' });
   globalThis.tesseraServe = serving;  // for tests and the console
   serving.onmessage = ({ data }) => {
     if (data.log) log(data.log.level, data.log.msg);
     if (data.device) text('device', data.device);
     if (data.name) text('name', data.name);
+    if (data.capabilities) showCapabilities(data.capabilities);
     if (data.status) showStatus(Object.assign(shown, data.status));
   };
   serving.onerror = (e) => {

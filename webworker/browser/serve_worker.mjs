@@ -5,7 +5,7 @@
 // page's main thread, so a hidden, throttled or busy tab keeps beating and serving.
 // It reads the page's query parameters (see main.mjs) from its own URL and
 // posts to the page: { status } (WorkerCore status objects), { log: { level, msg } },
-// { device } and { name }.
+// { device }, { name } and { capabilities: { webgpuApi, webgpu, wasmThreads } }.
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createWebSession } from '../core/web_session.mjs';
 import { CacheStore } from './cache_store.mjs';
@@ -57,11 +57,15 @@ async function main() {
   const cores = navigator.hardwareConcurrency || 1;
   const threads = Number(params.get('threads')) || (crossOriginIsolated ? Math.min(4, cores) : 1);
   ort.env.wasm.numThreads = crossOriginIsolated ? threads : 1;
+  post({ capabilities: { webgpuApi: Boolean(navigator.gpu), webgpu: backend === 'webgpu', wasmThreads: ort.env.wasm.numThreads } });
   const sessionOptions = { executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'], logSeverityLevel: 3 };
   const store = await new CacheStore().open();
   const deviceKind = backend === 'webgpu' ? 'webgpu' : 'wasm';
   post({ device: `${deviceKind}, ${ort.env.wasm.numThreads} thread(s)${crossOriginIsolated ? '' : ' (not cross-origin isolated)'}` });
-  const url = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/worker`;
+  // The join link's ?token= goes to the worker socket (and, through WorkerCore, to shard downloads).
+  let url = params.get('ws') ?? `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/worker`;
+  const token = params.get('token');
+  if (token && !new URL(url).searchParams.has('token')) url += `${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
   const shell = {
     ort, deviceKind, threads: ort.env.wasm.numThreads, name: params.get('name') ?? `browser-${Math.random().toString(36).slice(2, 8)}`,
     memoryBytes: parseBytes(params.get('memory') ?? '1GB'), sessionOptions, store, log, connect,

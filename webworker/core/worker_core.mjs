@@ -62,6 +62,7 @@ export class WorkerCore {
     this.url = url;
     const u = new URL(url);
     this.httpBase = `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}/`;
+    this.joinToken = u.searchParams.get('token');  // shard downloads present it too
     const flops = await this.measure();
     // a new connection may be a restarted node reusing sequence ids: keep the
     // loaded stage (a re-Assign of it is instant) but no KV
@@ -234,7 +235,9 @@ export class WorkerCore {
     if (missing.length) progress(true);
     for (const f of missing) {
       const url = new URL(f.url, this.httpBase).toString();
-      const res = await this.fetch(url);
+      const fetchUrl = new URL(url);
+      if (this.joinToken) fetchUrl.searchParams.set('token', this.joinToken);
+      const res = await this.fetch(fetchUrl.toString());
       if (!res.ok) throw new StageError(`download ${url}: HTTP ${res.status}`, ErrorCode.LOAD_FAILED);
       const sink = await store.writer(a.shard_id, f);
       let got = 0;

@@ -3,7 +3,10 @@
 //
 //   node webworker/node/worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB]
 //        [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS]
-//        [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N]
+//        [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--ca FILE]
+//
+// A node that requires join tokens takes one in the URL: --url wss://HOST:PORT/ws/worker?token=TOKEN.
+// --ca FILE trusts that PEM CA for wss:// (e.g. `tessera certs`' ca.pem; NODE_EXTRA_CA_CERTS works too).
 //
 // --flops N claims N floating-point operations per second instead of running
 // the speed benchmark (tests pin the planner's view of a worker with it).
@@ -17,6 +20,9 @@
 // `tessera-worker[NAME] replan: plan v3 — <why> · you: [0,4) → [0,6) · ...`.
 import { parseArgs } from 'node:util';
 import os from 'node:os';
+import fs from 'node:fs';
+import https from 'node:https';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { sessionOptions } from './ort_node.mjs';
 import { threadedOrt as ort } from './ort_thread.mjs';
@@ -25,7 +31,7 @@ import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
 
-const usage = 'usage: worker.mjs --url ws://HOST:PORT/ws/worker [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N]';
+const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--ca FILE]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
@@ -45,7 +51,7 @@ function parse() {
       options: {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
-        'hidden-dtype': { type: 'string' }, flops: { type: 'string' },
+        'hidden-dtype': { type: 'string' }, flops: { type: 'string' }, ca: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -74,15 +80,37 @@ function parse() {
     connectTimeoutMs: int('--connect-timeout-ms', v['connect-timeout-ms'], 10000),
     benchmark: !v['no-benchmark'] && v.flops === undefined,
     flops: v.flops === undefined ? 0 : flopsArg(v.flops),
+    ca: v.ca === undefined ? undefined : readCa(v.ca),
+  };
+}
+
+function readCa(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    fail(`--ca: cannot read '${file}': ${e.message}`);
+  }
+}
+
+// fetch() for shard downloads that trusts `ca` on https:// (Node's global fetch takes no CA).
+function fetchTrusting(ca) {
+  return (url) => {
+    if (!url.startsWith('https:')) return globalThis.fetch(url);
+    return new Promise((resolve, reject) => {
+      const req = https.get(url, { ca }, (res) => resolve({
+        ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: Readable.toWeb(res),
+      }));
+      req.on('error', reject);
+    });
   };
 }
 
 // Retries refused connections until the deadline (the node may still be starting).
-async function connectWithRetry(url, timeoutMs) {
+async function connectWithRetry(url, timeoutMs, ca) {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     try {
-      return await connectWebSocket(url, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+      return await connectWebSocket(url, { timeoutMs: Math.max(1000, deadline - Date.now()), ca });
     } catch (e) {
       if (Date.now() + delay > deadline) throw e;
       await new Promise((r) => setTimeout(r, delay));
@@ -98,13 +126,14 @@ async function main() {
   const shell = {
     ort, deviceKind: 'node-cpu', threads: a.threads ?? os.availableParallelism?.() ?? os.cpus().length,
     name: a.name, memoryBytes: a.memory, sessionOptions: opts, store, log, hiddenDtype: a.hiddenDtype,
-    connect: (url) => connectWithRetry(url, a.connectTimeoutMs),
+    connect: (url) => connectWithRetry(url, a.connectTimeoutMs, a.ca),
+    ...(a.ca ? { fetch: fetchTrusting(a.ca) } : {}),
     createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
     onPlanNews: (entry) => console.log(`tessera-worker[${a.name}] replan: ${entry.text}`),
   };
   const core = new WorkerCore(shell, {
     benchmark: a.benchmark,
-    onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url}`); } },
+    onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url.replace(/token=[^&]+/, 'token=…')}`); } },
   });
   if (a.flops) core.flopsPerS = a.flops;
   let stopping = false;

@@ -79,7 +79,9 @@ export class NodeWebSocket {
   }
 }
 
-export function connectWebSocket(url, { maxBytes = 256 << 20, timeoutMs = 10000 } = {}) {
+// wss:// checks the node's certificate against Node's CAs (plus NODE_EXTRA_CA_CERTS),
+// or against `ca` (PEM text) when given.
+export function connectWebSocket(url, { maxBytes = 256 << 20, timeoutMs = 10000, ca } = {}) {
   const u = new URL(url);
   if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`WebSocket URL must be ws:// or wss://, got '${url}'`);
   const key = randomBytes(16).toString('base64');
@@ -89,6 +91,7 @@ export function connectWebSocket(url, { maxBytes = 256 << 20, timeoutMs = 10000 
       host: u.hostname, port: u.port || (u.protocol === 'wss:' ? 443 : 80), path: u.pathname + u.search,
       headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13' },
       timeout: timeoutMs,
+      ...(ca && u.protocol === 'wss:' ? { ca } : {}),
     });
     req.on('upgrade', (res, socket, head) => {
       if (res.headers['sec-websocket-accept'] !== acceptKey(key)) {
