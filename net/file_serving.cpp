@@ -109,7 +109,8 @@ bool ends_with(std::string_view s, std::string_view tail) {
 }  // namespace
 
 bool is_page_file(std::string_view rel) {
-  if (rel.compare(0, 8, "browser/") != 0 && rel.compare(0, 5, "core/") != 0) return false;
+  if (rel.compare(0, 8, "browser/") != 0 && rel.compare(0, 5, "core/") != 0 && rel.compare(0, 10, "dashboard/") != 0)
+    return false;
   const std::string name = lower(rel);
   for (const char* ext : {".html", ".mjs", ".js", ".css", ".wasm", ".svg", ".png", ".ico"})
     if (ends_with(name, ext)) return true;

@@ -22,10 +22,10 @@ std::string mime_type(std::string_view file_name);
 std::optional<std::string> safe_relative_path(std::string_view url_path);
 
 // Whether a safe relative path (see above) under the static dir is one of the
-// worker page's own files: under browser/ or core/ (the page, its module
-// worker and what they import), with a web asset's extension (.html, .mjs,
-// .js, .css, .wasm, .svg, .png, .ico). Nothing else there is served (package.json,
-// node_modules/, tests, tools).
+// node's own pages' files: under browser/ or core/ (the worker page, its
+// module worker and what they import) or dashboard/ (the dashboard), with a
+// web asset's extension (.html, .mjs, .js, .css, .wasm, .svg, .png, .ico).
+// Nothing else there is served (package.json, node_modules/, tests, tools).
 bool is_page_file(std::string_view rel);
 
 // Whether `name` (the part after /ort/) is an onnxruntime-web dist file the

@@ -59,7 +59,8 @@ TEST_CASE("escape_text keeps one log line: control bytes, quotes and bad UTF-8 a
 }
 
 TEST_CASE("only the worker page's own files are served from the static dir", "[file_serving][limits]") {
-  for (const char* ok : {"browser/index.html", "browser/main.mjs", "core/wire.mjs", "browser/style.css", "core/x.js"})
+  for (const char* ok : {"browser/index.html", "browser/main.mjs", "core/wire.mjs", "browser/style.css", "core/x.js",
+                         "dashboard/dashboard.mjs", "dashboard/dashboard.css"})
     CHECK(is_page_file(ok));
   for (const char* no : {"package.json", "node_modules/ws/index.js", "browser/secret.json", "test/a.mjs", "tools/bench_worker.mjs",
                          "README.md", "node/worker.mjs", "core"})
