@@ -22,6 +22,8 @@ struct generate_params {
   float top_p = 1.0f;
   uint64_t seed = 0;
   std::vector<std::string> stop;
+  bool cache = true;       // "cache": false — neither use nor fill the prefix cache
+  std::string cache_salt;  // prefix cache entries are shared only between equal salts (per API key)
 };
 
 // Parses one request frame. Throws std::invalid_argument naming the bad field
@@ -67,6 +69,7 @@ struct done_event {
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
   request_timings timings;
+  uint64_t cached_tokens = 0;  // prompt positions forked from the prefix cache instead of computed
 };
 
 // The last message of a request that failed, or the answer to a frame that

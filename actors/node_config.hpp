@@ -60,6 +60,12 @@ struct node_config {
   double link_bytes_per_s = 1e9;           // worker link bandwidth, both ways
   uint32_t first_plan_wait_ms = 15000;     // wait this long for the local workers before the first plan
 
+  // [cache]: the prefix cache (docs/prefix_cache.md)
+  bool cache_enabled = true;             // reuse kept KV of earlier requests' prefixes
+  uint32_t cache_block_tokens = 16;      // prefixes match in whole blocks of this many tokens
+  uint64_t cache_kv_budget_bytes = 0;    // caps each worker's KV (live + cached); 0 (unset): its memory less weights and scratch
+  uint32_t cache_rebuild_top = 4;        // after a re-plan, rebuild this many of the hottest lost prefixes
+
   // [workers]
   std::string worker_command = "node";           // program
   std::string worker_script = "webworker/node/worker.mjs";

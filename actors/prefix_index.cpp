@@ -30,6 +30,14 @@ size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& 
 
 }  // namespace
 
+uint64_t stage_kv_budget(uint64_t memory_bytes, uint64_t files_bytes, uint64_t scratch_bytes, uint64_t cap) {
+  uint64_t used = files_bytes + scratch_bytes;
+  uint64_t budget = memory_bytes > used ? memory_bytes - used : 1;
+  if (cap != 0)
+    budget = std::min(budget, cap);
+  return std::max<uint64_t>(budget, 1);
+}
+
 bool cache_stage::operator<(const cache_stage& o) const {
   return std::tie(worker_id, shard_id, load_epoch) < std::tie(o.worker_id, o.shard_id, o.load_epoch);
 }
@@ -84,7 +92,7 @@ std::pair<uint32_t, uint64_t> prefix_index::best_on(const cache_stage& stage, co
 }
 
 prefix_match prefix_index::lookup(const std::string& salt, const std::vector<int64_t>& tokens,
-                                  const std::vector<cache_stage>& stages, uint32_t max_positions) {
+                                  const std::vector<cache_stage>& stages, uint32_t max_positions, bool may_wait) {
   prefix_match m;
   auto max_blocks = static_cast<uint32_t>(std::min<size_t>(tokens.size(), max_positions) / block_);
   if (stages.empty())
@@ -100,6 +108,8 @@ prefix_match prefix_index::lookup(const std::string& salt, const std::vector<int
   // A fill in flight on the same route that will hold more of this prefix: wait for it.
   uint32_t fill_blocks = usable;
   for (const auto& [id, f] : fills_) {
+    if (!may_wait)
+      break;
     if (f.salt != salt || f.stages != stages)
       continue;
     auto common = static_cast<uint32_t>(std::min<size_t>(common_prefix(f.tokens, tokens), max_positions) / block_);

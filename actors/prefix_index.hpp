@@ -71,6 +71,11 @@ struct prefix_worker_stats {
   uint64_t hits = 0;
 };
 
+// The KV budget a worker gets with a stage (Assign.kv_budget): its memory less
+// the stage's files and the planner's scratch, capped by [cache] kv_budget
+// (`cap`, 0: none); at least 1 byte (0 on the wire would mean "decide yourself").
+uint64_t stage_kv_budget(uint64_t memory_bytes, uint64_t files_bytes, uint64_t scratch_bytes, uint64_t cap);
+
 class prefix_index {
 public:
   // block_tokens >= 1 (throws std::invalid_argument naming the value otherwise).
@@ -80,8 +85,9 @@ public:
 
   // The longest usable prefix of `tokens` on `stages`, at most `max_positions`
   // long, in whole blocks. Counts the lookup (and its hit) in the stats.
+  // `may_wait` false: never answers wait_for (a request that waited long enough).
   prefix_match lookup(const std::string& salt, const std::vector<int64_t>& tokens,
-                      const std::vector<cache_stage>& stages, uint32_t max_positions);
+                      const std::vector<cache_stage>& stages, uint32_t max_positions, bool may_wait = true);
 
   // Sequence `seq` holds KV for `tokens` (every position) on every stage of
   // `stages`. Replaces what the index knew of `seq`; ends its fill, if any.

@@ -210,3 +210,10 @@ TEST_CASE("random sequences on random stages: every lookup equals the brute-forc
     }
   }
 }
+
+TEST_CASE("a stage's KV budget is the worker's memory less files and scratch, capped by the config") {
+  CHECK(stage_kv_budget(1000, 300, 200, 0) == 500);
+  CHECK(stage_kv_budget(1000, 300, 200, 100) == 100);
+  CHECK(stage_kv_budget(1000, 300, 200, 900) == 500);
+  CHECK(stage_kv_budget(400, 300, 200, 0) == 1);  // never 0: on the wire that means "decide yourself"
+}

@@ -150,13 +150,14 @@ export class WorkerCore {
     this.log('info', `welcome worker_id=${w.worker_id} heartbeat_ms=${w.heartbeat_ms}`);
   }
 
-  // What the worker holds right now: { sequences, kvTokens, kvBytes, cachedSequences,
-  // cachedBytes, evictions, kvBudget } (the node's leak check compares the first two).
+  // What the worker holds right now: { sequences, kvTokens } of live sequences (the
+  // node's leak check compares these), and kvBytes (live and cached), cachedSequences,
+  // cachedBytes, evictions, kvBudget of its prefix cache.
   kvHeld() {
-    const seqs = this.runner?.sequences() ?? [];
+    const k = this.keeper;
+    const seqs = (this.runner?.sequences() ?? []).filter((q) => !k?.isCached(q));
     let kvTokens = 0;
     for (const q of seqs) kvTokens += this.runner.kvLength(q);
-    const k = this.keeper;
     return {
       sequences: seqs.length, kvTokens, kvBytes: this.runner?.kvBytes() ?? 0, cachedSequences: k?.cached.size ?? 0,
       cachedBytes: k?.cachedBytes() ?? 0, evictions: k?.evictions ?? 0, kvBudget: k?.budget ?? 0,
