@@ -76,8 +76,10 @@ try {
   const on = await chat(true);
   if (JSON.stringify(on.replies) !== JSON.stringify(off.replies)) throw new Error('chat replies differ with and without the cache');
 
-  // 3. memory
-  const st = await h.getJson(node.port, '/api/status');
+  // 3. memory, once every worker's Heartbeat says no live sequence is left
+  const st = await h.settle(node.port, 'the workers to report no live sequence', 30000,
+                            (x) => x.workers.every((w) => (w.worker_kv_sequences ?? 0) === 0),
+                            (x) => JSON.stringify(x.workers.map((w) => w.worker_kv_sequences)));
   const mem = st.workers.filter((w) => w.layers).map((w) => ({
     worker: w.name, layers: w.layers, kv_budget: w.cache.kv_budget, kv_bytes: w.cache.kv_bytes,
     cached_bytes: w.cache.cached_bytes, cached_sequences: w.cache.cached_sequences, evictions: w.cache.evictions,
