@@ -45,7 +45,7 @@ TEST_CASE("omitted fields take their defaults, max_tokens the node's") {
   CHECK(p.stop == std::vector<std::string>{"x"});
 }
 
-TEST_CASE("a request uses the prefix cache unless it says \"cache\": false") {
+TEST_CASE("a request uses the prefix cache unless it sets cache to false") {
   CHECK(parse_generate_request(R"({"prompt": "hi"})", 16).cache);
   CHECK_FALSE(parse_generate_request(R"({"prompt": "hi", "cache": false})", 16).cache);
   CHECK(parse_generate_request(R"({"prompt": "hi"})", 16).cache_salt.empty());  // no client sets the salt

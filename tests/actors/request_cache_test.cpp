@@ -158,7 +158,7 @@ TEST_CASE_METHOD(cache_fixture, "a cache miss forgets the source on that worker 
   CHECK(std::count(o.cache.begin(), o.cache.end(), std::vector<int64_t>{0, 20, 19}) == 1);  // asked once
 }
 
-TEST_CASE_METHOD(cache_fixture, "\"cache\": false asks the cache nothing and releases without keeping") {
+TEST_CASE_METHOD(cache_fixture, "a request with the cache off asks it nothing and releases without keeping") {
   auto o = run(false, 99, 0);
   CHECK(o.tokens == reply);
   CHECK(o.done.cached_tokens == 0);
