@@ -98,6 +98,12 @@ void read_stop(const std::string& key, const json& v, generate_params& p, const 
     add_stop(s, p, lim);
 }
 
+void read_cache(const std::string& key, const json& v, generate_params& p) {
+  if (!v.is_boolean())
+    bad("field '" + key + "' must be true or false, got " + v.dump());
+  p.cache = v.get<bool>();
+}
+
 // Every field a request may carry, and how it is read.
 struct request_field {
   const char* name;
@@ -106,7 +112,7 @@ struct request_field {
 const request_field request_fields[] = {
     {"prompt", read_prompt},           {"prompt_ids", read_prompt_ids}, {"max_tokens", read_max_tokens},
     {"temperature", read_temperature}, {"top_k", read_top_k},           {"top_p", read_top_p},
-    {"seed", read_seed},               {"stop", read_stop},
+    {"seed", read_seed},               {"stop", read_stop},             {"cache", read_cache},
 };
 
 }  // namespace
@@ -180,7 +186,10 @@ std::string encode(const done_event& e) {
   };
   json j = {{"done", true},
             {"finish_reason", e.finish_reason},
-            {"usage", {{"prompt_tokens", e.prompt_tokens}, {"completion_tokens", e.completion_tokens}}},
+            {"usage",
+             {{"prompt_tokens", e.prompt_tokens},
+              {"completion_tokens", e.completion_tokens},
+              {"cached_tokens", e.cached_tokens}}},
             {"timings", timings}};
   if (!e.text.empty())
     j["text"] = e.text;

@@ -29,6 +29,8 @@ struct generate_params {
   // Chat turns (role, content) formatted with the model's chat template in
   // place of `prompt` (the OpenAI chat route); tokenised with the prompt.
   std::vector<std::pair<std::string, std::string>> chat;
+  bool cache = true;       // "cache": false — neither use nor fill the prefix cache
+  std::string cache_salt;  // prefix cache entries are shared only between equal salts (per API key)
 };
 
 // What one request may hold, checked while parsing, before anything is
@@ -92,6 +94,7 @@ struct done_event {
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
   request_timings timings;
+  uint64_t cached_tokens = 0;  // prompt positions forked from the prefix cache instead of computed
 };
 
 // The last message of a request that failed, or the answer to a frame that

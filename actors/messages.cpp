@@ -54,6 +54,10 @@ void for_each_type(type_list_registrar r) {
   r.add<step_failed>("tessera::step_failed");
   r.add<relayed_input>("tessera::relayed_input");
   r.add<release_sequence>("tessera::release_sequence");
+  r.add<cache_lookup>("tessera::cache_lookup");
+  r.add<cache_match>("tessera::cache_match");
+  r.add<cache_insert>("tessera::cache_insert");
+  r.add<cache_forget>("tessera::cache_forget");
   r.add<ws_frame>("tessera::ws_frame");
   r.add<ws_closed>("tessera::ws_closed");
   r.add<worker_info>("tessera::worker_info");

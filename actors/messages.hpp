@@ -78,6 +78,10 @@ struct stage_step {
   // only and the worker actor of hop end_hop - 1 answers reply_to with a
   // step_result without tokens (rebuilding those stages' KV).
   uint32_t end_hop = 0;
+  // Prefix cache: hop i's sequence starts as a copy of the first fork_length
+  // KV positions of sequence fork_from[i] there (empty: no fork).
+  std::vector<uint64_t> fork_from;
+  uint32_t fork_length = 0;
 };
 
 // The last stage's answer for one step.
@@ -98,6 +102,7 @@ struct step_failed {
   uint32_t hop = 0;
   uint64_t worker_id = 0;
   std::string reason;
+  uint32_t code = 0;  // the worker's Error code when it refused the step (7: a fork missed), else 0
 };
 
 // Copy of the boundary input a worker actor relayed into hop `hop` (only for
@@ -112,9 +117,45 @@ struct relayed_input {
   std::vector<tensor_blob> tensors;
 };
 
-// Drop the KV of a sequence on one worker.
+// Drop the KV of a sequence on one worker, or keep it as a cached prefix.
 struct release_sequence {
   uint64_t sequence_id = 0;
+  bool keep = false;
+};
+
+// ---- prefix cache ------------------------------------------------------------------
+
+// request -> prefix cache: the longest prefix of `tokens` whose KV every hop of
+// `path` holds, at most `max_positions` long (a step must run at least one token).
+struct cache_lookup {
+  uint64_t request_id = 0;
+  std::string salt;
+  std::vector<int64_t> tokens;
+  uint32_t max_positions = 0;
+  route path;
+};
+
+// prefix cache -> request: fork `positions` KV positions, hop i from sequence
+// sources[i] (positions 0: compute everything).
+struct cache_match {
+  uint32_t positions = 0;
+  std::vector<uint64_t> sources;
+};
+
+// request -> prefix cache: sequence `sequence_id` holds KV for `tokens` on
+// every hop of `path` (after its prefill; at its end, when its KV is kept).
+struct cache_insert {
+  uint64_t sequence_id = 0;
+  std::string salt;
+  std::vector<int64_t> tokens;
+  route path;
+};
+
+// request / worker actor -> prefix cache: the sequence's KV is gone from worker
+// `worker_id` (0: from every worker).
+struct cache_forget {
+  uint64_t sequence_id = 0;
+  uint64_t worker_id = 0;
 };
 
 // ---- sockets -> actors (request -> client events: actors/client_protocol.hpp) --------
@@ -163,6 +204,7 @@ struct assign_shard {
   std::vector<shard_file_ref> files;
   uint32_t plan_version = 0;
   bool standby = false;  // load ahead only: the worker stands by to take over this stage
+  uint64_t kv_budget = 0;  // bytes of KV (live + cached) the worker may hold; 0: its memory less the files
 };
 
 // worker actor -> planner: the worker answered an Assign.
@@ -197,6 +239,8 @@ struct kv_summary {
   uint64_t tokens = 0;
   uint64_t bytes = 0;
   int64_t worker_sequences = -1;  // what the worker itself last reported (Heartbeat); -1: never
+  // The worker's own prefix cache counts (last Heartbeat).
+  uint64_t kv_bytes = 0, kv_budget = 0, cached_sequences = 0, cached_bytes = 0, evictions = 0;
 };
 
 // ---- migration to a better plan ----------------------------------------------------
@@ -270,12 +314,16 @@ TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.l
 TESSERA_INSPECT(route, x.plan_version, x.hops)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
-                x.sent_ns, x.keep_inputs_hops, x.end_hop)
+                x.sent_ns, x.keep_inputs_hops, x.end_hop, x.fork_from, x.fork_length)
 TESSERA_INSPECT(step_result, x.request_id, x.sequence_id, x.step, x.token_ids, x.compute_ms,
                 x.hops)
-TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason)
+TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason, x.code)
 TESSERA_INSPECT(relayed_input, x.request_id, x.step, x.hop, x.position, x.seq_len, x.tensors)
-TESSERA_INSPECT(release_sequence, x.sequence_id)
+TESSERA_INSPECT(release_sequence, x.sequence_id, x.keep)
+TESSERA_INSPECT(cache_lookup, x.request_id, x.salt, x.tokens, x.max_positions, x.path)
+TESSERA_INSPECT(cache_match, x.positions, x.sources)
+TESSERA_INSPECT(cache_insert, x.sequence_id, x.salt, x.tokens, x.path)
+TESSERA_INSPECT(cache_forget, x.sequence_id, x.worker_id)
 TESSERA_INSPECT(ws_frame, x.payload, x.binary)
 TESSERA_INSPECT(ws_closed, x.reason)
 TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes, x.flops_per_s,
@@ -283,11 +331,12 @@ TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes,
 TESSERA_INSPECT(worker_joined, x.info, x.worker)
 TESSERA_INSPECT(shard_file_ref, x.name, x.url, x.sha256, x.bytes)
 TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.files,
-                x.plan_version, x.standby)
+                x.plan_version, x.standby, x.kv_budget)
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
-TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences)
+TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences, x.kv_bytes,
+                x.kv_budget, x.cached_sequences, x.cached_bytes, x.evictions)
 TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
@@ -298,7 +347,8 @@ TESSERA_INSPECT(status_event, x.state, x.reason)
 TESSERA_INSPECT(request_timings, x.queue_ms, x.ttft_ms, x.per_token_ms, x.total_ms, x.decode_steps,
                 x.compute_ms_per_token, x.overhead_ms_per_token, x.stages, x.replays, x.input_replays,
                 x.migrations, x.lost_stages)
-TESSERA_INSPECT(done_event, x.finish_reason, x.text, x.prompt_tokens, x.completion_tokens, x.timings)
+TESSERA_INSPECT(done_event, x.finish_reason, x.text, x.prompt_tokens, x.completion_tokens, x.timings,
+                x.cached_tokens)
 TESSERA_INSPECT(error_event, x.message, x.code)
 TESSERA_INSPECT(cut_shards, x.bounds, x.keep)
 TESSERA_INSPECT(shards_ready, x.cut, x.stages, x.error)

@@ -22,6 +22,7 @@
 #include "actors/local_workers.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node_access.hpp"
+#include "actors/prefix_cache.hpp"
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
@@ -119,6 +120,11 @@ uint16_t node_runtime::start() {
   worker_options wopts{cfg};
   request_options ropts{cfg};
   ropts.board = d.board;
+  if (cfg.cache_enabled) {
+    auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, d.planner, d.tok, d.board});
+    wopts.cache = cache;
+    ropts.cache = cache;
+  }
 
   net::gateway_config gcfg;
   gcfg.host = cfg.listen_host;
@@ -204,6 +210,7 @@ std::string node_runtime::status_json() const {
   // it; the gateway stops before the system is destroyed (stop()).
   if (impl_->sys)
     n.actors_running = impl_->sys->registry().running();
+  n.cache = b.cache();
   return render_status(b.planner(), &n);
 }
 

@@ -222,6 +222,12 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"link_bandwidth", [&](auto& n, auto& k) { cfg.link_bytes_per_s = static_cast<double>(r.get_bytes(n, k)); }},
       {"first_plan_wait_ms", u32(cfg.first_plan_wait_ms, 0, 3600000)},
   };
+  std::map<std::string, h> cache_keys = {
+      {"enabled", [&](auto& n, auto& k) { cfg.cache_enabled = r.get_bool(n, k); }},
+      {"block_tokens", u32(cfg.cache_block_tokens, 1, 4096)},
+      {"kv_budget", [&](auto& n, auto& k) { cfg.cache_kv_budget_bytes = r.get_bytes(n, k); }},
+      {"rebuild_top", u32(cfg.cache_rebuild_top, 0, 1000)},
+  };
   auto parse_local = [&](const toml::node& n, const std::string& key) {
     auto* arr = n.as_array();
     if (!arr)
@@ -258,6 +264,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
            {"planner", [&](auto& n, auto& k) { r.table(n, k, planner_keys); }},
            {"limits", [&](auto& n, auto& k) { r.table(n, k, limits_keys); }},
            {"auth", [&](auto& n, auto& k) { r.table(n, k, auth_keys); }},
+           {"cache", [&](auto& n, auto& k) { r.table(n, k, cache_keys); }},
            {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     r.fail(cfg.tls_cert.empty() ? "node.tls_cert" : "node.tls_key",

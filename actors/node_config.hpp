@@ -75,6 +75,11 @@ struct node_config {
   std::string keys_file;    // API keys (`tessera keys`): clients need one when set
   std::string tokens_file;  // worker join tokens (`tessera tokens`): workers need one when set
   bool auth_open = false;   // allow listening beyond loopback without keys_file and tokens_file
+  // [cache]: the prefix cache (docs/prefix_cache.md)
+  bool cache_enabled = true;             // reuse kept KV of earlier requests' prefixes
+  uint32_t cache_block_tokens = 16;      // prefixes match in whole blocks of this many tokens
+  uint64_t cache_kv_budget_bytes = 0;    // caps each worker's KV (live + cached); 0 (unset): its memory less weights and scratch
+  uint32_t cache_rebuild_top = 4;        // after a re-plan, rebuild this many of the hottest lost prefixes
 
   // [workers]
   std::string worker_command = "node";           // program

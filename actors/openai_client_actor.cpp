@@ -36,6 +36,7 @@ struct openai_state {
   std::vector<api_choice> choices;
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
+  uint64_t cached_tokens = 0;  // of the first choice (the prompt is counted once)
   request_hdl running;
   static inline const char* name = "tessera.openai_client";
 };
@@ -47,12 +48,12 @@ void finish(openai_actor* self) {
   st.ended = true;
   if (st.req.stream) {
     if (st.req.include_usage)
-      st.reply->write(sse_usage(st.ctx, st.prompt_tokens, st.completion_tokens));
+      st.reply->write(sse_usage(st.ctx, st.prompt_tokens, st.completion_tokens, st.cached_tokens));
     st.reply->write(sse_done());
     st.reply->end_stream();
   } else {
     st.reply->respond(200, "application/json",
-                      encode_api_response(st.ctx, st.choices, st.prompt_tokens, st.completion_tokens));
+                      encode_api_response(st.ctx, st.choices, st.prompt_tokens, st.completion_tokens, st.cached_tokens));
   }
   self->quit();
 }
@@ -128,6 +129,8 @@ client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr
         auto& st = self->state;
         add_text(self, e.text);
         st.choices.back().finish_reason = e.finish_reason;
+        if (st.choices.size() == 1)
+          st.cached_tokens = e.cached_tokens;
         st.prompt_tokens = e.prompt_tokens;
         st.completion_tokens += e.completion_tokens;
         if (st.req.stream)

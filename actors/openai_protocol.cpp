@@ -189,6 +189,9 @@ api_request parse_api_request(api_kind kind, const std::string& body, const std:
     } else if (key == "stream_options") {
       stream_options_seen = !v.is_null();
       read_stream_options(v, r);
+    } else if (key == "cache") {  // Tessera extension: false skips the prefix cache
+      if (!v.is_null())
+        r.params.cache = boolean(key, v);
     } else if (key == "user") {
       if (!v.is_string())
         invalid(key, "'user' must be a string");
@@ -239,10 +242,11 @@ json chunk(const api_context& c, json choices) {
 
 std::string event(const json& j) { return "data: " + dump(j) + "\n\n"; }
 
-json usage(uint64_t prompt_tokens, uint64_t completion_tokens) {
+json usage(uint64_t prompt_tokens, uint64_t completion_tokens, uint64_t cached_tokens) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
-          {"total_tokens", prompt_tokens + completion_tokens}};
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
 }
 
 }  // namespace
@@ -271,9 +275,10 @@ std::string sse_finish(const api_context& c, uint32_t index, const std::string& 
   return event(chunk(c, json::array({choice})));
 }
 
-std::string sse_usage(const api_context& c, uint64_t prompt_tokens, uint64_t completion_tokens) {
+std::string sse_usage(const api_context& c, uint64_t prompt_tokens, uint64_t completion_tokens,
+                      uint64_t cached_tokens) {
   auto j = chunk(c, json::array());
-  j["usage"] = usage(prompt_tokens, completion_tokens);
+  j["usage"] = usage(prompt_tokens, completion_tokens, cached_tokens);
   return event(j);
 }
 
@@ -289,7 +294,7 @@ std::string sse_comment(const std::string& text) {
 std::string sse_error(const api_error& e) { return "data: " + encode_api_error(e) + "\n\n"; }
 
 std::string encode_api_response(const api_context& c, const std::vector<api_choice>& choices,
-                                uint64_t prompt_tokens, uint64_t completion_tokens) {
+                                uint64_t prompt_tokens, uint64_t completion_tokens, uint64_t cached_tokens) {
   json list = json::array();
   for (uint32_t i = 0; i < choices.size(); ++i) {
     json choice = {{"index", i}, {"finish_reason", choices[i].finish_reason}, {"logprobs", nullptr}};
@@ -305,7 +310,7 @@ std::string encode_api_response(const api_context& c, const std::vector<api_choi
                    {"model", c.model},
                    {"system_fingerprint", "tessera"},
                    {"choices", list},
-                   {"usage", usage(prompt_tokens, completion_tokens)}});
+                   {"usage", usage(prompt_tokens, completion_tokens, cached_tokens)}});
 }
 
 int http_status_for(const std::string& code) {

@@ -68,7 +68,9 @@ std::string sse_delta(const api_context& c, uint32_t index, const std::string& t
 // The chunk that ends choice `index` with its finish_reason ("stop"/"length").
 std::string sse_finish(const api_context& c, uint32_t index, const std::string& finish_reason);
 // The usage chunk (empty choices), sent only with stream_options.include_usage.
-std::string sse_usage(const api_context& c, uint64_t prompt_tokens, uint64_t completion_tokens);
+// `cached_tokens`: prompt tokens served from the prefix cache (usage.prompt_tokens_details).
+std::string sse_usage(const api_context& c, uint64_t prompt_tokens, uint64_t completion_tokens,
+                      uint64_t cached_tokens = 0);
 // "data: [DONE]\n\n".
 std::string sse_done();
 // An SSE comment line (": text\n\n") that keeps a waiting stream alive.
@@ -83,7 +85,7 @@ struct api_choice {
 
 // The non-streaming response object (chat.completion or text_completion).
 std::string encode_api_response(const api_context& c, const std::vector<api_choice>& choices,
-                                uint64_t prompt_tokens, uint64_t completion_tokens);
+                                uint64_t prompt_tokens, uint64_t completion_tokens, uint64_t cached_tokens = 0);
 
 // The HTTP status for a request's error_event code (bad_request -> 400, ...).
 int http_status_for(const std::string& tessera_code);

@@ -41,7 +41,7 @@ nlohmann::json plan_json(const planner::plan& p) {
   return j;
 }
 
-nlohmann::json worker_json(const worker_view& w) {
+nlohmann::json worker_json(const worker_view& w, const prefix_cache_view* cache) {
   nlohmann::json j = {{"id", w.id},
                       {"name", w.name},
                       {"device", w.device},
@@ -52,6 +52,7 @@ nlohmann::json worker_json(const worker_view& w) {
                       {"kv_tokens", w.kv_tokens}};
   if (w.worker_kv_sequences >= 0)
     j["worker_kv_sequences"] = w.worker_kv_sequences;
+  j["cache"] = worker_cache_json(w.id, w.cache, cache);
   if (w.layers) {
     j["layers"] = {w.layers->first, w.layers->second};
     j["shard"] = w.shard;
@@ -66,8 +67,9 @@ nlohmann::json worker_json(const worker_view& w) {
 
 std::string render_status(const planner_view& view, const node_status* node) {
   nlohmann::json workers = nlohmann::json::array();
+  const prefix_cache_view* cache = node && node->cache ? &*node->cache : nullptr;
   for (const auto& w : view.workers)
-    workers.push_back(worker_json(w));
+    workers.push_back(worker_json(w, cache));
   nlohmann::json j = {{"ready", view.ready},
                       {"reason", view.reason},
                       {"plan_version", view.plan_version},
@@ -99,6 +101,8 @@ std::string render_status(const planner_view& view, const node_status* node) {
                      {"tokens_generated", node->tokens_generated}};
     if (node->actors_running)
       j["actors"] = {{"running", *node->actors_running}};
+    if (cache)
+      j["prefix_cache"] = prefix_cache_json(*cache);
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actors/model_profile.hpp"  // to_model_profile
+#include "actors/prefix_cache_view.hpp"
 #include "planner/planner.hpp"
 
 namespace tessera::actors {
@@ -36,6 +37,7 @@ struct worker_view {
   uint32_t threads = 0;
   uint64_t kv_sequences = 0, kv_tokens = 0;
   int64_t worker_kv_sequences = -1;                // -1: the worker does not report it
+  worker_cache_counts cache;                       // its prefix cache, as its last Heartbeat said
   std::optional<std::pair<int, int>> layers;       // the stage it serves
   std::string shard;                               // with `layers`
   bool loaded = false;                             // with `layers`
@@ -77,13 +79,14 @@ struct node_status {
   std::string listen;  // HOST:PORT
   uint64_t requests_active = 0, requests_done = 0, requests_failed = 0, tokens_generated = 0;
   std::optional<size_t> actors_running;
+  std::optional<prefix_cache_view> cache;  // the prefix cache actor's snapshot
 };
 
 // /api/status: {"ready", "reason", "plan_version", "model": {name, num_layers}, "workers": [...],
 // "plan": {"feasible", "objective", "predicted_ms_per_token", "reason"?, "stages": [{worker,
 // layers: [a, b], memory_bytes, memory_budget, predicted_ms}]}, "replans", "link": {rtt_ms,
-// bytes_per_s, measured}, "migration"?} and,
-// with `node`, "listen", "requests" and "actors".
+// bytes_per_s, measured}, "migration"?} and, with `node`, "listen", "requests" and "actors",
+// and with its cache, "prefix_cache" and each worker's "cache" (actors/prefix_cache_view.hpp).
 std::string render_status(const planner_view& view, const node_status* node = nullptr);
 
 }  // namespace tessera::actors

@@ -27,6 +27,7 @@
 
 #include "actors/metrics.hpp"
 #include "actors/planner_state.hpp"
+#include "actors/prefix_index.hpp"
 #include "model/graph/graph_inspector.hpp"
 
 namespace tessera::actors {
@@ -62,6 +63,7 @@ void publish(planner_actor* self) {
     wv.kv_sequences = w.kv.sequences;
     wv.kv_tokens = w.kv.tokens;
     wv.worker_kv_sequences = w.kv.worker_sequences;
+    wv.cache = {w.kv.kv_bytes, w.kv.kv_budget, w.kv.cached_sequences, w.kv.cached_bytes, w.kv.evictions};
     for (auto& s : st.slots)
       if (s.worker_id == id) {
         wv.layers = std::make_pair(s.shard.layer_begin, s.shard.layer_end);
@@ -142,7 +144,13 @@ void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool s
     ++w.load_epoch;
   }
   slot.deferred = false;
-  self->send(w.handle, to_assign(slot.shard, version, standby));
+  auto a = to_assign(slot.shard, version, standby);
+  uint64_t files = 0;
+  for (const auto& f : a.files)
+    files += f.bytes;
+  a.kv_budget = stage_kv_budget(w.info.memory_bytes, files, self->state.cfg.scratch_bytes,
+                                self->state.cfg.cache_kv_budget_bytes);
+  self->send(w.handle, std::move(a));
 }
 
 // `current` is loaded everywhere: serve it, tell requests (and workers, when

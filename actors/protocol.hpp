@@ -31,6 +31,7 @@ using heartbeat_check_atom = caf::atom_constant<caf::atom("hbcheck")>; // worker
 using replan_atom = caf::atom_constant<caf::atom("replan")>;           // planner: the settle time is over, re-plan
 using park_deadline_atom = caf::atom_constant<caf::atom("parkdue")>;   // planner: requests had their time to park
 using kv_poll_atom = caf::atom_constant<caf::atom("kvpoll")>;          // planner: poll every worker's KV ledger
+using cache_poll_atom = caf::atom_constant<caf::atom("cachepoll")>;    // prefix cache: check the plan, publish status, start a rebuild
 
 // ---- message structs (defined in actors/messages.hpp) ----------------------------
 
@@ -52,6 +53,10 @@ struct plan_news;
 struct cut_shards;
 struct shards_ready;
 struct kv_summary;
+struct cache_lookup;
+struct cache_match;
+struct cache_insert;
+struct cache_forget;
 struct token_event;   // these four: actors/client_protocol.hpp
 struct status_event;
 struct done_event;
@@ -107,6 +112,14 @@ using client_hdl = caf::typed_actor<
     caf::reacts_to<status_event>,  // its running request
     caf::reacts_to<done_event>,    // its running request (then it ends)
     caf::reacts_to<error_event>>;  // its running request (then it ends)
+
+// The orchestrator's prefix cache (prefix_cache_actor.cpp): the index of the
+// KV prefixes kept on the workers, per stage, and their background rebuild.
+using cache_hdl = caf::typed_actor<
+    caf::replies_to<cache_lookup>::with<cache_match>,  // request, before a prefill
+    caf::reacts_to<cache_insert>,                      // request: after its prefill, and when it ends kept
+    caf::reacts_to<cache_forget>,                      // request (failed, or a fork missed); worker actor (Evicted)
+    caf::reacts_to<cache_poll_atom>>;                  // itself
 
 // The root actor that supervises the planner (node.cpp).
 using node_hdl = caf::typed_actor<caf::reacts_to<stop_atom>>;  // node_runtime::stop

@@ -60,6 +60,7 @@ void fail(request_actor* self, errc code, const std::string& message) {
   spdlog::warn("request={} failed: {}", self->state.id, net::escape_text(message, 512));
   metrics().request_ended(self->state.id, "failed");
   count_end(self, false);
+  forget_in_cache(self);
   self->send(self->state.client, error_event{message, to_string(code)});
   release_all(self);
   self->state.now = phase::done;
@@ -75,6 +76,7 @@ void finish(request_actor* self, const std::string& reason) {
                st.id, reason, done.prompt_tokens, done.completion_tokens, done.timings.ttft_ms,
                done.timings.per_token_ms);
   self->send(st.client, std::move(done));
+  keep_in_cache(self);  // the route's workers keep the KV as a cached prefix
   release_all(self);
   st.now = phase::done;
   self->quit();
@@ -113,6 +115,10 @@ void send_step(request_actor* self, uint32_t first_hop, uint32_t end_hop, uint32
   s.end_hop = end_hop;
   s.reply_to = self;
   s.keep_inputs_hops = inputs_to_keep(st, first_hop, end_hop == 0 ? hops : end_hop, position, seq_len);
+  s.fork_from = st.step_fork = std::move(st.next_fork);
+  s.fork_length = st.step_fork_length = st.next_fork_length;
+  st.next_fork.clear();
+  st.next_fork_length = 0;
   st.step_sent = clock_type::now();
   for (auto& h : st.path.hops)
     st.used_workers.insert(h.worker);
@@ -132,6 +138,8 @@ void send_token_step(request_actor* self) {
   st.now = phase::prefill;
   if (st.step > 0)
     ++st.session->replays;
+  if (prefill_from_cache(self))
+    return;  // the prefix cache answers, then the prefill goes out
   send_step(self, 0, 0, 0, tokens, {}, static_cast<uint32_t>(tokens.size()), st.session->next_sampling());
 }
 
@@ -217,6 +225,7 @@ void on_result(request_actor* self, step_result& r) {
   if (r.token_ids.empty())
     return;
   auto now = clock_type::now();
+  cache_step_done(self, st.now == phase::prefill);
   if (st.now == phase::decoding)
     st.session->count_decode_step(r.compute_ms, ms_between(st.step_sent, now));
   st.now = phase::decoding;
@@ -246,6 +255,7 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
   self->set_exit_handler([=](caf::exit_msg& e) {
     release_all(self);  // the client went away: drop our KV on the workers
     metrics().request_ended(self->state.id, "cancelled");
+    forget_in_cache(self);
     count_end(self, false);
     self->state.now = phase::done;
     self->quit(e.reason);
@@ -259,7 +269,7 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
       },
       [=](step_result& r) { on_result(self, r); },
       [=](step_failed& f) {
-        if (f.step == self->state.step)
+        if (f.step == self->state.step && !on_cache_miss(self, f))
           recover(self, f.reason);
       },
       [=](plan_pause& p) {

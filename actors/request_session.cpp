@@ -89,6 +89,7 @@ done_event request_session::finish(const std::string& reason, uint32_t stages, c
   auto n = generated();
   d.prompt_tokens = prompt_len_;
   d.completion_tokens = n;
+  d.cached_tokens = cached_tokens;
   auto& t = d.timings;
   t.queue_ms = routed_ ? ms_between(created_, *routed_) : 0.0;
   t.ttft_ms = n > 0 ? ms_between(created_, first_token_) : 0.0;

@@ -32,6 +32,7 @@ public:
   std::optional<std::pair<errc, std::string>> start();
 
   const std::vector<int64_t>& tokens() const { return tokens_; }
+  const generate_params& params() const { return params_; }
   size_t prompt_len() const { return prompt_len_; }
   size_t generated() const { return tokens_.size() - prompt_len_; }
   clock_type::time_point created() const { return created_; }
@@ -60,6 +61,7 @@ public:
   uint32_t input_replays = 0;  // KV rebuilt from kept stage inputs
   uint32_t migrations = 0;     // route switches at a token boundary (no stage lost)
   uint32_t failures = 0;       // stages lost
+  uint64_t cached_tokens = 0;  // prompt positions the first token's prefill forked from the prefix cache
 
   // The final message: the text still held back, usage and timings.
   done_event finish(const std::string& reason, uint32_t stages, clock_type::time_point now);

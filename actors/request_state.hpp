@@ -72,6 +72,14 @@ struct request_state {
   uint32_t pause_version = 0;
   bool counted_end = false;
   net::usage_slot metered;  // this request's place on its API key's meter (empty: no key)
+
+  // Prefix cache (request_cache.cpp).
+  uint32_t cache_ticket = 0;          // the lookup being answered (older answers are dropped)
+  std::vector<uint64_t> next_fork;    // consumed by the next send_step: hop i forks from next_fork[i]
+  uint32_t next_fork_length = 0;
+  std::vector<uint64_t> step_fork;    // what the step in flight forked
+  uint32_t step_fork_length = 0;
+  uint32_t kv_positions = 0;          // KV positions every hop held after the last completed step
   static inline const char* name = "tessera.request";
 };
 
@@ -84,6 +92,13 @@ void send_token_step(request_actor* self);
 void send_step(request_actor* self, uint32_t first_hop, uint32_t end_hop, uint32_t position,
                std::vector<int64_t> token_ids, std::vector<tensor_blob> tensors, uint32_t seq_len,
                sampling_params sampling);
+
+// request_cache.cpp: the prefix cache hooks
+bool prefill_from_cache(request_actor* self);
+void cache_step_done(request_actor* self, bool was_prefill);
+bool on_cache_miss(request_actor* self, const step_failed& f);
+void keep_in_cache(request_actor* self);
+void forget_in_cache(request_actor* self);
 
 // request_recovery.cpp
 std::vector<hop_key> keys_of(const route& r);

@@ -33,6 +33,7 @@ struct worker_options {
   // to this long instead of heartbeat_timeout_ms (unless the worker had already
   // missed a heartbeat when the Assign went out).
   uint32_t loading_timeout_ms = 60000;
+  cache_hdl cache;  // the prefix cache, told of the worker's evictions (may be null)
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket
@@ -51,6 +52,7 @@ struct request_options {
   uint32_t max_failures = 8;  // route losses survived by one request
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
   std::shared_ptr<net::usage_meter> meter;    // the client's API key limits (null: none)
+  cache_hdl cache;  // the prefix cache (null: off); a request with params.cache false skips it
 };
 
 // A request id no other request of this process has (it is also the

@@ -28,6 +28,15 @@ public:
     std::lock_guard<std::mutex> lock(mu_);
     return planner_;
   }
+  // The prefix cache actor's part of /api/status.
+  void set_cache(prefix_cache_view view) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_ = std::move(view);
+  }
+  std::optional<prefix_cache_view> cache() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache_;
+  }
   std::atomic<uint64_t> requests_active{0};
   std::atomic<uint64_t> requests_done{0};
   std::atomic<uint64_t> requests_failed{0};
@@ -36,6 +45,7 @@ public:
 private:
   mutable std::mutex mu_;
   planner_view planner_;
+  std::optional<prefix_cache_view> cache_;
 };
 
 // Shard files by content id, as the gateway serves them under /shards/<id>/<name>.

@@ -49,6 +49,7 @@ std::string encode_assign(const assign_shard& a) {
   w->set_head(a.head);
   w->set_plan_version(a.plan_version);
   w->set_standby(a.standby);
+  w->set_kv_budget(a.kv_budget);
   for (const auto& f : a.files) {
     auto* out = w->add_files();
     out->set_name(f.name);
@@ -81,12 +82,17 @@ std::string encode_forward(const stage_step& s) {
   }
   if (s.hop < s.path.hops.size())
     f->set_shard_id(s.path.hops[s.hop].shard_id);
+  if (s.hop < s.fork_from.size() && s.fork_from[s.hop] != 0) {
+    f->set_fork_from(s.fork_from[s.hop]);
+    f->set_fork_length(s.fork_length);
+  }
   return serialize(msg);
 }
 
-std::string encode_release(uint64_t sequence_id) {
+std::string encode_release(uint64_t sequence_id, bool keep) {
   wire::ToWorker msg;
   msg.mutable_release()->set_sequence_id(sequence_id);
+  msg.mutable_release()->set_keep(keep);
   return serialize(msg);
 }
 
@@ -159,10 +165,21 @@ bool decode_from_worker(const std::string& bytes, worker_frame& out, std::string
       out.shard_id = r.shard_id();
       return true;
     }
-    case wire::FromWorker::kHeartbeat:
+    case wire::FromWorker::kHeartbeat: {
+      const auto& h = msg.heartbeat();
       out.what = worker_frame::kind::heartbeat;
-      out.kv_sequences = msg.heartbeat().sequences();
-      out.kv_tokens = msg.heartbeat().kv_tokens();
+      out.kv_sequences = h.sequences();
+      out.kv_tokens = h.kv_tokens();
+      out.kv_bytes = h.kv_bytes();
+      out.kv_budget = h.kv_budget();
+      out.cached_sequences = h.cached_sequences();
+      out.cached_bytes = h.cached_bytes();
+      out.evictions = h.evictions();
+      return true;
+    }
+    case wire::FromWorker::kEvicted:
+      out.what = worker_frame::kind::evicted;
+      out.evicted.assign(msg.evicted().sequence_ids().begin(), msg.evicted().sequence_ids().end());
       return true;
     case wire::FromWorker::kError: {
       const auto& e = msg.error();

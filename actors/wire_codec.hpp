@@ -17,14 +17,15 @@ std::string encode_welcome(uint64_t worker_id, uint32_t heartbeat_ms);
 std::string encode_assign(const assign_shard& a);
 // The Forward for step.path.hops[step.hop] (its shard id travels along).
 std::string encode_forward(const stage_step& step);
-std::string encode_release(uint64_t sequence_id);
+// keep: the worker keeps the KV as a cached prefix instead of dropping it.
+std::string encode_release(uint64_t sequence_id, bool keep = false);
 std::string encode_heartbeat(uint64_t unix_ms);
 // ToWorker.plan_news: a plan started serving (what moved and why), for the worker page.
 std::string encode_plan_news(const plan_news& n);
 
 // One decoded FromWorker frame.
 struct worker_frame {
-  enum class kind { hello, loaded, result, heartbeat, error, progress };
+  enum class kind { hello, loaded, result, heartbeat, error, progress, evicted };
   kind what = kind::heartbeat;
   uint32_t protocol_version = 0;  // hello
   worker_info hello;              // hello (worker_id left 0)
@@ -45,6 +46,10 @@ struct worker_frame {
   // heartbeat: what the worker holds (0 from workers that predate these fields)
   uint32_t kv_sequences = 0;
   uint64_t kv_tokens = 0;
+  // heartbeat: the worker's prefix cache (0 from workers without one)
+  uint64_t kv_bytes = 0, kv_budget = 0, cached_sequences = 0, cached_bytes = 0, evictions = 0;
+  // evicted: cached sequences the worker dropped
+  std::vector<uint64_t> evicted;
 };
 
 // false (and `error` says why) when the bytes are not a FromWorker with a body.

@@ -51,6 +51,7 @@ struct worker_state {
   // What the worker's last Heartbeat said it holds (-1: no Heartbeat yet).
   int64_t reported_sequences = -1;
   uint64_t reported_kv_tokens = 0;
+  worker_frame reported_cache;  // the last Heartbeat's prefix cache counts
 };
 
 using worker_actor = worker_hdl::stateful_pointer<worker_state>;
@@ -93,6 +94,12 @@ kv_summary kv_ledger(const worker_state& st) {
   for (auto& [seq, n] : st.kv_tokens_by_sequence)
     s.tokens += n;
   s.worker_sequences = st.reported_sequences;
+  const auto& c = st.reported_cache;
+  s.kv_bytes = c.kv_bytes;
+  s.kv_budget = c.kv_budget;
+  s.cached_sequences = c.cached_sequences;
+  s.cached_bytes = c.cached_bytes;
+  s.evictions = c.evictions;
   return s;
 }
 
@@ -183,7 +190,8 @@ void on_frame(worker_actor self, const ws_frame& frame) {
         auto& s = it->second;
         self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
                                            "worker error " + std::to_string(f.error_code) + ": " +
-                                               f.error_message});
+                                               f.error_message,
+                                           f.error_code});
         st.pending.erase(it);
       }
       return;
@@ -191,8 +199,14 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::heartbeat:
       st.reported_sequences = f.kv_sequences;
       st.reported_kv_tokens = f.kv_tokens;
+      st.reported_cache = std::move(f);
       return;
     case worker_frame::kind::progress:
+      return;
+    case worker_frame::kind::evicted:  // the prefix cache index forgets them here
+      if (st.opts.cache)
+        for (auto seq : f.evicted)
+          self->send(st.opts.cache, cache_forget{seq, st.id});
       return;
   }
 }
@@ -270,7 +284,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
       },
       [=](release_sequence r) {
         auto& st = self->state;
-        st.conn->send_binary(encode_release(r.sequence_id));
+        st.conn->send_binary(encode_release(r.sequence_id, r.keep));
         st.kv_tokens_by_sequence.erase(r.sequence_id);
         st.sent_at.erase(r.sequence_id);
         if (st.released.insert(r.sequence_id).second)

@@ -45,6 +45,13 @@ TEST_CASE("omitted fields take their defaults, max_tokens the node's") {
   CHECK(p.stop == std::vector<std::string>{"x"});
 }
 
+TEST_CASE("a request uses the prefix cache unless it sets cache to false") {
+  CHECK(parse_generate_request(R"({"prompt": "hi"})", 16).cache);
+  CHECK_FALSE(parse_generate_request(R"({"prompt": "hi", "cache": false})", 16).cache);
+  CHECK(parse_generate_request(R"({"prompt": "hi"})", 16).cache_salt.empty());  // no client sets the salt
+  CHECK(refusal(R"({"prompt": "a", "cache": 0})") == "field 'cache' must be true or false, got 0");
+}
+
 TEST_CASE("each refusal names the field and the bad value") {
   CHECK(refusal("{not json").rfind("malformed JSON", 0) == 0);
   CHECK(refusal("[1]") == "request must be a JSON object");
@@ -70,12 +77,13 @@ TEST_CASE("events become the frames a client reads") {
   d.finish_reason = "length";
   d.prompt_tokens = 4;
   d.completion_tokens = 2;
+  d.cached_tokens = 3;
   d.timings.decode_steps = 1;
   d.timings.stages = 3;
   auto j = json::parse(encode(d));
   CHECK(j["done"] == true);
   CHECK(j["finish_reason"] == "length");
-  CHECK(j["usage"] == json{{"prompt_tokens", 4}, {"completion_tokens", 2}});
+  CHECK(j["usage"] == json{{"prompt_tokens", 4}, {"completion_tokens", 2}, {"cached_tokens", 3}});
   CHECK(j["timings"]["stages"] == 3);
   CHECK(j["timings"].size() == 12);
   CHECK_FALSE(j.contains("text"));  // nothing held back

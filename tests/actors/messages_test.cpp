@@ -82,6 +82,8 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   step.sent_ns = 123456789;
   step.keep_inputs_hops = 0b110;
   step.end_hop = 2;
+  step.fork_from = {11, 12};
+  step.fork_length = 32;
 
   check_round_trip(sys, sample_tensor());
   check_round_trip(sys, sampling_params{0.5f, 3, 0.8f, 0.1f});
@@ -89,9 +91,13 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, sample_route(worker));
   check_round_trip(sys, step);
   check_round_trip(sys, step_result{1, 2, 3, {42}, 2.5, 3});
-  check_round_trip(sys, step_failed{1, 2, 3, 1, 9, "socket closed"});
+  check_round_trip(sys, step_failed{1, 2, 3, 1, 9, "socket closed", 7});
   check_round_trip(sys, relayed_input{1, 2, 1, 5, 1, {sample_tensor()}});
-  check_round_trip(sys, release_sequence{77});
+  check_round_trip(sys, release_sequence{77, true});
+  check_round_trip(sys, cache_lookup{9, "salt", {1, 2, 3}, 2, sample_route(worker)});
+  check_round_trip(sys, cache_match{16, {4, 5}});
+  check_round_trip(sys, cache_insert{9, "salt", {1, 2, 3}, sample_route(worker)});
+  check_round_trip(sys, cache_forget{9, 3});
   check_round_trip(sys, ws_frame{std::string("\0bin", 4), true});
   check_round_trip(sys, ws_closed{"bye"});
   worker_info info{5, "w", "node-cpu", 1ull << 30, 1e9, 2, {"s1", "s2"}};
@@ -102,7 +108,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, shard_loaded{5, "x", true, "", 1.0, 2.0});
   check_round_trip(sys, route_reply{true, sample_route(worker), ""});
   check_round_trip(sys, plan_changed{sample_route(worker), "worker 3 left"});
-  check_round_trip(sys, kv_summary{5, 2, 300, 4096, 2});
+  check_round_trip(sys, kv_summary{5, 2, 300, 4096, 2, 8192, 1 << 20, 3, 1024, 6});
   check_round_trip(sys, plan_pause{6, "worker 4 joined"});
   check_round_trip(sys, plan_parked{request, 6});
   stage_news moved{4, "laptop", 2, 8, true, 0, 4};
@@ -112,7 +118,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
   check_round_trip(sys, status_event{"queued", "waiting for workers"});
   request_timings timings{1, 2, 3, 4, 5, 6, 7, 3, 1, 2, 0, 1};
   check_round_trip(sys, timings);
-  check_round_trip(sys, done_event{"length", "!", 4, 8, timings});
+  check_round_trip(sys, done_event{"length", "!", 4, 8, timings, 3});
   check_round_trip(sys, error_event{"empty prompt", "bad_request"});
   check_round_trip(sys, cut_shards{{0, 2, 4}, {"0-2_2-4_sample"}});
   check_round_trip(sys, shards_ready{"0-2_2-4_sample", {assign_shard{"x", 0, 2, "", {{"a", "/a", "00", 1}}, 0, false}}, ""});
@@ -121,7 +127,7 @@ TEST_CASE("every registered message type round-trips through the serializer by n
 
 TEST_CASE("the registered names list every message struct once") {
   const auto& names = registered_message_names();
-  CHECK(names.size() == 30);
+  CHECK(names.size() == 34);
   std::set<std::string> unique(names.begin(), names.end());
   CHECK(unique.size() == names.size());
 }

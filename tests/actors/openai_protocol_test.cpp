@@ -40,8 +40,9 @@ TEST_CASE("a chat request with every parameter is parsed") {
                     {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]}],
                     "max_completion_tokens": 5, "temperature": 0.5, "top_p": 0.9, "top_k": 40, "seed": 7,
                     "stop": ["\n", "END"], "n": 2, "stream": true, "stream_options": {"include_usage": true},
-                    "user": "u1"})");
+                    "user": "u1", "cache": false})");
   CHECK(r.kind == api_kind::chat);
+  CHECK_FALSE(r.params.cache);
   REQUIRE(r.messages.size() == 2);
   CHECK(r.messages[0].role == "system");
   CHECK(r.messages[1].content == "hi there");
@@ -143,6 +144,8 @@ TEST_CASE("chat chunks: the first delta carries the role, the last the finish_re
   auto usage = event_json(sse_usage(c, 5, 7));
   CHECK(usage["choices"].empty());
   CHECK(usage["usage"]["total_tokens"] == 12);
+  CHECK(usage["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
+  CHECK(event_json(sse_usage(c, 5, 7, 4))["usage"]["prompt_tokens_details"]["cached_tokens"] == 4);
   CHECK(sse_done() == "data: [DONE]\n\n");
   CHECK(sse_comment("queued — the pool\nlacks 63.7 MB") == ": queued — the pool lacks 63.7 MB\n\n");
 }
@@ -164,4 +167,6 @@ TEST_CASE("completion chunks and responses carry text, chat responses a message"
   CHECK(reply["choices"][1]["message"]["role"] == "assistant");
   CHECK(reply["choices"][1]["message"]["content"] == "yo");
   CHECK(reply["usage"]["completion_tokens"] == 2);
+  auto cached = json::parse(encode_api_response(chat_ctx, {{"hi", "stop"}}, 40, 2, 32));
+  CHECK(cached["usage"]["prompt_tokens_details"]["cached_tokens"] == 32);
 }

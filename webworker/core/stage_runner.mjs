@@ -20,6 +20,7 @@ export class StageError extends Error {
 // Error codes carried in wire Error frames (see webworker/README.md).
 export const ErrorCode = Object.freeze({
   BAD_FRAME: 1, NOT_LOADED: 2, KV_POSITION: 3, RUN_FAILED: 4, LOAD_FAILED: 5, BAD_INPUT: 6,
+  CACHE_MISS: 7, KV_BUDGET: 8,
 });
 
 // Creates a session with a time limit: ORT-web can hang forever without COEP.
@@ -92,7 +93,20 @@ export class StageRunner {
   // Bytes of KV held for all sequences (for the memory budget).
   kvBytes() {
     let total = 0;
-    for (const e of this.kv.values()) for (const t of e.tensors.values()) total += t.data.byteLength;
+    for (const q of this.kv.keys()) total += this.kvBytesOf(q);
+    return total;
+  }
+
+  kvBytesOf(seq) {
+    let total = 0;
+    for (const t of this.kv.get(seq)?.tensors.values() ?? []) total += t.data.byteLength;
+    return total;
+  }
+
+  // Bytes one position of one sequence adds to the KV (all of the stage's layers).
+  kvBytesPerPosition() {
+    let total = 0;
+    for (const s of this.slots) total += s.emptyDims.reduce((a, d, i) => a * (i === 2 ? 1 : d), 1) * DTYPE_BYTES[s.dtype];
     return total;
   }
 
@@ -169,6 +183,8 @@ export class StageRunner {
     return new this.ort.Tensor(t.type, out, [b, h, keep, d]);
   }
 }
+
+const DTYPE_BYTES = { float32: 4, float16: 2, int64: 8 };
 
 function emptyArray(dtype) {
   switch (dtype) {

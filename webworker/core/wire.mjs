@@ -54,7 +54,7 @@ export const ShardFile = defineMessage('ShardFile', {
 export const Assign = defineMessage('Assign', {
   shard_id: m('string', 1), layer_begin: m('uint32', 2), layer_end: m('uint32', 3), head: m('string', 4),
   files: m('message', 5, { repeated: true, message: ShardFile }), plan_version: m('uint32', 6),
-  standby: m('bool', 7),
+  standby: m('bool', 7), kv_budget: m('uint64', 8),
 });
 
 export const Sampling = defineMessage('Sampling', {
@@ -65,13 +65,15 @@ export const Forward = defineMessage('Forward', {
   request_id: m('uint64', 1), sequence_id: m('uint64', 2), step: m('uint32', 3), position: m('uint32', 4),
   seq_len: m('uint32', 5), token_ids: m('int64', 6, { repeated: true }),
   tensors: m('message', 7, { repeated: true, message: Tensor }), sampling: m('message', 8, { message: Sampling }),
-  shard_id: m('string', 9),
+  shard_id: m('string', 9), fork_from: m('uint64', 10), fork_length: m('uint32', 11),
 });
 
-export const Release = defineMessage('Release', { sequence_id: m('uint64', 1) });
-// sequences / kv_tokens: what the worker holds (worker -> node; 0 from the node).
+export const Release = defineMessage('Release', { sequence_id: m('uint64', 1), keep: m('bool', 2) });
+export const Evicted = defineMessage('Evicted', { sequence_ids: m('uint64', 1, { repeated: true }) });
+// sequences .. kv_budget: what the worker holds (worker -> node; 0 from the node).
 export const Heartbeat = defineMessage('Heartbeat', {
-  unix_ms: m('uint64', 1), sequences: m('uint32', 2), kv_tokens: m('uint64', 3),
+  unix_ms: m('uint64', 1), sequences: m('uint32', 2), kv_tokens: m('uint64', 3), kv_bytes: m('uint64', 4),
+  cached_sequences: m('uint32', 5), cached_bytes: m('uint64', 6), evictions: m('uint64', 7), kv_budget: m('uint64', 8),
 });
 export const ErrorMsg = defineMessage('Error', {
   code: m('uint32', 1), message: m('string', 2), request_id: m('uint64', 3), sequence_id: m('uint64', 4),
@@ -91,7 +93,7 @@ const body = (message, no) => ({ type: 'message', no, message, oneof: 'body' });
 
 export const FromWorker = defineMessage('FromWorker', {
   hello: body(Hello, 1), loaded: body(Loaded, 2), result: body(Result, 3), heartbeat: body(Heartbeat, 4),
-  error: body(ErrorMsg, 5), progress: body(Progress, 6),
+  error: body(ErrorMsg, 5), progress: body(Progress, 6), evicted: body(Evicted, 7),
 });
 
 export const ToWorker = defineMessage('ToWorker', {

@@ -3,9 +3,11 @@
 // starts the heartbeat; Assign downloads the shard files (sha256-checked, cached
 // by the shell's store, Progress frames), loads the stage and answers Loaded;
 // Forward cuts the sequence's KV to `position`, runs the stage and answers Result;
-// Release drops a sequence's KV; PlanNews (a re-plan started serving) goes into a
+// Release drops a sequence's KV or keeps it as a cached prefix (Release.keep;
+// core/kv_keeper.mjs: LRU within the KV budget, evictions reported in Evicted
+// frames), and a Forward may fork from a cached prefix (fork_from); PlanNews (a re-plan started serving) goes into a
 // bounded history (status.replans, newest first). Heartbeats carry how many
-// sequences and KV positions the worker holds. Frames are handled one at a time, in order.
+// sequences, KV positions and bytes the worker holds, and what its cache holds. Frames are handled one at a time, in order.
 //
 // The shell supplies (see node/worker.mjs, browser/main.mjs):
 //   ort, deviceKind, threads, name, memoryBytes, sessionOptions,
@@ -17,6 +19,7 @@
 //   onPlanNews(entry) (optional): called with each re-plan's history entry ({ version, why, text, ... })
 import * as wire from './wire.mjs';
 import { StageRunner, StageError, ErrorCode } from './stage_runner.mjs';
+import { KvKeeper } from './kv_keeper.mjs';
 import { stageFromSession } from './manifest.mjs';
 import { measureSpeed } from './benchmark.mjs';
 import { ReplanHistory } from './plan_news.mjs';
@@ -67,6 +70,7 @@ export class WorkerCore {
     // a new connection may be a restarted node reusing sequence ids: keep the
     // loaded stage (a re-Assign of it is instant) but no KV
     this.runner?.releaseAll();
+    this.keeper?.clear();
     this.#setStatus({ state: 'connecting' });
     const ws = await this.shell.connect(url);
     this.ws = ws;
@@ -123,9 +127,7 @@ export class WorkerCore {
       case 'welcome': return this.#welcome(msg.welcome);
       case 'assign': return this.#assign(msg.assign);
       case 'forward': return this.#forward(msg.forward);
-      case 'release':
-        this.runner?.release(msg.release.sequence_id);
-        return undefined;
+      case 'release': return this.#release(msg.release);
       case 'heartbeat': return undefined;
       case 'plan_news': return this.#planNews(msg.plan_news);
       case 'error':
@@ -149,17 +151,29 @@ export class WorkerCore {
     this.log('info', `welcome worker_id=${w.worker_id} heartbeat_ms=${w.heartbeat_ms}`);
   }
 
-  // What the worker holds right now: { sequences, kvTokens } (the node's leak check compares these).
+  // What the worker holds right now: { sequences, kvTokens } of live sequences (the
+  // node's leak check compares these), and kvBytes (live and cached), cachedSequences,
+  // cachedBytes, evictions, kvBudget of its prefix cache.
   kvHeld() {
-    const seqs = this.runner?.sequences() ?? [];
+    const k = this.keeper;
+    const seqs = (this.runner?.sequences() ?? []).filter((q) => !k?.isCached(q));
     let kvTokens = 0;
     for (const q of seqs) kvTokens += this.runner.kvLength(q);
-    return { sequences: seqs.length, kvTokens };
+    return {
+      sequences: seqs.length, kvTokens, kvBytes: this.runner?.kvBytes() ?? 0, cachedSequences: k?.cached.size ?? 0,
+      cachedBytes: k?.cachedBytes() ?? 0, evictions: k?.evictions ?? 0, kvBudget: k?.budget ?? 0,
+    };
   }
 
   #beat() {
-    const { sequences, kvTokens } = this.kvHeld();
-    this.#send({ heartbeat: { unix_ms: Date.now(), sequences, kv_tokens: kvTokens } });
+    const h = this.kvHeld();
+    const { sequences, kvTokens } = h;
+    this.#send({
+      heartbeat: {
+        unix_ms: Date.now(), sequences, kv_tokens: kvTokens, kv_bytes: h.kvBytes, cached_sequences: h.cachedSequences,
+        cached_bytes: h.cachedBytes, evictions: h.evictions, kv_budget: h.kvBudget,
+      },
+    });
     if (sequences !== this.status.kvSequences || kvTokens !== this.status.kvTokens)
       this.#setStatus({ kvSequences: sequences, kvTokens });
   }
@@ -180,6 +194,7 @@ export class WorkerCore {
       // Already loaded (a reconnect, or a standby now asked to serve it).
       if (this.assign.standby && !a.standby) this.log('info', `serving shard=${a.shard_id} it stood by for`);
       this.assign = a;
+      if (a.kv_budget) this.keeper.budget = Number(a.kv_budget);
       this.#setStatus({ state: a.standby ? 'standby' : 'serving' });
       this.#send({ loaded: { shard_id: a.shard_id, ok: true } });
       return;
@@ -195,6 +210,7 @@ export class WorkerCore {
       if (this.runner) {
         await this.runner.dispose();
         this.runner = null;
+        this.keeper = null;
         this.assign = null;
       }
       const t0 = now();
@@ -205,6 +221,7 @@ export class WorkerCore {
       const session = await this.shell.createSession(a.shard_id, a.files);
       const stage = stageFromSession(session, { file: a.files[0].name, layers });
       this.runner = new StageRunner(this.shell.ort, session, stage);
+      this.keeper = new KvKeeper(this.runner, kvBudgetOf(a, this.shell.memoryBytes));
       this.assign = a;
       loadMs = now() - t1;
     } catch (e) {
@@ -283,6 +300,7 @@ export class WorkerCore {
           inputs[r.name] = new ort.Tensor(r.dtype, r.data, r.dims);
         }
       }
+      this.#prepareKv(f);
       const { outputs, seqLen, computeMs } = await runner.step(f.sequence_id, {
         position: f.position, inputs, sampling: runner.sample ? f.sampling ?? undefined : undefined,
       });
@@ -305,6 +323,54 @@ export class WorkerCore {
     }
     return undefined;
   }
+
+  // Before a Forward runs: the sequence is live (not a cached prefix), starts
+  // from its fork when it names one, and cached KV makes room for its new positions.
+  #prepareKv(f) {
+    const { runner, keeper } = this;
+    const seq = f.sequence_id;
+    keeper.drop(seq);
+    try {
+      if (f.fork_from) {
+        const have = runner.kvLength(f.fork_from);
+        if (have < f.fork_length)
+          throw new StageError(`cache miss: sequence ${f.fork_from} holds ${have} KV positions, fork asks for ${f.fork_length}`, ErrorCode.CACHE_MISS);
+        keeper.makeRoom(seq, f.fork_length, { protect: [f.fork_from] });
+        keeper.touch(f.fork_from);
+        runner.fork(f.fork_from, seq, f.fork_length);
+      }
+      const seqLen = f.seq_len || f.token_ids.length || Number(f.tensors[0]?.shape[1] ?? 0);
+      keeper.makeRoom(seq, f.position + seqLen);
+    } finally {
+      this.#reportEvicted();
+    }
+  }
+
+  // Tells the node which cached sequences are gone (its index drops them).
+  #reportEvicted() {
+    const ids = this.keeper?.takeEvicted() ?? [];
+    if (!ids.length) return;
+    this.log('info', `evicted cached sequences=${ids.join(',')} budget=${this.keeper.budget}`);
+    this.#send({ evicted: { sequence_ids: ids } });
+  }
+
+  #release(r) {
+    if (!this.runner) return;
+    if (r.keep && this.keeper.keep(r.sequence_id)) {
+      this.keeper.trim();
+      this.#reportEvicted();
+      return;
+    }
+    this.keeper.drop(r.sequence_id);
+    this.runner.release(r.sequence_id);
+  }
+}
+
+// The KV budget of a stage: the Assign's, else the memory left beside the shard's files.
+export function kvBudgetOf(assign, memoryBytes) {
+  if (assign.kv_budget) return Number(assign.kv_budget);
+  const files = assign.files.reduce((s, f) => s + Number(f.bytes || 0), 0);
+  return Math.max(0, Number(memoryBytes || 0) - files);
 }
 
 // "2GB", "512MiB", "1.5G", "1000000" -> bytes, with the node config's units

@@ -201,7 +201,10 @@ test('PlanNews and the Heartbeat counts encode to the bytes protoc writes and de
   assert.equal(p.stages[2].previous_begin, 4);
   assert.deepEqual(p.dropped, [2, 300]);
   const hb = wire.decodeFromWorker(golden('from_worker_heartbeat.bin')).heartbeat;
-  assert.deepEqual({ ...hb }, { unix_ms: 1795000000123, sequences: 3, kv_tokens: 5000000000 });
+  assert.deepEqual({ ...hb }, {
+    unix_ms: 1795000000123, sequences: 3, kv_tokens: 5000000000, kv_bytes: 0, cached_sequences: 0, cached_bytes: 0,
+    evictions: 0, kv_budget: 0,
+  });
   // a Heartbeat from an older worker (unix_ms only) decodes with zero counts
   const old = wire.decodeFromWorker(wire.encodeFromWorker({ heartbeat: { unix_ms: 5 } })).heartbeat;
   assert.equal(old.sequences, 0);
@@ -219,4 +222,27 @@ test('protoc decodes the PlanNews and Heartbeat that wire.mjs encodes (when prot
     { input: wire.encodeFromWorker({ heartbeat: { unix_ms: 1, sequences: 2, kv_tokens: 40 } }) }).toString();
   assert.match(hb, /sequences: 2/);
   assert.match(hb, /kv_tokens: 40/);
+});
+
+test('the prefix cache fields (Forward fork, Release keep, Evicted, Heartbeat cache counts) match protoc bytes', () => {
+  const fork = {
+    forward: {
+      request_id: 12, sequence_id: 12, step: 1, position: 512, seq_len: 2, token_ids: [5, 6], shard_id: 's0',
+      fork_from: 9007199254740993n, fork_length: 512,
+    },
+  };
+  assert.deepEqual(wire.encodeToWorker(fork), golden('to_worker_forward_fork.bin'));
+  const f = wire.decodeToWorker(golden('to_worker_forward_fork.bin')).forward;
+  assert.equal(f.fork_from, 9007199254740993n);
+  assert.equal(f.fork_length, 512);
+  assert.equal(wire.decodeToWorker(golden('to_worker_forward.bin')).forward.fork_from, 0, 'no fork: 0');
+  assert.deepEqual(wire.encodeToWorker({ release: { sequence_id: 12, keep: true } }), golden('to_worker_release_keep.bin'));
+  assert.equal(wire.decodeToWorker(golden('to_worker_release.bin')).release.keep, false);
+  assert.deepEqual(wire.encodeFromWorker({ evicted: { sequence_ids: [3, 300] } }), golden('from_worker_evicted.bin'));
+  const beat = {
+    unix_ms: 7, sequences: 4, kv_tokens: 900, kv_bytes: 5000000000, cached_sequences: 3, cached_bytes: 4000000,
+    evictions: 17, kv_budget: 6000000000,
+  };
+  assert.deepEqual(wire.encodeFromWorker({ heartbeat: beat }), golden('from_worker_heartbeat_cache.bin'));
+  assert.deepEqual({ ...wire.decodeFromWorker(golden('from_worker_heartbeat_cache.bin')).heartbeat }, beat);
 });
