@@ -19,6 +19,7 @@ enum class errc : uint8_t {
   prompt_too_long,     // prompt + max_tokens exceed the context
   bad_request,         // the client's request is invalid
   shutdown,            // the node is stopping
+  evicted,             // the worker lied (a bad result, a missed step deadline, a false claim)
 };
 std::string to_string(errc x);
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ namespace tessera::actors {
 // ---- errors (category "tessera"; codes in actors/errors.hpp) --------------------
 
 caf::error make_error(errc x, std::string context = {});
+// The context of a tessera error with code `x` (what make_error was given);
+// nullopt for other errors.
+std::optional<std::string> error_context(const caf::error& e, errc x);
 
 // ---- data on the pipeline --------------------------------------------------------
 
@@ -197,6 +201,10 @@ struct kv_summary {
   uint64_t tokens = 0;
   uint64_t bytes = 0;
   int64_t worker_sequences = -1;  // what the worker itself last reported (Heartbeat); -1: never
+  // The worker's measured speed (actors/worker_guard.hpp): wall ms per
+  // position over layers [measured_begin, measured_end); 0: not measured yet.
+  double ms_per_position = 0;
+  uint32_t measured_begin = 0, measured_end = 0;
 };
 
 // ---- migration to a better plan ----------------------------------------------------
@@ -287,7 +295,8 @@ TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
-TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences)
+TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences, x.ms_per_position,
+                x.measured_begin, x.measured_end)
 TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
