@@ -184,6 +184,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
         if (auto lie = st.guard->check_error(f.error_code, s.path.hops[s.hop].shard_id))
           return evict(self, *lie);
         st.guard->forget(f.request_id);
+        st.guard->answered(clock_type::now());
         self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
                                            "worker error " + std::to_string(f.error_code) + ": " +
                                                f.error_message});

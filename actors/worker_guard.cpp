@@ -118,6 +118,7 @@ std::optional<std::string> worker_guard::check_result(uint64_t request_id, uint3
                                                       const std::vector<int64_t>& token_ids,
                                                       clock_type::time_point now) {
   auto it = pending_.find(request_id);
+  last_answer_ = now;
   if (it != pending_.end()) {
     auto step = it->second;
     pending_.erase(it);
@@ -144,15 +145,22 @@ std::optional<std::string> worker_guard::check_error(uint32_t code, const std::s
 
 void worker_guard::forget(uint64_t request_id) { pending_.erase(request_id); }
 
+void worker_guard::answered(clock_type::time_point now) { last_answer_ = now; }
+
 std::optional<std::string> worker_guard::overdue(clock_type::time_point now) const {
-  for (auto& [rid, step] : pending_) {
-    double limit = cfg_.step_deadline_ms + cfg_.step_deadline_per_position_ms * step.seq_len;
-    double waited = std::chrono::duration<double, std::milli>(now - step.sent).count();
-    if (waited > limit)
-      return "step of request " + std::to_string(rid) + " (" + std::to_string(step.seq_len) +
-             " positions) unanswered after " + std::to_string(static_cast<int64_t>(waited)) + " ms (deadline " +
-             std::to_string(static_cast<int64_t>(limit)) + " ms)";
-  }
+  auto oldest = pending_.end();
+  for (auto it = pending_.begin(); it != pending_.end(); ++it)
+    if (oldest == pending_.end() || it->second.sent < oldest->second.sent)
+      oldest = it;
+  if (oldest == pending_.end())
+    return std::nullopt;
+  const auto& step = oldest->second;
+  double limit = cfg_.step_deadline_ms + cfg_.step_deadline_per_position_ms * step.seq_len;
+  double waited = std::chrono::duration<double, std::milli>(now - std::max(step.sent, last_answer_)).count();
+  if (waited > limit)
+    return "step of request " + std::to_string(oldest->first) + " (" + std::to_string(step.seq_len) +
+           " positions) unanswered after " + std::to_string(static_cast<int64_t>(waited)) + " ms of its turn (deadline " +
+           std::to_string(static_cast<int64_t>(limit)) + " ms)";
   return std::nullopt;
 }
 

@@ -79,7 +79,12 @@ public:
   std::optional<std::string> check_error(uint32_t code, const std::string& forward_shard) const;
   // The step dropped without an answer being due (released, or failed by an Error).
   void forget(uint64_t request_id);
-  // A Forward past its deadline (step_deadline_ms + per position), if any.
+  // The worker answered a step with an Error (its turn is over).
+  void answered(clock_type::time_point now);
+  // The oldest Forward past its deadline (step_deadline_ms + per position),
+  // if any. A worker runs its Forwards in arrival order, so the clock of the
+  // oldest one starts when it was sent or when the worker last answered,
+  // whichever is later: steps queued behind others are not counted late.
   std::optional<std::string> overdue(clock_type::time_point now) const;
 
   // Measured speed: EWMA of wall ms per position over steps that had the
@@ -101,6 +106,7 @@ private:
   std::string assigned_shard_, loaded_shard_;
   uint32_t layer_begin_ = 0, layer_end_ = 0;
   std::map<uint64_t, in_flight> pending_;
+  clock_type::time_point last_answer_{};  // the worker's last Result or step Error
   double ms_per_position_ = 0;
   uint32_t measured_begin_ = 0, measured_end_ = 0;
 };

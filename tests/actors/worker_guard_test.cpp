@@ -209,3 +209,18 @@ TEST_CASE("an unmeasured worker's claim is scaled like the measured workers' cla
   CHECK(modest[0] == 1e9);
   CHECK(modest[1] == 2e9);
 }
+
+TEST_CASE("a step queued behind others on the worker is timed from its turn, not from when it was sent",
+          "[worker_guard]") {
+  worker_guard g(limits(), nullptr);  // deadline 100 ms + 10 ms per position
+  auto t0 = worker_guard::clock_type::now();
+  g.forward_sent(1, 1, t0);
+  g.forward_sent(2, 1, t0);
+  g.forward_sent(3, 1, t0);
+  CHECK_FALSE(g.check_result(1, 1, {}, {}, t0 + 90ms));
+  CHECK_FALSE(g.check_result(2, 1, {}, {}, t0 + 180ms));
+  CHECK_FALSE(g.overdue(t0 + 250ms));  // step 3's turn began at 180 ms
+  auto late = g.overdue(t0 + 300ms);
+  REQUIRE(late);
+  CHECK(late->find("request 3") != std::string::npos);
+}
