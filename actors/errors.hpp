@@ -20,6 +20,7 @@ enum class errc : uint8_t {
   bad_request,         // the client's request is invalid
   shutdown,            // the node is stopping
   rate_limit_exceeded, // the client's API key is over one of its limits
+  evicted,             // the worker lied (a bad result, a missed step deadline, a false claim)
 };
 std::string to_string(errc x);
 

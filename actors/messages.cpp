@@ -19,6 +19,7 @@ std::string to_string(errc x) {
     case errc::bad_request: return "bad_request";
     case errc::rate_limit_exceeded: return "rate_limit_exceeded";
     case errc::shutdown: return "shutdown";
+    case errc::evicted: return "evicted";
   }
   return "unknown";
 }
@@ -28,6 +29,14 @@ caf::error make_error(errc x, std::string context) {
     return caf::error(static_cast<uint8_t>(x), caf::atom("tessera"));
   return caf::error(static_cast<uint8_t>(x), caf::atom("tessera"),
                     caf::make_message(std::move(context)));
+}
+
+std::optional<std::string> error_context(const caf::error& e, errc x) {
+  // (CAF 0.17's category() reads through a null pointer on a default error)
+  if (!e || e.category() != caf::atom("tessera") || e.code() != static_cast<uint8_t>(x) ||
+      !e.context().match_elements<std::string>())
+    return std::nullopt;
+  return e.context().get_as<std::string>(0);
 }
 
 namespace {

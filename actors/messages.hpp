@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ namespace tessera::actors {
 // ---- errors (category "tessera"; codes in actors/errors.hpp) --------------------
 
 caf::error make_error(errc x, std::string context = {});
+// The context of a tessera error with code `x` (what make_error was given);
+// nullopt for other errors.
+std::optional<std::string> error_context(const caf::error& e, errc x);
 
 // ---- data on the pipeline --------------------------------------------------------
 
@@ -241,6 +245,10 @@ struct kv_summary {
   int64_t worker_sequences = -1;  // what the worker itself last reported (Heartbeat); -1: never
   // The worker's own prefix cache counts (last Heartbeat).
   uint64_t kv_bytes = 0, kv_budget = 0, cached_sequences = 0, cached_bytes = 0, evictions = 0;
+  // The worker's measured speed (actors/worker_guard.hpp): wall ms per
+  // position over layers [measured_begin, measured_end); 0: not measured yet.
+  double ms_per_position = 0;
+  uint32_t measured_begin = 0, measured_end = 0;
 };
 
 // ---- migration to a better plan ----------------------------------------------------
@@ -336,7 +344,8 @@ TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
 TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences, x.kv_bytes,
-                x.kv_budget, x.cached_sequences, x.cached_bytes, x.evictions)
+                x.kv_budget, x.cached_sequences, x.cached_bytes, x.evictions, x.ms_per_position, x.measured_begin,
+                x.measured_end)
 TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,

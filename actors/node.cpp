@@ -26,6 +26,7 @@
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
+#include "actors/worker_guard.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "net/access_control.hpp"
 #include "net/gateway.hpp"
@@ -117,7 +118,9 @@ uint16_t node_runtime::start() {
   d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
 
-  worker_options wopts{cfg};
+  worker_options wopts;
+  wopts.config = cfg;
+  wopts.verify = std::make_shared<verify_registry>(d.shards);
   request_options ropts{cfg};
   ropts.board = d.board;
   if (cfg.cache_enabled) {

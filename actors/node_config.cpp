@@ -221,6 +221,14 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"link_rtt_ms", [&](auto& n, auto& k) { cfg.link_rtt_ms = r.get_number(n, k, 0, 600000); }},
       {"link_bandwidth", [&](auto& n, auto& k) { cfg.link_bytes_per_s = static_cast<double>(r.get_bytes(n, k)); }},
       {"first_plan_wait_ms", u32(cfg.first_plan_wait_ms, 0, 3600000)},
+      {"max_worker_memory", [&](auto& n, auto& k) { cfg.max_worker_memory = r.get_bytes(n, k); }},
+  };
+  std::map<std::string, h> verify_keys = {
+      {"step_deadline_ms", u32(cfg.step_deadline_ms, 10, 3600000)},
+      {"step_deadline_per_position_ms",
+       [&](auto& n, auto& k) { cfg.step_deadline_per_position_ms = r.get_number(n, k, 0, 600000); }},
+      {"max_worker_flops", [&](auto& n, auto& k) { cfg.max_worker_flops = r.get_number(n, k, 1, 1e18); }},
+      {"check_results", [&](auto& n, auto& k) { cfg.check_results = r.get_bool(n, k); }},
   };
   std::map<std::string, h> cache_keys = {
       {"enabled", [&](auto& n, auto& k) { cfg.cache_enabled = r.get_bool(n, k); }},
@@ -265,6 +273,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
            {"limits", [&](auto& n, auto& k) { r.table(n, k, limits_keys); }},
            {"auth", [&](auto& n, auto& k) { r.table(n, k, auth_keys); }},
            {"cache", [&](auto& n, auto& k) { r.table(n, k, cache_keys); }},
+           {"verify", [&](auto& n, auto& k) { r.table(n, k, verify_keys); }},
            {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     r.fail(cfg.tls_cert.empty() ? "node.tls_cert" : "node.tls_key",

@@ -70,6 +70,13 @@ struct node_config {
   double link_rtt_ms = 0.2;                // round trip to a worker
   double link_bytes_per_s = 1e9;           // worker link bandwidth, both ways
   uint32_t first_plan_wait_ms = 15000;     // wait this long for the local workers before the first plan
+  uint64_t max_worker_memory = 64ull << 30;  // a worker's memory claim is capped at this
+
+  // [verify]: what the node checks of workers (actors/worker_guard.hpp)
+  uint32_t step_deadline_ms = 3000;          // a Forward unanswered this long evicts the worker ...
+  double step_deadline_per_position_ms = 20; // ... plus this per position it carries (prefill)
+  double max_worker_flops = 1e14;            // a Hello claiming more (or a non-finite value) is refused
+  bool check_results = true;                 // every Result against its stage's contract (false: benchmarks only)
 
   // [auth] (docs/security.md)
   std::string keys_file;    // API keys (`tessera keys`): clients need one when set

@@ -47,6 +47,7 @@ nlohmann::json worker_json(const worker_view& w, const prefix_cache_view* cache)
                       {"device", w.device},
                       {"memory_bytes", w.memory_bytes},
                       {"flops_per_s", w.flops_per_s},
+                      {"measured_flops_per_s", w.measured_flops_per_s},
                       {"threads", w.threads},
                       {"kv_sequences", w.kv_sequences},
                       {"kv_tokens", w.kv_tokens}};

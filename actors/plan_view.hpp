@@ -33,7 +33,8 @@ struct worker_view {
   uint64_t id = 0;
   std::string name, device;
   uint64_t memory_bytes = 0;
-  double flops_per_s = 0;
+  double flops_per_s = 0;           // claimed in Hello
+  double measured_flops_per_s = 0;  // shown by timed steps (0: none yet); the planner uses min(claimed, measured)
   uint32_t threads = 0;
   uint64_t kv_sequences = 0, kv_tokens = 0;
   int64_t worker_kv_sequences = -1;                // -1: the worker does not report it

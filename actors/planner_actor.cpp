@@ -59,6 +59,7 @@ void publish(planner_actor* self) {
     wv.device = w.info.device_kind;
     wv.memory_bytes = w.info.memory_bytes;
     wv.flops_per_s = w.info.flops_per_s;
+    wv.measured_flops_per_s = measured_flops(st, w);
     wv.threads = w.info.threads;
     wv.kv_sequences = w.kv.sequences;
     wv.kv_tokens = w.kv.tokens;
@@ -385,6 +386,8 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
       spdlog::info("planner: worker={} left reason={}", id, self->system().render(d.reason));
       metrics().worker_left(id, self->system().render(d.reason));
       st.last_change = "worker " + std::to_string(id) + " left";
+      if (auto why = error_context(d.reason, errc::evicted))  // named in /api/status replans
+        st.last_change = *why;
       st.workers.erase(it);
       ++st.pool_epoch;
       auto uses = [&](const std::vector<stage_slot>& slots) {

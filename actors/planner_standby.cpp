@@ -5,14 +5,25 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/measured_speed.hpp"
 #include "actors/planner_state.hpp"
 
 namespace tessera::actors::planner_detail {
 
+double measured_flops(const planner_state& st, const worker_entry& w) {
+  return shown_flops_per_s(st.model, w.kv.measured_begin, w.kv.measured_end, w.kv.ms_per_position);
+}
+
 std::vector<planner::pool_worker> pool_of(const planner_state& st) {
   std::vector<planner::pool_worker> pool;
-  for (auto& [id, w] : st.workers)
+  std::vector<speed_claim> speeds;
+  for (auto& [id, w] : st.workers) {
     pool.push_back({id, to_worker_profile(w.info, st.link), w.shard});
+    speeds.push_back({pool.back().profile.flops_per_s, measured_flops(st, w)});
+  }
+  auto planned = planned_speeds(speeds);
+  for (size_t i = 0; i < pool.size(); ++i)
+    pool[i].profile.flops_per_s = planned[i];
   return pool;
 }
 

@@ -114,6 +114,7 @@ std::vector<stage_slot> slots_for(const planner::decision& d, const std::vector<
 
 // planner_standby.cpp: the pool and serving view decide() reads, and standbys.
 std::vector<planner::pool_worker> pool_of(const planner_state& st);
+double measured_flops(const planner_state& st, const worker_entry& w);  // 0: not measured yet
 std::vector<planner::placed_stage> placed(const std::vector<stage_slot>& slots);
 planner::serving_view serving_of(const planner_state& st);
 void assign_standbys(planner_actor* self);

@@ -21,6 +21,7 @@ namespace tessera::actors {
 
 class status_board;
 class shard_registry;
+class verify_registry;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -34,6 +35,9 @@ struct worker_options {
   // missed a heartbeat when the Assign went out).
   uint32_t loading_timeout_ms = 60000;
   cache_hdl cache;  // the prefix cache, told of the worker's evictions (may be null)
+  // Stage contracts and banned names shared by the node's workers ([verify];
+  // null: Results are not checked against their stage's contract).
+  std::shared_ptr<verify_registry> verify;
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket

@@ -18,6 +18,7 @@
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
 #include "net/limits.hpp"
+#include "actors/worker_guard.hpp"
 
 namespace tessera::actors {
 
@@ -52,6 +53,7 @@ struct worker_state {
   int64_t reported_sequences = -1;
   uint64_t reported_kv_tokens = 0;
   worker_frame reported_cache;  // the last Heartbeat's prefix cache counts
+  std::optional<worker_guard> guard;  // claims, results, deadlines (actors/worker_guard.hpp)
 };
 
 using worker_actor = worker_hdl::stateful_pointer<worker_state>;
@@ -87,6 +89,17 @@ void disconnect(worker_actor self, errc code, uint16_t ws_code, const std::strin
   self->quit(make_error(code, reason));
 }
 
+// The worker lied or stalled: it goes at once (its steps fail over to the
+// recovery path). A liar's name is banned from joining again; a slow worker may
+// come back (and is planned at the speed it shows).
+void evict(worker_actor self, const std::string& reason, bool ban = true) {
+  auto& st = self->state;
+  if (ban && st.opts.verify && !st.name.empty())
+    st.opts.verify->ban(st.name, reason);
+  disconnect(self, errc::evicted, 1008,
+             "worker " + std::to_string(st.id) + " (" + st.name + ") evicted: " + reason);
+}
+
 kv_summary kv_ledger(const worker_state& st) {
   kv_summary s;
   s.worker_id = st.id;
@@ -100,6 +113,9 @@ kv_summary kv_ledger(const worker_state& st) {
   s.cached_sequences = c.cached_sequences;
   s.cached_bytes = c.cached_bytes;
   s.evictions = c.evictions;
+  s.ms_per_position = st.guard->ms_per_position();
+  s.measured_begin = st.guard->measured_layer_begin();
+  s.measured_end = st.guard->measured_layer_end();
   return s;
 }
 
@@ -110,6 +126,8 @@ void on_result(worker_actor self, worker_frame& f) {
     spdlog::debug("worker={} stale result request={} step={} ignored", st.id, f.request_id, f.step);
     return;
   }
+  if (auto bad = st.guard->check_result(f.request_id, it->second.seq_len, f.tensors, f.token_ids, clock_type::now()))
+    return evict(self, *bad);
   stage_step s = std::move(it->second);
   st.pending.erase(it);
   if (auto sent = st.sent_at.find(s.request_id); sent != st.sent_at.end()) {
@@ -155,6 +173,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       return disconnect(self, errc::protocol_mismatch, 1008,
                         "protocol version " + std::to_string(f.protocol_version) +
                             " (node speaks " + std::to_string(kProtocolVersion) + ")");
+    st.name = f.hello.name;
+    if (auto refused = st.guard->admit(f.hello))
+      return disconnect(self, errc::evicted, 1008,
+                        "worker " + std::to_string(st.id) + " (" + st.name + ") refused: " + *refused);
     st.welcomed = true;
     st.alive.emplace(liveness_options(st.opts), st.last_seen);
     // Worker-supplied text reaches logs and /api/status: escaped once, here.
@@ -176,6 +198,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       return on_result(self, f);
     case worker_frame::kind::loaded:
       st.loading = false;
+      st.guard->loaded(f.loaded.shard_id, f.loaded.ok);
       f.loaded.worker_id = st.id;
       f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
       f.loaded.error = net::escape_text(f.loaded.error, 512);
@@ -188,6 +211,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       auto it = st.pending.find(f.request_id);
       if (it != st.pending.end() && f.request_id != 0) {
         auto& s = it->second;
+        if (auto lie = st.guard->check_error(f.error_code, s.path.hops[s.hop].shard_id))
+          return evict(self, *lie);
+        st.guard->forget(f.request_id);
+        st.guard->answered(clock_type::now());
         self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
                                            "worker error " + std::to_string(f.error_code) + ": " +
                                                f.error_message,
@@ -236,6 +263,11 @@ void check_heartbeat(worker_actor self) {
     return disconnect(self, errc::heartbeat_timeout, 1011,
                       "no heartbeat for " + std::to_string(limit) + " ms" + (st.loading ? " while loading" : "") +
                           " (bound " + std::to_string(st.opts.config.heartbeat_timeout_ms) + " ms)");
+  // A step overdue while the worker still beats (a silent worker is the
+  // liveness check's, above).
+  bool beating = now - st.last_seen <= std::chrono::milliseconds(st.opts.config.heartbeat_ms);
+  if (auto late = beating ? st.guard->overdue(now) : std::nullopt)
+    return evict(self, *late, false);
   schedule_check(self);
 }
 
@@ -246,6 +278,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.id = id;
   st.planner = std::move(planner);
   st.opts = opts;
+  st.guard.emplace(opts.config, opts.verify);
   schedule_check(self);
   return {
       [=](ws_frame& frame) { on_frame(self, frame); },
@@ -268,6 +301,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
           return;
         }
         st.conn->send_binary(encode_forward(s));
+        st.guard->forward_sent(s.request_id, s.seq_len, clock_type::now());
         s.tensors.clear();
         s.token_ids.clear();
         st.sent_at[s.request_id] = clock_type::now();
@@ -280,6 +314,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // A worker that had already gone quiet when its Assign went out gets no
         // loading grace: it is probably hung, not busy loading.
         st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.config.heartbeat_ms);
+        st.guard->assigned(a.shard_id, a.files.empty() ? "" : a.files[0].name, a.layer_begin, a.layer_end);
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {
@@ -295,8 +330,11 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         }
         // A step of the sequence still in flight here is void: its result
         // would put the sequence back in the ledger (and go on to the next hop).
-        for (auto it = st.pending.begin(); it != st.pending.end();)
+        for (auto it = st.pending.begin(); it != st.pending.end();) {
+          if (it->second.sequence_id == r.sequence_id)
+            st.guard->forget(it->first);
           it = it->second.sequence_id == r.sequence_id ? st.pending.erase(it) : std::next(it);
+        }
       },
       [=](const plan_news& n) {
         auto& st = self->state;

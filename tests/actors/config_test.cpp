@@ -234,3 +234,23 @@ open = true
   CHECK_THROWS_WITH(parse_node_config("[auth]\nopen = \"yes\"\n", "t"), Catch::Contains("auth.open"));
   CHECK_THROWS_WITH(parse_node_config("[auth]\nkey_file = \"k\"\n", "t"), Catch::Contains("auth.key_file"));
 }
+
+TEST_CASE("what the node checks of workers comes from [verify] and [planner] max_worker_memory") {
+  auto cfg = parse_node_config("[planner]\nmax_worker_memory = \"8GB\"\n"
+                               "[verify]\nstep_deadline_ms = 1500\nstep_deadline_per_position_ms = 5\n"
+                               "max_worker_flops = 2e12\ncheck_results = false\n",
+                               "test.toml");
+  CHECK(cfg.max_worker_memory == 8'000'000'000ull);
+  CHECK(cfg.step_deadline_ms == 1500);
+  CHECK(cfg.step_deadline_per_position_ms == 5);
+  CHECK(cfg.max_worker_flops == 2e12);
+  CHECK_FALSE(cfg.check_results);
+  auto defaults = default_node_config();
+  CHECK(defaults.check_results);
+  CHECK(defaults.max_worker_flops == 1e14);
+  auto e = error_of("[verify]\nmax_worker_flops = 0.5\n");
+  CHECK(e.find("verify.max_worker_flops") != std::string::npos);
+  CHECK(e.find("0.5") != std::string::npos);
+  CHECK(error_of("[verify]\nstep_deadline_ms = 1\n").find("verify.step_deadline_ms") != std::string::npos);
+  CHECK(error_of("[verify]\nprobe = true\n").find("verify.probe") != std::string::npos);
+}

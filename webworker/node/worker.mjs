@@ -10,6 +10,8 @@
 //
 // --flops N claims N floating-point operations per second instead of running
 // the speed benchmark (tests pin the planner's view of a worker with it).
+// --rogue KIND (only with TESSERA_TESTING=1) makes a malicious worker for
+// tests: node/rogue.mjs lists the kinds.
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
@@ -30,8 +32,9 @@ import { connectWebSocket } from './ws_client.mjs';
 import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
+import { checkRogue, rogueConnect } from './rogue.mjs';
 
-const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--ca FILE]';
+const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--rogue KIND] [--ca FILE]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
@@ -51,7 +54,7 @@ function parse() {
       options: {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
-        'hidden-dtype': { type: 'string' }, flops: { type: 'string' }, ca: { type: 'string' },
+        'hidden-dtype': { type: 'string' }, flops: { type: 'string' }, ca: { type: 'string' }, rogue: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -72,6 +75,9 @@ function parse() {
   };
   const hidden = v['hidden-dtype'] ?? 'fp32';
   if (hidden !== 'fp32' && hidden !== 'fp16') fail(`--hidden-dtype must be fp32 or fp16, got '${hidden}'`);
+  if (v.rogue !== undefined) {
+    try { checkRogue(v.rogue); } catch (e) { fail(e.message); }
+  }
   return {
     hiddenDtype: hidden === 'fp16' ? 'float16' : 'float32',
     url: v.url, memory, threads: int('--threads', v.threads, undefined),
@@ -81,6 +87,7 @@ function parse() {
     benchmark: !v['no-benchmark'] && v.flops === undefined,
     flops: v.flops === undefined ? 0 : flopsArg(v.flops),
     ca: v.ca === undefined ? undefined : readCa(v.ca),
+    rogue: v.rogue,
   };
 }
 
@@ -131,6 +138,7 @@ async function main() {
     createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
     onPlanNews: (entry) => console.log(`tessera-worker[${a.name}] replan: ${entry.text}`),
   };
+  if (a.rogue) shell.connect = rogueConnect(a.rogue, shell.connect, log);  // test mode (TESSERA_TESTING=1)
   const core = new WorkerCore(shell, {
     benchmark: a.benchmark,
     onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url.replace(/token=[^&]+/, 'token=…')}`); } },
