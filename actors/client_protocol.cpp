@@ -12,6 +12,16 @@ using json = nlohmann::json;
 
 [[noreturn]] void bad(const std::string& message) { throw std::invalid_argument(message); }
 
+// JSON text for a frame: bytes that are not UTF-8 (a malformed request quoted in
+// an error message) become U+FFFD instead of throwing type_error 316.
+std::string dump_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A value quoted back in an error message: scalars as JSON, arrays and objects
+// by their type (dumping them recurses once per nesting level).
+std::string describe(const json& v) {
+  return v.is_structured() ? std::string("an ") + v.type_name() : dump_text(v);
+}
+
 double number_in(const std::string& key, const json& v, double lo, double hi) {
   if (!v.is_number())
     bad("field '" + key + "' must be a number");
@@ -37,7 +47,7 @@ void read_prompt_ids(const std::string& key, const json& v, generate_params& p) 
     bad("field 'prompt_ids' must be an array of token ids");
   for (auto& id : v) {
     if (!id.is_number_integer())
-      bad("field 'prompt_ids' holds a non-integer: " + id.dump());
+      bad("field 'prompt_ids' holds a non-integer: " + describe(id));
     p.prompt_ids.push_back(id.get<int64_t>());
   }
 }
@@ -74,7 +84,7 @@ void read_stop(const std::string& key, const json& v, generate_params& p) {
     bad("field 'stop' must be a string or an array of strings");
   for (auto& s : v) {
     if (!s.is_string())
-      bad("field 'stop' holds a non-string: " + s.dump());
+      bad("field 'stop' holds a non-string: " + describe(s));
     p.stop.push_back(s.get<std::string>());
   }
 }
@@ -103,25 +113,26 @@ generate_params parse_generate_request(const std::string& text, uint32_t max_tok
     bad("request must be a JSON object");
   generate_params p;
   p.max_tokens = max_tokens_default;
-  for (auto& [key, value] : j.items()) {
+  for (auto& item : j.items()) {
+    const std::string& key = item.key();  // a named variable: lambdas may not capture structured bindings in C++17
     auto* field = std::find_if(std::begin(request_fields), std::end(request_fields),
                                [&](const request_field& f) { return key == f.name; });
     if (field == std::end(request_fields))
       bad("unknown field '" + key + "'");
-    field->read(key, value, p);
+    field->read(key, item.value(), p);
   }
   if (!j.contains("prompt") && !j.contains("prompt_ids"))
     bad("missing field 'prompt' (or 'prompt_ids')");
   return p;
 }
 
-std::string encode(const token_event& e) { return json{{"token", e.id}, {"text", e.text}}.dump(); }
+std::string encode(const token_event& e) { return dump_text(json{{"token", e.id}, {"text", e.text}}); }
 
 std::string encode(const status_event& e) {
   json j = {{"status", e.state}};
   if (e.state != "running")
     j["reason"] = e.reason;
-  return j.dump();
+  return dump_text(j);
 }
 
 std::string encode(const done_event& e) {
@@ -146,9 +157,9 @@ std::string encode(const done_event& e) {
             {"timings", timings}};
   if (!e.text.empty())
     j["text"] = e.text;
-  return j.dump();
+  return dump_text(j);
 }
 
-std::string encode(const error_event& e) { return json{{"error", e.message}, {"code", e.code}}.dump(); }
+std::string encode(const error_event& e) { return dump_text(json{{"error", e.message}, {"code", e.code}}); }
 
 }  // namespace tessera::actors
