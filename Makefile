@@ -1,8 +1,9 @@
 # Thin wrapper over scripts/ and CMake. `make demo` and `make test` are the quick start.
 BUILD_DIR ?= build
+SANITIZE_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test demo demo-model clean
+.PHONY: all deps configure build test test-sanitize demo demo-model clean
 
 all: build
 
@@ -19,6 +20,10 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The unit tests again under ASan+UBSan, in their own build directory.
+test-sanitize:
+	@JOBS=$(JOBS) scripts/test-sanitize.sh $(SANITIZE_BUILD_DIR)
+
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh $(BUILD_DIR)
@@ -28,4 +33,4 @@ demo-model: deps
 	@scripts/demo-model.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR)

@@ -147,12 +147,13 @@ generate_params parse_generate_request(const std::string& text, uint32_t max_tok
     bad("request must be a JSON object");
   generate_params p;
   p.max_tokens = max_tokens_default;
-  for (auto& [key, value] : j.items()) {
+  for (auto& item : j.items()) {
+    const std::string& key = item.key();  // a named variable: lambdas may not capture structured bindings in C++17
     auto* field = std::find_if(std::begin(request_fields), std::end(request_fields),
                                [&](const request_field& f) { return key == f.name; });
     if (field == std::end(request_fields))
       bad("unknown field '" + net::escape_text(key, 64) + "'");
-    field->read(key, value, p, limits);
+    field->read(key, item.value(), p, limits);
   }
   if (!j.contains("prompt") && !j.contains("prompt_ids"))
     bad("missing field 'prompt' (or 'prompt_ids')");

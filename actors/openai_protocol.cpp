@@ -151,7 +151,8 @@ api_request parse_api_request(api_kind kind, const std::string& body, const std:
   r.params.max_tokens = max_tokens_default;
   bool stream_options_seen = false;
   for (auto& [key, v] : j.items()) {
-    if (std::any_of(std::begin(unsupported), std::end(unsupported), [&](const char* u) { return key == u; }))
+    const std::string& name = key;  // lambdas may not capture structured bindings in C++17
+    if (std::any_of(std::begin(unsupported), std::end(unsupported), [&](const char* u) { return name == u; }))
       invalid(key, "'" + key + "' is not supported by Tessera", "unsupported_parameter");
     if (key == "model") {
       if (!v.is_string())

@@ -84,6 +84,8 @@ safetensors_file::safetensors_file(const std::string& path) : path_(path) {
       uint64_t count = 1;
       for (int64_t d : t.shape) {
         if (d < 0) throw model_error(where + ": negative dimension in shape " + shape_text(t.shape));
+        if (d != 0 && count > UINT64_MAX / elem / static_cast<uint64_t>(d))  // the byte count would wrap around
+          throw model_error(where + ": shape " + shape_text(t.shape) + " x " + t.dtype + " is more than 2^64 bytes");
         count *= static_cast<uint64_t>(d);
       }
       if (count * elem != offsets[1] - offsets[0])

@@ -69,12 +69,30 @@ std::vector<std::string> inputs_of(const onnx::NodeProto& node) {
   return names;
 }
 
+// Every tensor a node reads (its subgraphs' outer names included) is a graph
+// input, an initializer or some node's output. ONNX 1.12's shape inference
+// dereferences a null pointer on a Shape node whose input is undefined.
+void check_inputs_defined(const onnx::GraphProto& graph, const std::string& file) {
+  std::set<std::string> defined;
+  for (const auto& in : graph.input()) defined.insert(in.name());
+  for (const auto& init : graph.initializer()) defined.insert(init.name());
+  for (const auto& node : graph.node())
+    for (const auto& out : node.output()) defined.insert(out);
+  for (const auto& node : graph.node())
+    for (const auto& in : inputs_of(node))
+      if (!defined.count(in))
+        throw model_error(file + ": " + describe(node) + " reads '" + in +
+                          "', which no graph input, initializer or node produces");
+}
+
+constexpr std::size_t max_layer_digits = 6;  // a million layers: far past any real model
+
 // Parses "past_key_values.N.key|value" / "present.N.key|value"; -1 if no match.
 int kv_layer(const std::string& name, const std::string& prefix) {
   if (name.compare(0, prefix.size(), prefix) != 0) return -1;
   auto rest = name.substr(prefix.size());
   auto dot = rest.find('.');
-  if (dot == std::string::npos || dot == 0) return -1;
+  if (dot == std::string::npos || dot == 0 || dot > max_layer_digits) return -1;
   auto kind = rest.substr(dot + 1);
   if (kind != "key" && kind != "value") return -1;
   for (size_t i = 0; i < dot; ++i)
@@ -157,6 +175,7 @@ decoder_graph analyse_decoder(const std::string& path) {
       if (node.op_type() == "Shape" && node.domain().empty() && node.input_size() == 1 && node.input(0) == "input_ids")
         node.set_input(0, "position_ids");
 
+  check_inputs_defined(*graph, file);
   try {
     onnx::ShapeInferenceOptions options;
     options.enable_data_propagation = true;  // Shape -> Concat -> Reshape keeps symbolic dims

@@ -70,6 +70,14 @@ private:
   const std::string& source_;
 };
 
+// ModelProto.SentencePiece.Type: NORMAL (1) .. BYTE (6); other values are refused
+// rather than stored in the enum.
+sp_piece::type_t piece_type(wire_reader& r) {
+  const uint64_t v = r.varint();
+  if (v < sp_piece::normal || v > sp_piece::byte) r.fail("piece type " + std::to_string(v) + " is not 1..6");
+  return static_cast<sp_piece::type_t>(v);
+}
+
 sp_piece read_piece(std::string_view data, const std::string& source) {
   wire_reader r(data, source);
   sp_piece p;
@@ -77,7 +85,7 @@ sp_piece read_piece(std::string_view data, const std::string& source) {
   while (r.next(f, w)) {
     if (f == 1 && w == 2) p.text = std::string(r.bytes());
     else if (f == 2 && w == 5) p.score = r.fixed32_float();
-    else if (f == 3 && w == 0) p.type = static_cast<sp_piece::type_t>(r.varint());
+    else if (f == 3 && w == 0) p.type = piece_type(r);
     else r.skip(w);
   }
   return p;
