@@ -98,9 +98,9 @@ void read_stop(const std::string& key, const json& v, generate_params& p, const 
     add_stop(s, p, lim);
 }
 
-void read_cache(const std::string& key, const json& v, generate_params& p) {
+void read_cache(const std::string& key, const json& v, generate_params& p, const request_limits&) {
   if (!v.is_boolean())
-    bad("field '" + key + "' must be true or false, got " + v.dump());
+    bad("field '" + key + "' must be true or false, got " + json_excerpt(v));
   p.cache = v.get<bool>();
 }
 

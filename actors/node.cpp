@@ -121,7 +121,8 @@ uint16_t node_runtime::start() {
   worker_options wopts;
   wopts.config = cfg;
   wopts.verify = std::make_shared<verify_registry>(d.shards);
-  request_options ropts{cfg};
+  request_options ropts;
+  ropts.config = cfg;
   ropts.board = d.board;
   if (cfg.cache_enabled) {
     auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, d.planner, d.tok, d.board});

@@ -306,6 +306,8 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   st.planner = std::move(planner);
   st.opts = std::move(opts);
   st.kept = input_store(st.opts.config.kept_inputs_bytes);
+  if (st.opts.meter)  // tenants share cached prefixes only within one API key (no probing by timing)
+    params.cache_salt = "key:" + st.opts.meter->key_name();
   st.session.emplace(std::move(params), std::move(tok), st.opts.config.context);
   st.waiting_since = st.session->created();
   auto bhvr = request_behavior(self);
