@@ -203,6 +203,16 @@ std::string metrics_registry::render() const {
   return out;
 }
 
+std::string render_family(const std::string& name, const std::string& help, const char* type,
+                          const metric_samples& samples) {
+  if (samples.empty())
+    return {};
+  std::string out = "# HELP " + name + " " + escape(help, false) + "\n# TYPE " + name + " " + type + "\n";
+  for (auto& [labels, value] : samples)
+    out += name + label_text(labels) + " " + format_sample_value(value) + "\n";
+  return out;
+}
+
 // ---- node_metrics ----
 
 node_metrics& node_metrics::get() {
@@ -307,10 +317,42 @@ void node_metrics::worker_joined(uint64_t id, const std::string& name) {
 
 void node_metrics::worker_left(uint64_t id, const std::string& reason) {
   leaves_->inc();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    worker_caches_.erase(id);
+  }
   note("leave", "worker " + std::to_string(id) + " left: " + reason);
 }
 
 void node_metrics::workers(size_t n) { workers_->set(static_cast<int64_t>(n)); }
+
+void node_metrics::worker_cache(uint64_t id, const worker_cache_report& report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  worker_caches_[id] = report;
+}
+
+std::string node_metrics::worker_cache_text() const {
+  metric_samples kv, budget, sequences, bytes, evictions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, r] : worker_caches_) {
+      const metric_labels labels = {{"worker", std::to_string(id)}};
+      kv.push_back({labels, static_cast<double>(r.kv_bytes)});
+      budget.push_back({labels, static_cast<double>(r.kv_budget)});
+      sequences.push_back({labels, static_cast<double>(r.cached_sequences)});
+      bytes.push_back({labels, static_cast<double>(r.cached_bytes)});
+      evictions.push_back({labels, static_cast<double>(r.evictions)});
+    }
+  }
+  return render_family("tessera_worker_kv_bytes", "KV a worker holds, live and cached (its last Heartbeat).", "gauge", kv) +
+         render_family("tessera_worker_kv_budget_bytes", "The KV budget a worker was given with its stage.", "gauge",
+                       budget) +
+         render_family("tessera_worker_cached_sequences", "Finished sequences a worker keeps as cached prefixes.",
+                       "gauge", sequences) +
+         render_family("tessera_worker_cached_bytes", "KV bytes of a worker's cached prefixes.", "gauge", bytes) +
+         render_family("tessera_worker_cache_evictions_total", "Cached prefixes a worker evicted to stay in budget.",
+                       "counter", evictions);
+}
 
 void node_metrics::note(const char* kind, std::string text) {
   const auto unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

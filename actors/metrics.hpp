@@ -103,6 +103,18 @@ private:
 std::string escape_label_value(const std::string& v);
 std::string format_sample_value(double v);
 
+// One family written at scrape time from a snapshot (values not kept in a
+// registry, e.g. per-worker series that end with their worker): # HELP,
+// # TYPE (`type`: "counter" or "gauge"), one line per sample. Nothing for no samples.
+using metric_samples = std::vector<std::pair<metric_labels, double>>;
+std::string render_family(const std::string& name, const std::string& help, const char* type,
+                          const metric_samples& samples);
+
+// What a worker's last Heartbeat said its prefix cache holds.
+struct worker_cache_report {
+  uint64_t kv_bytes = 0, kv_budget = 0, cached_sequences = 0, cached_bytes = 0, evictions = 0;
+};
+
 // The node's metrics, and the dashboard's live view. One per process
 // (node_metrics::get()); every hook is thread-safe and cheap.
 class node_metrics {
@@ -126,6 +138,11 @@ public:
   void worker_joined(uint64_t id, const std::string& name);
   void worker_left(uint64_t id, const std::string& reason);
   void workers(size_t n);
+  void worker_cache(uint64_t id, const worker_cache_report& report);  // from each Heartbeat; forgotten on leave
+
+  // Per-worker prefix cache series of the workers present (kv bytes, budget,
+  // cached sequences and bytes, evictions), labelled worker="<id>".
+  std::string worker_cache_text() const;
 
   // The dashboard's view: {"requests": [{id, state, tokens, tokens_per_s, age_s}],
   // "latency": {ttft_ms: {p50, p95, n}, per_token_ms: {p50, p95, n}},
@@ -155,6 +172,7 @@ private:
     std::string kind, text;
   };
   std::deque<event> timeline_;  // newest last, bounded
+  std::map<uint64_t, worker_cache_report> worker_caches_;
 };
 
 inline node_metrics& metrics() { return node_metrics::get(); }

@@ -158,7 +158,12 @@ uint16_t node_runtime::start() {
     return start_openai_call(*sys, std::move(call), std::move(reply), planner, tok, ropts);
   };
   hooks.status_json = [this] { return status_json(); };
-  hooks.metrics_text = [] { return metrics().registry.render(); };
+  hooks.metrics_text = [board] {
+    auto text = metrics().registry.render() + metrics().worker_cache_text();
+    if (auto cache = board->cache())
+      text += prefix_cache_metrics_text(*cache);
+    return text;
+  };
   hooks.live_json = [] { return metrics().live_json(); };
   hooks.find_shard = [shards](const std::string& id, const std::string& name) { return shards->find(id, name); };
   d.gateway = std::make_unique<net::gateway>(gcfg, hooks);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/metrics.hpp"
+
 namespace tessera::actors {
 
 namespace {
@@ -41,6 +43,37 @@ nlohmann::json worker_cache_json(uint64_t worker_id, const worker_cache_counts& 
     j["rebuilds"] = w.rebuilds;
   }
   return j;
+}
+
+std::string prefix_cache_metrics_text(const prefix_cache_view& v) {
+  auto one = [](uint64_t x) { return metric_samples{{{}, static_cast<double>(x)}}; };
+  metric_samples entries, lookups, hits, rebuilds;
+  for (auto& [id, w] : v.workers) {
+    const metric_labels labels = {{"worker", std::to_string(id)}};
+    entries.push_back({labels, static_cast<double>(w.index.entries)});
+    lookups.push_back({labels, static_cast<double>(w.index.lookups)});
+    hits.push_back({labels, static_cast<double>(w.index.hits)});
+    rebuilds.push_back({labels, static_cast<double>(w.rebuilds)});
+  }
+  const char* c = "counter";
+  const char* g = "gauge";
+  return render_family("tessera_prefix_cache_entries", "Prefixes the index holds (all stages).", g, one(v.index.entries)) +
+         render_family("tessera_prefix_cache_lookups_total", "Prefix lookups by requests.", c, one(v.index.lookups)) +
+         render_family("tessera_prefix_cache_hits_total", "Lookups that forked at least one cached block.", c,
+                       one(v.index.hits)) +
+         render_family("tessera_prefix_cache_cached_tokens_total", "Prompt positions forked instead of computed.", c,
+                       one(v.index.cached_tokens)) +
+         render_family("tessera_prefix_cache_waits_total", "Lookups that waited for another request's prefill.", c,
+                       one(v.index.waits)) +
+         render_family("tessera_prefix_cache_rebuilds_total", "Lost prefixes rebuilt on a new plan in the background.",
+                       c, one(v.rebuilds)) +
+         render_family("tessera_prefix_cache_rebuild_failures_total", "Background rebuilds that failed.", c,
+                       one(v.rebuild_failures)) +
+         render_family("tessera_prefix_cache_rebuild_queue", "Prefixes waiting to be rebuilt.", g, one(v.rebuild_queue)) +
+         render_family("tessera_prefix_cache_worker_entries", "Index entries on a worker.", g, entries) +
+         render_family("tessera_prefix_cache_worker_lookups_total", "Lookups of routes through a worker.", c, lookups) +
+         render_family("tessera_prefix_cache_worker_hits_total", "Hits on routes through a worker.", c, hits) +
+         render_family("tessera_prefix_cache_worker_rebuilds_total", "Prefixes rebuilt onto a worker.", c, rebuilds);
 }
 
 }  // namespace tessera::actors

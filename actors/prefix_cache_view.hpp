@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -39,5 +40,10 @@ nlohmann::json prefix_cache_json(const prefix_cache_view& v);
 // "evictions"} and, with `view`, the index's "entries", "lookups", "hits", "hit_rate", "rebuilds".
 nlohmann::json worker_cache_json(uint64_t worker_id, const worker_cache_counts& counts,
                                  const prefix_cache_view* view);
+
+// The index's counts as Prometheus text (tessera_prefix_cache_*: lookups,
+// hits, cached tokens, waits, rebuilds, rebuild failures as counters; entries
+// and the rebuild queue as gauges; per worker: entries, lookups, hits, rebuilds).
+std::string prefix_cache_metrics_text(const prefix_cache_view& v);
 
 }  // namespace tessera::actors

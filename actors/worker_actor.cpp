@@ -226,6 +226,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::heartbeat:
       st.reported_sequences = f.kv_sequences;
       st.reported_kv_tokens = f.kv_tokens;
+      metrics().worker_cache(st.id, {f.kv_bytes, f.kv_budget, f.cached_sequences, f.cached_bytes, f.evictions});
       st.reported_cache = std::move(f);
       return;
     case worker_frame::kind::progress:
