@@ -183,7 +183,7 @@ void publish(cache_actor self) {
   v.index = st.index->stats();
   v.rebuilds = st.rebuilds;
   v.rebuild_failures = st.rebuild_failures;
-  v.rebuild_queue = st.to_rebuild.size();
+  v.rebuild_queue = st.to_rebuild.size() + (st.rebuilding ? 1 : 0);  // waiting + the one in flight
   for (auto& [w, s] : st.index->worker_stats())
     v.workers[w].index = s;
   for (auto& [w, n] : st.worker_rebuilds)

@@ -28,7 +28,8 @@ struct prefix_cache_view {
   bool enabled = false;
   uint32_t block_tokens = 0;
   prefix_index_stats index;
-  uint64_t rebuilds = 0, rebuild_failures = 0, rebuild_queue = 0;
+  uint64_t rebuilds = 0, rebuild_failures = 0;
+  uint64_t rebuild_queue = 0;  // lost prefixes still to rebuild, the one in flight included
   std::map<uint64_t, prefix_cache_worker_view> workers;
 };
 
