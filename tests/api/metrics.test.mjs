@@ -114,14 +114,17 @@ try {
   h.check(long.status === 400, `a prompt past the context is refused (${long.status})`);
   const m1 = await scrape();
   h.check(readersAgree(m1) === '', `after the requests the two readers still agree ${readersAgree(m1)}`);
-  // The prefix cache's series agree with /api/status (the index and each worker's Heartbeat).
-  const st1 = await h.getJson(port, '/api/status');
-  h.check(value(m1, 'tessera_prefix_cache_lookups_total') === st1.prefix_cache.lookups &&
-          value(m1, 'tessera_prefix_cache_hits_total') === st1.prefix_cache.hits && st1.prefix_cache.lookups >= 1,
-          `prefix_cache_lookups_total ${value(m1, 'tessera_prefix_cache_lookups_total')} and hits_total equal /api/status (${st1.prefix_cache.lookups}, ${st1.prefix_cache.hits})`);
+  // The prefix cache's series agree with /api/status (the index, and each
+  // worker's Heartbeat once the planner's view of it has caught up).
+  const st1 = await h.settle(port, 'every serving worker to report its KV budget', 15000,
+    (s) => s.workers.filter((w) => w.cache?.kv_budget > 0).length >= stages,
+    (s) => s.workers.map((w) => `${w.id}:${w.cache?.kv_budget}`).join(' '));
+  const mc = await scrape();
+  h.check(value(mc, 'tessera_prefix_cache_lookups_total') === st1.prefix_cache.lookups &&
+          value(mc, 'tessera_prefix_cache_hits_total') === st1.prefix_cache.hits && st1.prefix_cache.lookups >= 1,
+          `prefix_cache_lookups_total ${value(mc, 'tessera_prefix_cache_lookups_total')} and hits_total equal /api/status (${st1.prefix_cache.lookups}, ${st1.prefix_cache.hits})`);
   const budgets = st1.workers.filter((w) => w.cache?.kv_budget > 0);
-  h.check(budgets.length === stages &&
-          budgets.every((w) => value(m1, 'tessera_worker_kv_budget_bytes', { worker: String(w.id) }) === w.cache.kv_budget),
+  h.check(budgets.every((w) => value(mc, 'tessera_worker_kv_budget_bytes', { worker: String(w.id) }) === w.cache.kv_budget),
           `tessera_worker_kv_budget_bytes{worker} equals each serving worker's budget in /api/status (${budgets.map((w) => `${w.id}:${w.cache.kv_budget}`).join(' ')})`);
   const d = (name, labels, suffix) => value(m1, name, labels, suffix) - value(m0, name, labels, suffix);
   h.check(d('tessera_requests_total', { outcome: 'completed' }) === 3, 'requests_total{outcome="completed"} +3');
