@@ -22,7 +22,8 @@ h.watchdog(420000, 'e2e_tab_hang');
 const dir = h.tmpDir('tessera-tabhang-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 const HEARTBEAT_TIMEOUT_MS = 3000;  // runtime.heartbeat_timeout_ms's default
-const HANG_MS = 12000;              // the tab's main thread is blocked this long
+const HANG_MS = 12000;              // the tab's serving worker is blocked this long
+const HANG_AT_STEP = 8;             // in its 8th stage step once armed
 const LATER = 'zzz';
 
 // Resolves with the first match of `re` in the node's log (polled, bounded).
@@ -63,10 +64,12 @@ try {
   const sampledRef = await t.faultFreeRuns(tessera, node.port, refs[t.GREEDY]);
   const stepsBefore = Number(await page.textContent('#steps'));
 
-  // Hang the tab's serving worker once generation is under way, inside its next
-  // stage step: a request then has a step in flight on the tab, holding KV there
-  // for the tokens before it, when the tab goes silent, so the requests must
-  // rebuild that KV elsewhere. The busy loop blocks the Web Worker: no
+  // Hang the tab's serving worker inside its HANG_AT_STEP-th stage step from
+  // now, which falls early in the two streams below: a request then has a step
+  // in flight on the tab, holding KV there for the tokens before it, when the
+  // tab goes silent, so the requests must rebuild that KV elsewhere. The hang is
+  // armed before the streams start, so however slowly this machine answers the
+  // page, it lands mid-generation. The busy loop blocks the Web Worker: no
   // heartbeat, no Result, the socket unread; it records when it ran.
   const serving = await within((async () => {
     for (;;) {
@@ -75,42 +78,40 @@ try {
       await new Promise((r) => setTimeout(r, 50));
     }
   })(), 30000, 'the tab\'s serving worker');
-  let hangAt = -1;
-  let hanging;
-  const run = t.streamBoth(tessera, node.port, (total) => {
-    if (total === 8) {
-      hangAt = total;
-      run.mark();
-      hanging = serving.evaluate((ms) => {
-        const runner = globalThis.tesseraWorker?.runner;
-        if (!runner) throw new Error('the tab has no stage loaded to hang in');
-        const step = runner.step;
-        runner.step = function hungStep(...args) {
-          runner.step = step;  // once
-          const start = Date.now();
-          while (Date.now() < start + ms) { /* hung: no heartbeat, no Result, no socket read */ }
-          globalThis.tesseraHang = { start, end: Date.now() };
-          return step.apply(this, args);
-        };
-      }, HANG_MS).then(() => Date.now());
-    }
-  });
+  await within(serving.evaluate(({ ms, nth }) => {
+    const runner = globalThis.tesseraWorker?.runner;
+    if (!runner) throw new Error('the tab has no stage loaded to hang in');
+    const step = runner.step;
+    let calls = 0;
+    runner.step = function hungStep(...args) {
+      calls += 1;
+      if (calls === nth) {
+        runner.step = step;  // once
+        const start = Date.now();
+        while (Date.now() < start + ms) { /* hung: no heartbeat, no Result, no socket read */ }
+        globalThis.tesseraHang = { start, end: Date.now() };
+      }
+      return step.apply(this, args);
+    };
+  }, { ms: HANG_MS, nth: HANG_AT_STEP }), 30000, 'arming the hang');
+  const run = t.streamBoth(tessera, node.port, () => {});
 
   // The node drops the tab for missed heartbeats (not for a closed socket).
   const detect = await waitLog(node, /worker=(\d+) name=tab disconnect reason="(no heartbeat for (\d+) ms[^"]*)"/,
                                120000, 'the tab to be dropped for missed heartbeats');
   const detectedAt = Date.now();
-  const hangStarted = await hanging;
+  run.mark();
+  const hangAt = run.total;
   h.check(Number(detect[3]) <= HEARTBEAT_TIMEOUT_MS,
-          `the node dropped the hung tab (worker ${detect[1]}): "${detect[2]}", ~${detectedAt - hangStarted} ms after the hang was armed`);
+          `the node dropped the hung tab (worker ${detect[1]}): "${detect[2]}"`);
   const s2 = await h.waitStatus(node.port, 'the tab to leave the pool', 10000,
                                 (s) => !s.workers.some((w) => w.name === 'tab'));
   const droppedAt = Date.now();
 
   const results = await run.done;
   const all = results[0].tokens.length + results[1].tokens.length;
-  h.check(hangAt >= 0 && hangAt < all && run.after[0] + run.after[1] > 0,
-          `the tab was hung mid-generation (told to after ${hangAt} of ${all} tokens)`);
+  h.check(hangAt < all && run.after[0] + run.after[1] > 0,
+          `the tab was hung mid-generation (dropped after ${hangAt} of ${all} tokens)`);
   t.checkIdentical(results, { greedyRef: refs[t.GREEDY], sampledRef, after: run.after, fault: 'hang' });
   const spare = s2.workers.find((w) => w.name === 'spare');
   h.check(spare !== undefined, `the spare is in the pool after the tab left; plans: ${s2.replans.join(' | ')}`);
@@ -123,7 +124,7 @@ try {
   }), HANG_MS + 60000, 'the woken tab');
   h.check(hang.end - hang.start >= HANG_MS && detectedAt < hang.end && droppedAt < hang.end,
           `the tab was hung ${hang.end - hang.start} ms and dropped while still hung ` +
-          `(${hang.end - droppedAt} ms before it woke)`);
+          `(${detectedAt - hang.start} ms into the hang, ${hang.end - droppedAt} ms before it woke)`);
   await within((async () => {
     while (!pageLog.some((l) => /socket closed code=/.test(l))) await new Promise((r) => setTimeout(r, 50));
   })(), 30000, 'the woken tab noticing the close');
