@@ -118,9 +118,7 @@ public:
 
   // Force: close the TCP socket; the pending read fails and on_close follows.
   void force_close() {
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).close();
+    ws_.next_layer().shutdown_and_close();
   }
 
   asio::any_io_executor executor() { return ws_.get_executor(); }
@@ -432,11 +430,7 @@ public:
   }
 
   void shutdown() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      beast::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
-    });
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.shutdown_and_close(); });
   }
 
 private:

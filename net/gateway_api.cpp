@@ -82,7 +82,7 @@ public:
         respond(500, "application/json", api_error_body(e.what(), "server_error"));
       }
     }
-    read_peer();
+    watch_for_hangup(stream_, peer_buf_, [self = shared_from_this()] { self->close(); });
   }
 
   void shutdown() override {
@@ -104,9 +104,7 @@ public:
   }
   void write(const std::string& data) {
     if (!started_ || done_ || data.empty()) return;
-    std::ostringstream size;
-    size << std::hex << data.size();
-    enqueue(size.str() + "\r\n" + data + "\r\n");
+    enqueue(http_chunk(data));
   }
   void end_stream() {
     if (!started_ || done_) return;
@@ -141,21 +139,11 @@ private:
     }
   }
 
-  // The client sends nothing more; a read that ends means it hung up.
-  void read_peer() {
-    stream_.async_read_some(asio::buffer(peer_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      self->read_peer();
-    });
-  }
-
   void close() {
     if (closed_) return;
     closed_ = true;
     if (!writing_) queue_.clear();  // a write in flight still reads queue_.front()
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    stream_.shutdown_and_close();
     notify_disconnect();
   }
 
@@ -216,6 +204,12 @@ std::string header_text(int status, const std::string& content_type, bool chunke
   if (text.size() < 4 || text.compare(text.size() - 4, 4, "\r\n\r\n") != 0)
     text += "\r\n";
   return text;
+}
+
+std::string http_chunk(const std::string& data) {
+  std::ostringstream size;
+  size << std::hex << data.size();
+  return size.str() + "\r\n" + data + "\r\n";
 }
 
 bool is_api_path(std::string_view path) { return path == "/v1/chat/completions" || path == "/v1/completions"; }

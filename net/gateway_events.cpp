@@ -11,7 +11,6 @@
 
 #include <array>
 #include <chrono>
-#include <sstream>
 
 namespace tessera::net::gateway_http {
 
@@ -34,7 +33,7 @@ public:
     stream_.tcp().expires_never();
     send(header_text(200, "text/event-stream", true, 0));
     tick();
-    read_peer();
+    watch_for_hangup(stream_, peer_buf_, [self = shared_from_this()] { self->close(); });
   }
 
   // The gateway stops: the stream ends properly (last chunk), then the connection.
@@ -56,22 +55,16 @@ private:
       if (now != last_) {
         last_ = now;
         quiet_ticks_ = 0;
-        send_chunk("event: status\ndata: " + now + "\n\n");
+        send(http_chunk("event: status\ndata: " + now + "\n\n"));
       } else if (++quiet_ticks_ >= ticks_per_keepalive) {
         quiet_ticks_ = 0;
-        send_chunk(": keep-alive\n\n");
+        send(http_chunk(": keep-alive\n\n"));
       }
     }
     timer_.expires_after(check_period);
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->tick();
     });
-  }
-
-  void send_chunk(const std::string& data) {
-    std::ostringstream size;
-    size << std::hex << data.size();
-    send(size.str() + "\r\n" + data + "\r\n");
   }
 
   void send(std::string bytes) {
@@ -95,21 +88,11 @@ private:
     ended_ = true;
   }
 
-  // The client sends nothing more; a read that ends means it hung up.
-  void read_peer() {
-    stream_.async_read_some(asio::buffer(peer_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      self->read_peer();
-    });
-  }
-
   void close() {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    stream_.shutdown_and_close();
   }
 
   gateway_stream stream_;

@@ -120,6 +120,9 @@ void start_events_session(gateway_stream stream, request_t req, state_ptr state,
 // Connection: close) of a response written by hand: chunked, or with `length`.
 std::string header_text(int status, const std::string& content_type, bool chunked, std::size_t length);
 
+// One chunk of a chunked body: the size in hex, CRLF, the data, CRLF.
+std::string http_chunk(const std::string& data);
+
 // A JSON body {"error": message, "path": target} with `status`.
 http::message_generator json_error(const request_t& req, http::status status, const std::string& message);
 

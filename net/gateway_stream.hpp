@@ -46,6 +46,12 @@ public:
   beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
   asio::ip::tcp::socket& socket() { return tcp().socket(); }
   void close() { tcp().close(); }
+  // Ends the connection at once: both directions shut down, the socket closed.
+  void shutdown_and_close() {
+    beast::error_code ec;
+    socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    close();
+  }
   executor_type get_executor() { return tcp().get_executor(); }
 
   template <class MutableBuffers, class Handler>
@@ -67,6 +73,18 @@ private:
   std::optional<beast::tcp_stream> plain_;
   std::unique_ptr<tls_stream> tls_;
 };
+
+// Keeps one read pending on a connection whose client sends nothing more;
+// when it ends (the client hung up, or the socket was closed) calls on_end().
+// `stream` and `buf` must outlive the read (members of the session that
+// on_end keeps alive).
+template <std::size_t N, class OnEnd>
+void watch_for_hangup(gateway_stream& stream, std::array<char, N>& buf, OnEnd on_end) {
+  stream.async_read_some(asio::buffer(buf), [&stream, &buf, on_end = std::move(on_end)](beast::error_code ec, std::size_t) mutable {
+    if (ec) return on_end();
+    watch_for_hangup(stream, buf, std::move(on_end));
+  });
+}
 
 // Found by ADL from Beast's close_socket (a websocket that failed).
 inline void beast_close_socket(gateway_stream& stream) {
