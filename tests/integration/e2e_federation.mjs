@@ -1,0 +1,139 @@
+// Federation membership across real `tessera node` processes on 127.0.0.1
+// (no workers: this is the link, membership and leader election, not serving).
+//  1. Nodes a, b, c with one shared secret link up; every node's /api/status
+//     shows all three alive, leader a, one epoch.
+//  2. A node d with the wrong secret dialing a is refused: a's log names d's id
+//     and address, and neither side counts the other alive.
+//  3. The leader a is SIGKILLed: b and c elect b at a higher epoch.
+//  4. The follower c hangs (SIGSTOP): b takes it for dead after
+//     heartbeat_timeout_ms; on SIGCONT it links again and follows b.
+//  5. a restarts from its state dir: it rejoins, leads at a still higher epoch,
+//     and its stored epoch file says so. Everything stops with SIGTERM, exit 0.
+//   node e2e_federation.mjs TESSERA_BINARY [PRESET]
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as h from './harness.mjs';
+
+const [tessera, preset = 'tiny'] = process.argv.slice(2);
+h.watchdog(300000, 'e2e_federation');
+const dir = h.tmpDir('tessera-federation-');
+const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
+const SECRET = 'federation-test-shared-secret';
+const HEARTBEAT_MS = 100;
+const TIMEOUT_MS = 1000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+const ids = ['a', 'b', 'c', 'd'];
+const fedPort = {};
+for (const id of ids) fedPort[id] = await freePort();
+const addr = (id) => `127.0.0.1:${fedPort[id]}`;
+
+function nodeConfig(id, peers, secret = SECRET) {
+  const nodeDir = path.join(dir, id);
+  fs.mkdirSync(nodeDir, { recursive: true });
+  const file = h.writeConfig(nodeDir, { modelDir, workers: [] });
+  fs.appendFileSync(file, ['[federation]', `id = "${id}"`, `listen = "${addr(id)}"`,
+    `peers = [${peers.map((p) => `"${addr(p)}"`).join(', ')}]`, `secret = "${secret}"`,
+    `heartbeat_ms = ${HEARTBEAT_MS}`, `heartbeat_timeout_ms = ${TIMEOUT_MS}`,
+    `state_dir = "${path.join(nodeDir, 'state')}"`].join('\n') + '\n');
+  return { file, nodeDir };
+}
+const start = (id, cfg) => h.startNode(tessera, cfg[id].file, cfg[id].nodeDir, { waitReady: false });
+const fed = (s) => s.federation;
+const aliveIds = (s) => fed(s).nodes.filter((n) => n.alive).map((n) => n.id).sort().join(',');
+
+// Resolves with the statuses once every node in `nodes` shows leader `leader`,
+// the same epoch, and exactly `alive` alive.
+async function agreed(nodes, leader, alive, what) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const all = await Promise.all(nodes.map((n) => h.getJson(n.port, '/api/status').catch(() => undefined)));
+    const ok = all.every((s) => s && fed(s) && fed(s).leader === leader && aliveIds(s) === alive &&
+                                fed(s).epoch === fed(all[0]).epoch);
+    if (ok) return all;
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached (${all.map((s) => s && fed(s) ? `${fed(s).id}: leader ${fed(s).leader} epoch ${fed(s).epoch} alive ${aliveIds(s)}` : 'no status').join('; ')})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const cfg = {
+  a: nodeConfig('a', ['b', 'c']),
+  b: nodeConfig('b', ['a', 'c']),
+  c: nodeConfig('c', ['a', 'b']),
+  d: nodeConfig('d', ['a'], 'not-the-shared-secret-at-all'),
+};
+const nodes = {};
+try {
+  // 1.
+  [nodes.a, nodes.b, nodes.c] = await Promise.all(['a', 'b', 'c'].map((id) => start(id, cfg)));
+  let all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'a, b, c linked');
+  const epoch1 = fed(all[0]).epoch;
+  h.check(true, `a, b and c each show three alive, leader a, epoch ${epoch1}`);
+  const bView = fed(all[1]);
+  h.check(bView.nodes.find((n) => n.id === 'a').address === addr('a') && bView.nodes.find((n) => n.id === 'a').leader,
+          `b's status lists a at ${addr('a')} as leader`);
+
+  // 2.
+  nodes.d = await start('d', cfg);
+  const refused = `refused peer id=d address=${addr('d')}: wrong proof of the shared secret`;
+  const aLog = path.join(cfg.a.nodeDir, 'node.log');
+  await new Promise((resolve, reject) => {
+    const deadline = Date.now() + 20000;
+    const poll = () => {
+      if (fs.readFileSync(aLog, 'utf8').includes(refused)) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`a's log never said "${refused}"`));
+      setTimeout(poll, 50);
+    };
+    poll();
+  });
+  h.check(true, `a refused d: "${refused}"`);
+  const dStatus = await h.getJson(nodes.d.port, '/api/status');
+  h.check(aliveIds(dStatus) === 'd' && fed(dStatus).leader === 'd', `d counts only itself alive (${aliveIds(dStatus)})`);
+  const aStatus = await h.getJson(nodes.a.port, '/api/status');
+  h.check(!fed(aStatus).nodes.some((n) => n.id === 'd'), 'a lists no node d');
+  await h.stopNode(nodes.d);
+
+  // 3.
+  const killedAt = Date.now();
+  nodes.a.child.kill('SIGKILL');
+  all = await agreed([nodes.b, nodes.c], 'b', 'b,c', 'b leads after a is killed');
+  const epoch2 = fed(all[0]).epoch;
+  h.check(epoch2 > epoch1, `b leads at epoch ${epoch2} > ${epoch1}, ${Date.now() - killedAt} ms after a's SIGKILL`);
+
+  // 4.
+  process.kill(nodes.c.child.pid, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  await agreed([nodes.b], 'b', 'b', 'b takes the hung c for dead');
+  console.log(`b took the hung c for dead ${Date.now() - stoppedAt} ms after its SIGSTOP (heartbeat_timeout_ms ${TIMEOUT_MS})`);
+  process.kill(nodes.c.child.pid, 'SIGCONT');
+  all = await agreed([nodes.b, nodes.c], 'b', 'b,c', 'c back after SIGCONT');
+  h.check(fed(all[1]).epoch >= epoch2, `c links again and follows b at epoch ${fed(all[1]).epoch}`);
+
+  // 5.
+  const epoch3 = fed(all[0]).epoch;
+  fs.rmSync(path.join(cfg.a.nodeDir, 'node.port'));  // the killed run's port
+  nodes.a = await start('a', cfg);
+  all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'a back and leading');
+  const epoch4 = fed(all[0]).epoch;
+  h.check(epoch4 > epoch3, `a rejoined and leads at epoch ${epoch4} > ${epoch3}`);
+  const stored = Number(fs.readFileSync(path.join(cfg.a.nodeDir, 'state', 'epoch'), 'utf8').trim());
+  h.check(stored === epoch4, `a's state dir holds epoch ${stored}`);
+
+  for (const id of ['a', 'b', 'c']) {
+    const r = await h.stopNode(nodes[id]);
+    h.check(r.code === 0, `node ${id} exits 0 on SIGTERM (${JSON.stringify(r)})`);
+  }
+  h.removeDir(dir);
+  console.log('PASS e2e_federation');
+} catch (e) {
+  await h.fail(e, dir, { nodes: Object.values(nodes) });
+}
