@@ -1,6 +1,6 @@
 // A node's place in a federation of orchestrator nodes: the link to its peers
 // through CAF's middleman (a published gate that answers the shared-secret
-// challenge), heartbeats, who is alive, the leader (lowest id alive) and the
+// challenge), heartbeats, who is alive, the leader (lowest id alive, given a majority) and the
 // election epoch (persisted in the state dir). Only built when the config
 // has a [federation] table; caf/io stays inside federation_actor.cpp.
 //

@@ -103,7 +103,7 @@ struct member_state {
   std::map<std::string, dial_state> dials;  // by configured address
   std::map<std::string, std::string> reached;  // configured address -> the id that answered there
   uint64_t stored_epoch = 0;
-  std::string last_leader;
+  std::string last_leader = "\n";  // logged on the first settle, whatever it is
   static inline const char* name = "tessera.federation";
 };
 
@@ -114,8 +114,9 @@ void settled(member_actor self) {
   auto& st = self->state;
   auto& m = *st.members;
   if (m.leader() != st.last_leader) {
-    spdlog::info("federation: node={} leader={} epoch={} (was {})", st.cfg.id, m.leader(), m.epoch(),
-                 st.last_leader.empty() ? "none" : st.last_leader);
+    spdlog::info("federation: node={} leader={} epoch={} (was {})", st.cfg.id,
+                 m.leader().empty() ? "none (no majority reachable)" : m.leader(), m.epoch(),
+                 st.last_leader.empty() || st.last_leader == "\n" ? "none" : st.last_leader);
     st.last_leader = m.leader();
   }
   if (m.epoch() != st.stored_epoch) {

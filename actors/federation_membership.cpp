@@ -20,6 +20,7 @@ federation_membership::federation_membership(std::string self_id, std::string se
       self_address_(std::move(self_address)),
       configured_(std::move(peer_addresses)),
       epoch_(stored_epoch) {
+  quorum_ = (configured_.size() + 1) / 2 + 1;
   settle();
 }
 
@@ -86,9 +87,14 @@ void federation_membership::issue() {
 
 void federation_membership::settle() {
   std::string lowest = self_id_;
+  size_t alive = 1;
   for (auto& [id, p] : peers_)
-    if (p.alive && id < lowest)
-      lowest = id;
+    if (p.alive) {
+      ++alive;
+      lowest = std::min(lowest, id);
+    }
+  if (alive < quorum_)
+    lowest.clear();
   if (lowest != leader_) {
     leader_ = lowest;
     if (leading())
@@ -128,7 +134,10 @@ std::string federation_status_json(const federation_view& view) {
                      {"leader", n.leader},
                      {"self", n.self},
                      {"epoch", n.epoch}});
-  nlohmann::json j = {{"id", view.id}, {"leader", view.leader}, {"epoch", view.epoch}, {"nodes", nodes}};
+  nlohmann::json j = {{"id", view.id},
+                      {"leader", view.leader.empty() ? nlohmann::json(nullptr) : nlohmann::json(view.leader)},
+                      {"epoch", view.epoch},
+                      {"nodes", nodes}};
   return j.dump();
 }
 

@@ -1,7 +1,11 @@
 // Who of the federation is alive, who leads and in which election epoch, as
 // a value the federation actor feeds with what it hears (no CAF, no I/O).
 //
-// Rules: the leader is the lowest id among this node and its alive peers.
+// Rules: while this node and its alive peers are a majority of the
+// configured federation (this node + its configured peers), the leader is the
+// lowest id among them; otherwise there is no leader, so of two sides of a
+// cut at most one has one (a federation of two loses its leader with either
+// node; use three or more).
 // An epoch is issued by a leader, and every node keeps the highest epoch it
 // has heard of with its issuer. A node that becomes leader issues an epoch
 // above that; a leader that hears of an epoch not below its own issued by
@@ -33,7 +37,7 @@ struct federation_node_view {
 
 struct federation_view {
   std::string id;
-  std::string leader;
+  std::string leader;  // empty: no majority reachable, no leader
   uint64_t epoch = 0;
   std::vector<federation_node_view> nodes;  // this node first, then peers by id, then unreached addresses
 };
@@ -42,8 +46,9 @@ class federation_membership {
 public:
   using clock = std::chrono::steady_clock;
 
-  // `stored_epoch`: the epoch persisted by an earlier run (0: none). The node
-  // leads itself until it hears of a lower id, at an epoch above stored_epoch.
+  // `stored_epoch`: the epoch persisted by an earlier run (0: none); a node
+  // that leads issues epochs above it. With no peers configured the node
+  // leads itself at once.
   federation_membership(std::string self_id, std::string self_address, std::vector<std::string> peer_addresses,
                         uint64_t stored_epoch);
 
@@ -59,7 +64,8 @@ public:
   std::vector<std::string> expire(clock::time_point now, std::chrono::milliseconds timeout);
 
   bool alive(const std::string& id) const;
-  const std::string& leader() const { return leader_; }
+  const std::string& leader() const { return leader_; }  // empty: none
+  size_t quorum() const { return quorum_; }              // nodes alive needed for a leader
   bool leading() const { return leader_ == self_id_; }
   uint64_t epoch() const { return epoch_; }
   const std::string& issuer() const { return issuer_; }  // who issued epoch() (empty: an earlier run's)
@@ -80,6 +86,7 @@ private:
   std::vector<std::string> configured_;
   std::map<std::string, peer> peers_;
   std::string leader_;
+  size_t quorum_ = 1;
   uint64_t epoch_ = 0;  // the highest epoch heard of (issued here while leading)
   std::string issuer_;
 };

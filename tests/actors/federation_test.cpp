@@ -124,18 +124,30 @@ TEST_CASE("a proof of the secret checks only for the same secret, role, id and n
         federation_proof(secret, federation_role::dialer, "a", "bc"));
 }
 
-TEST_CASE("a node alone leads itself at an epoch above the stored one") {
-  federation_membership m("b", "h:2", {"h:1"}, 7);
-  CHECK(m.leader() == "b");
-  CHECK(m.leading());
-  CHECK(m.epoch() == 8);
-  auto v = m.view();
-  REQUIRE(v.nodes.size() == 2);
+TEST_CASE("without a majority of the configured nodes alive there is no leader") {
+  federation_membership solo("s", "h:9", {}, 7);  // no peers configured: a majority of one
+  CHECK(solo.leader() == "s");
+  CHECK(solo.epoch() == 8);
+  federation_membership b("b", "h:2", {"h:1", "h:3"}, 7);
+  CHECK(b.quorum() == 2);
+  CHECK(b.leader().empty());
+  CHECK(b.epoch() == 7);
+  auto v = b.view();
+  REQUIRE(v.nodes.size() == 3);
   CHECK(v.nodes[0].self);
-  CHECK(v.nodes[0].leader);
+  CHECK_FALSE(v.nodes[0].leader);
   CHECK(v.nodes[1].id.empty());  // configured, never reached
   CHECK(v.nodes[1].address == "h:1");
   CHECK_FALSE(v.nodes[1].alive);
+  auto t0 = federation_membership::clock::now();
+  b.joined("c", "h:3", t0);
+  CHECK(b.leader() == "b");
+  CHECK(b.epoch() == 8);
+  b.lost("c");
+  CHECK(b.leader().empty());
+  CHECK(b.epoch() == 8);
+  CHECK(federation_membership("x", "h", {"1", "2", "3"}, 0).quorum() == 3);
+  CHECK(federation_membership("x", "h", {"1", "2", "3", "4"}, 0).quorum() == 3);
 }
 
 TEST_CASE("the lowest id alive leads and its loss raises the epoch at the next leader") {
@@ -166,11 +178,15 @@ TEST_CASE("the lowest id alive leads and its loss raises the epoch at the next l
   // A follower's late beat naming the old leader at an older epoch moves nothing.
   b.heard("c", 5, "a", "a", t0);
   CHECK(b.epoch() == 6);
-  // a comes back (stored 5, alone it issued 6, the number b issued too): it
-  // leads again above every epoch heard, so no two leaders share one.
+  // a comes back (stored 5): alone it has no majority; linked to b it leads
+  // and issues 6, the number b issued too; hearing b, it moves above it, so
+  // no two leaders keep one epoch.
   federation_membership a("a", "h:1", {"h:2", "h:3"}, 5);
-  CHECK(a.epoch() == 6);
+  CHECK(a.leader().empty());
+  CHECK(a.epoch() == 5);
   a.joined("b", "h:2", t0);
+  CHECK(a.leader() == "a");
+  CHECK(a.epoch() == 6);
   a.heard("b", 6, "b", "b", t0);  // the same number, issued by another leader
   CHECK(a.leader() == "a");
   CHECK(a.epoch() == 7);
@@ -209,8 +225,15 @@ TEST_CASE("epochs only grow, and every leader change ends at a higher epoch agre
   // Random joins, losses and beats among five nodes that all hear each other.
   std::vector<std::string> ids = {"a", "b", "c", "d", "e"};
   std::vector<federation_membership> m;
+  auto others = [&](const std::string& self) {
+    std::vector<std::string> out;
+    for (auto& id : ids)
+      if (id != self)
+        out.push_back("h:" + id);
+    return out;
+  };
   for (auto& id : ids)
-    m.emplace_back(id, "h:" + id, std::vector<std::string>{}, 0);
+    m.emplace_back(id, "h:" + id, others(id), 0);
   std::vector<bool> up(ids.size(), true);
   auto t = federation_membership::clock::now();
   std::mt19937 rng(12);
@@ -231,6 +254,7 @@ TEST_CASE("epochs only grow, and every leader change ends at a higher epoch agre
   gossip();
   std::string last_leader;
   uint64_t last_epoch = 0;
+  int leader_changes = 0;
   for (int step = 0; step < 200; ++step) {
     size_t k = rng() % ids.size();
     if (up[k] && std::count(up.begin(), up.end(), true) > 1) {
@@ -239,25 +263,31 @@ TEST_CASE("epochs only grow, and every leader change ends at a higher epoch agre
         m[i].lost(ids[k]);
     } else if (!up[k]) {  // restarts with the epoch it had stored
       up[k] = true;
-      m[k] = federation_membership(ids[k], "h:" + ids[k], {}, m[k].epoch());
+      m[k] = federation_membership(ids[k], "h:" + ids[k], others(ids[k]), m[k].epoch());
       link_all();
     }
     gossip();
-    // Everyone up agrees on the lowest id up as leader and on one epoch.
+    // Everyone up agrees on one epoch, and on the lowest id up as leader
+    // while three of the five are up (no leader otherwise).
     size_t lowest = std::find(up.begin(), up.end(), true) - up.begin();
+    bool majority = std::count(up.begin(), up.end(), true) >= 3;
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!up[i])
         continue;
       INFO("step " << step << " node " << ids[i]);
-      CHECK(m[i].leader() == ids[lowest]);
+      CHECK(m[i].leader() == (majority ? ids[lowest] : std::string()));
       CHECK(m[i].epoch() == m[lowest].epoch());
     }
     CHECK(m[lowest].epoch() >= last_epoch);
-    if (ids[lowest] != last_leader)
+    if (majority && ids[lowest] != last_leader) {
       CHECK(m[lowest].epoch() > last_epoch);
-    last_leader = ids[lowest];
+      ++leader_changes;
+    }
+    if (majority)
+      last_leader = ids[lowest];
     last_epoch = m[lowest].epoch();
   }
+  CHECK(leader_changes > 20);  // the walk did change leaders, often
 }
 
 TEST_CASE("the epoch is stored atomically and read back and a corrupt file is named") {

@@ -3,12 +3,15 @@
 //  1. Nodes a, b, c with one shared secret link up; every node's /api/status
 //     shows all three alive, leader a, one epoch.
 //  2. A node d with the wrong secret dialing a is refused: a's log names d's id
-//     and address, and neither side counts the other alive.
-//  3. The leader a is SIGKILLed: b and c elect b at a higher epoch.
-//  4. The follower c hangs (SIGSTOP): b takes it for dead after
-//     heartbeat_timeout_ms; on SIGCONT it links again and follows b.
+//     and address; neither side counts the other alive, and d (one of its two
+//     configured nodes) has no leader.
+//  3. The follower c hangs (SIGSTOP): a and b take it for dead after
+//     heartbeat_timeout_ms and a still leads; on SIGCONT it links again.
+//  4. The leader a is SIGKILLed: b and c elect b at a higher epoch.
 //  5. a restarts from its state dir: it rejoins, leads at a still higher epoch,
-//     and its stored epoch file says so. Everything stops with SIGTERM, exit 0.
+//     and its stored epoch file says so.
+//  6. b and c are SIGKILLed: a, alone of three, has no leader. a stops with
+//     SIGTERM, exit 0.
 //   node e2e_federation.mjs TESSERA_BINARY [PRESET]
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,12 +26,22 @@ const SECRET = 'federation-test-shared-secret';
 const HEARTBEAT_MS = 100;
 const TIMEOUT_MS = 1000;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+// A port nothing listens on now, below Linux's ephemeral range (32768 and up), so
+// no outgoing connection takes it while its node is down (a between kill and restart).
+let nextPort = process.pid * 97;
+function tryListen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+async function freePort() {
+  for (let attempt = 0; attempt < 1000; ++attempt) {
+    const port = 20000 + ((nextPort++ * 7919) % 12000);
+    if (await tryListen(port)) return port;
+  }
+  throw new Error('no free port in [20000, 32000)');
 }
 
 const ids = ['a', 'b', 'c', 'd'];
@@ -97,41 +110,47 @@ try {
   });
   h.check(true, `a refused d: "${refused}"`);
   const dStatus = await h.getJson(nodes.d.port, '/api/status');
-  h.check(aliveIds(dStatus) === 'd' && fed(dStatus).leader === 'd', `d counts only itself alive (${aliveIds(dStatus)})`);
+  h.check(aliveIds(dStatus) === 'd' && fed(dStatus).leader === null,
+          `d counts only itself alive (${aliveIds(dStatus)}) and, one of two, has no leader`);
   const aStatus = await h.getJson(nodes.a.port, '/api/status');
   h.check(!fed(aStatus).nodes.some((n) => n.id === 'd'), 'a lists no node d');
   await h.stopNode(nodes.d);
 
   // 3.
+  process.kill(nodes.c.child.pid, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  await agreed([nodes.a, nodes.b], 'a', 'a,b', 'a and b take the hung c for dead');
+  console.log(`a and b took the hung c for dead ${Date.now() - stoppedAt} ms after its SIGSTOP (heartbeat_timeout_ms ${TIMEOUT_MS})`);
+  process.kill(nodes.c.child.pid, 'SIGCONT');
+  all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'c back after SIGCONT');
+  h.check(true, `c links again and follows a at epoch ${fed(all[2]).epoch}`);
+  const epoch1b = fed(all[0]).epoch;
+
+  // 4.
   const killedAt = Date.now();
   nodes.a.child.kill('SIGKILL');
   all = await agreed([nodes.b, nodes.c], 'b', 'b,c', 'b leads after a is killed');
   const epoch2 = fed(all[0]).epoch;
-  h.check(epoch2 > epoch1, `b leads at epoch ${epoch2} > ${epoch1}, ${Date.now() - killedAt} ms after a's SIGKILL`);
-
-  // 4.
-  process.kill(nodes.c.child.pid, 'SIGSTOP');
-  const stoppedAt = Date.now();
-  await agreed([nodes.b], 'b', 'b', 'b takes the hung c for dead');
-  console.log(`b took the hung c for dead ${Date.now() - stoppedAt} ms after its SIGSTOP (heartbeat_timeout_ms ${TIMEOUT_MS})`);
-  process.kill(nodes.c.child.pid, 'SIGCONT');
-  all = await agreed([nodes.b, nodes.c], 'b', 'b,c', 'c back after SIGCONT');
-  h.check(fed(all[1]).epoch >= epoch2, `c links again and follows b at epoch ${fed(all[1]).epoch}`);
+  h.check(epoch2 > epoch1b, `b leads at epoch ${epoch2} > ${epoch1b}, ${Date.now() - killedAt} ms after a's SIGKILL`);
 
   // 5.
-  const epoch3 = fed(all[0]).epoch;
   fs.rmSync(path.join(cfg.a.nodeDir, 'node.port'));  // the killed run's port
   nodes.a = await start('a', cfg);
   all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'a back and leading');
-  const epoch4 = fed(all[0]).epoch;
-  h.check(epoch4 > epoch3, `a rejoined and leads at epoch ${epoch4} > ${epoch3}`);
+  const epoch3 = fed(all[0]).epoch;
+  h.check(epoch3 > epoch2, `a rejoined and leads at epoch ${epoch3} > ${epoch2}`);
   const stored = Number(fs.readFileSync(path.join(cfg.a.nodeDir, 'state', 'epoch'), 'utf8').trim());
-  h.check(stored === epoch4, `a's state dir holds epoch ${stored}`);
+  h.check(stored === epoch3, `a's state dir holds epoch ${stored}`);
 
-  for (const id of ['a', 'b', 'c']) {
-    const r = await h.stopNode(nodes[id]);
-    h.check(r.code === 0, `node ${id} exits 0 on SIGTERM (${JSON.stringify(r)})`);
-  }
+  // 6.
+  nodes.b.child.kill('SIGKILL');
+  nodes.c.child.kill('SIGKILL');
+  const alone = await h.settle(nodes.a.port, 'a alone', 30000, (s) => fed(s) && aliveIds(s) === 'a',
+                               (s) => JSON.stringify(fed(s)));
+  h.check(fed(alone).leader === null, `a alone of three has no leader (${JSON.stringify(fed(alone).leader)})`);
+
+  const r = await h.stopNode(nodes.a);
+  h.check(r.code === 0, `node a exits 0 on SIGTERM (${JSON.stringify(r)})`);
   h.removeDir(dir);
   console.log('PASS e2e_federation');
 } catch (e) {
