@@ -14,80 +14,28 @@
 //     SIGTERM, exit 0.
 //   node e2e_federation.mjs TESSERA_BINARY [PRESET]
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import * as h from './harness.mjs';
+import { agreed, aliveIds, fed, makeCluster } from './federation_cluster.mjs';
 
 const [tessera, preset = 'tiny'] = process.argv.slice(2);
 h.watchdog(300000, 'e2e_federation');
 const dir = h.tmpDir('tessera-federation-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
-const SECRET = 'federation-test-shared-secret';
-const HEARTBEAT_MS = 100;
 const TIMEOUT_MS = 1000;
-
-// A port nothing listens on now, below Linux's ephemeral range (32768 and up), so
-// no outgoing connection takes it while its node is down (a between kill and restart).
-let nextPort = process.pid * 97;
-function tryListen(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.on('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-async function freePort() {
-  for (let attempt = 0; attempt < 1000; ++attempt) {
-    const port = 20000 + ((nextPort++ * 7919) % 12000);
-    if (await tryListen(port)) return port;
-  }
-  throw new Error('no free port in [20000, 32000)');
-}
-
-const ids = ['a', 'b', 'c', 'd'];
-const fedPort = {};
-for (const id of ids) fedPort[id] = await freePort();
-const addr = (id) => `127.0.0.1:${fedPort[id]}`;
-
-function nodeConfig(id, peers, secret = SECRET) {
-  const nodeDir = path.join(dir, id);
-  fs.mkdirSync(nodeDir, { recursive: true });
-  const file = h.writeConfig(nodeDir, { modelDir, workers: [] });
-  fs.appendFileSync(file, ['[federation]', `id = "${id}"`, `listen = "${addr(id)}"`,
-    `peers = [${peers.map((p) => `"${addr(p)}"`).join(', ')}]`, `secret = "${secret}"`,
-    `heartbeat_ms = ${HEARTBEAT_MS}`, `heartbeat_timeout_ms = ${TIMEOUT_MS}`,
-    `state_dir = "${path.join(nodeDir, 'state')}"`].join('\n') + '\n');
-  return { file, nodeDir };
-}
-const start = (id, cfg) => h.startNode(tessera, cfg[id].file, cfg[id].nodeDir, { waitReady: false });
-const fed = (s) => s.federation;
-const aliveIds = (s) => fed(s).nodes.filter((n) => n.alive).map((n) => n.id).sort().join(',');
-
-// Resolves with the statuses once every node in `nodes` shows leader `leader`,
-// the same epoch, and exactly `alive` alive.
-async function agreed(nodes, leader, alive, what) {
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    const all = await Promise.all(nodes.map((n) => h.getJson(n.port, '/api/status').catch(() => undefined)));
-    const ok = all.every((s) => s && fed(s) && fed(s).leader === leader && aliveIds(s) === alive &&
-                                fed(s).epoch === fed(all[0]).epoch);
-    if (ok) return all;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached (${all.map((s) => s && fed(s) ? `${fed(s).id}: leader ${fed(s).leader} epoch ${fed(s).epoch} alive ${aliveIds(s)}` : 'no status').join('; ')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const cfg = {
-  a: nodeConfig('a', ['b', 'c']),
-  b: nodeConfig('b', ['a', 'c']),
-  c: nodeConfig('c', ['a', 'b']),
-  d: nodeConfig('d', ['a'], 'not-the-shared-secret-at-all'),
-};
+const cluster = await makeCluster(tessera, dir, modelDir, ['a', 'b', 'c', 'd'],
+                                  { secret: 'federation-test-shared-secret', heartbeatMs: 100, timeoutMs: TIMEOUT_MS });
+const { addr } = cluster;
+cluster.configFor('a', ['b', 'c']);
+cluster.configFor('b', ['a', 'c']);
+cluster.configFor('c', ['a', 'b']);
+cluster.configFor('d', ['a'], 'not-the-shared-secret-at-all');
+const cfg = cluster.configs;
+const start = (id) => cluster.start(id);
 const nodes = {};
 try {
   // 1.
-  [nodes.a, nodes.b, nodes.c] = await Promise.all(['a', 'b', 'c'].map((id) => start(id, cfg)));
+  [nodes.a, nodes.b, nodes.c] = await Promise.all(['a', 'b', 'c'].map((id) => start(id)));
   let all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'a, b, c linked');
   const epoch1 = fed(all[0]).epoch;
   h.check(true, `a, b and c each show three alive, leader a, epoch ${epoch1}`);
@@ -96,7 +44,7 @@ try {
           `b's status lists a at ${addr('a')} as leader`);
 
   // 2.
-  nodes.d = await start('d', cfg);
+  nodes.d = await start('d');
   const refused = `refused peer id=d address=${addr('d')}: wrong proof of the shared secret`;
   const aLog = path.join(cfg.a.nodeDir, 'node.log');
   await new Promise((resolve, reject) => {
@@ -134,8 +82,7 @@ try {
   h.check(epoch2 > epoch1b, `b leads at epoch ${epoch2} > ${epoch1b}, ${Date.now() - killedAt} ms after a's SIGKILL`);
 
   // 5.
-  fs.rmSync(path.join(cfg.a.nodeDir, 'node.port'));  // the killed run's port
-  nodes.a = await start('a', cfg);
+  nodes.a = await start('a');
   all = await agreed([nodes.a, nodes.b, nodes.c], 'a', 'a,b,c', 'a back and leading');
   const epoch3 = fed(all[0]).epoch;
   h.check(epoch3 > epoch2, `a rejoined and leads at epoch ${epoch3} > ${epoch2}`);
