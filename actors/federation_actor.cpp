@@ -51,6 +51,7 @@ struct gate_state {
 
 federation_gate_hdl::behavior_type gate_behavior(federation_gate_hdl::stateful_pointer<gate_state> self,
                                                  federation_config cfg, federation_hdl member) {
+  self->link_to(member);  // no gate without its member: peers must never link to a dead one
   return {
       [=](fed_hello_atom, std::string id, std::string address, std::string their_nonce) {
         auto& pending = self->state.pending;
@@ -156,7 +157,8 @@ void add_link(member_actor self, const std::string& id, const std::string& addre
   settled(self);
 }
 
-void drop_link(member_actor self, const std::string& id, const char* why) {
+// `id` by value: callers may pass a reference into the links map this erases from.
+void drop_link(member_actor self, std::string id, const char* why) {
   auto& st = self->state;
   auto it = st.links.find(id);
   if (it == st.links.end())
@@ -266,6 +268,10 @@ federation_hdl::behavior_type member_behavior(member_actor self, federation_conf
     for (auto& [id, peer] : self->state.links)
       if (peer.address() == d.source)
         return drop_link(self, id, "link down");
+  });
+  self->attach_functor([id = st.cfg.id](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown)
+      spdlog::error("federation: node={} member stopped: {}", id, to_string(reason));
   });
   self->send(self, fed_tick_atom::value);
   return {
