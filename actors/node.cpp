@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "actors/federation.hpp"
 #include "actors/local_workers.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node_access.hpp"
@@ -38,9 +39,11 @@ namespace fs = std::filesystem;
 namespace {
 
 struct system_config : caf::actor_system_config {
-  explicit system_config(int threads) {
+  explicit system_config(const node_config& cfg) {
     register_message_types(*this);
-    set("scheduler.max-threads", threads);
+    set("scheduler.max-threads", cfg.system_threads);
+    if (cfg.federation.enabled)
+      add_federation_transport(*this, cfg.federation);
   }
 };
 
@@ -87,6 +90,7 @@ struct node_runtime::impl {
   std::unique_ptr<caf::actor_system> sys;
   planner_hdl planner;
   node_hdl root;
+  std::unique_ptr<federation_runtime> federation;  // null: [federation] not configured
   std::unique_ptr<net::gateway> gateway;
   local_workers workers;
   std::atomic<uint64_t> next_worker_id{1};
@@ -113,10 +117,12 @@ uint16_t node_runtime::start() {
   d.tok = model::load_tokenizer(cfg.model_dir);
   fs::create_directories(cfg.shard_dir);
 
-  d.sys_cfg = std::make_unique<system_config>(cfg.system_threads);
+  d.sys_cfg = std::make_unique<system_config>(cfg);
   d.sys = std::make_unique<caf::actor_system>(*d.sys_cfg);
   d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
   d.root = d.sys->spawn(node_actor, d.planner);
+  if (cfg.federation.enabled)
+    d.federation = federation_runtime::start(*d.sys, cfg.federation);
 
   worker_options wopts;
   wopts.config = cfg;
@@ -197,11 +203,14 @@ void node_runtime::stop() {
   if (d.gateway)
     d.gateway->stop();
   d.gateway.reset();
+  if (d.federation)
+    d.federation->stop();
   if (d.root)
     caf::anon_send(d.root, stop_atom::value);
   d.root = nullptr;
   d.planner = nullptr;
   d.sys.reset();  // waits for every actor to finish
+  d.federation.reset();
   spdlog::info("node stopped");
 }
 
@@ -220,7 +229,10 @@ std::string node_runtime::status_json() const {
   if (impl_->sys)
     n.actors_running = impl_->sys->registry().running();
   n.cache = b.cache();
-  return render_status(b.planner(), &n);
+  auto status = render_status(b.planner(), &n);
+  if (impl_->federation)
+    status = with_federation_status(status, impl_->federation->view());
+  return status;
 }
 
 }  // namespace tessera::actors

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "actors/embedded_config.hpp"
+#include "actors/federation_config_toml.hpp"
 
 namespace tessera::actors {
 
@@ -274,7 +275,8 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
            {"auth", [&](auto& n, auto& k) { r.table(n, k, auth_keys); }},
            {"cache", [&](auto& n, auto& k) { r.table(n, k, cache_keys); }},
            {"verify", [&](auto& n, auto& k) { r.table(n, k, verify_keys); }},
-           {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }}});
+           {"workers", [&](auto& n, auto& k) { r.table(n, k, worker_keys); }},
+           {"federation", [&](auto& n, auto& k) { cfg.federation = parse_federation_table(n, k, origin); }}});
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     r.fail(cfg.tls_cert.empty() ? "node.tls_cert" : "node.tls_key",
            "missing: TLS needs both node.tls_cert and node.tls_key");

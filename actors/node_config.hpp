@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/federation_config.hpp"
 #include "net/limits.hpp"
 
 namespace tessera::actors {
@@ -92,6 +93,9 @@ struct node_config {
   std::string worker_command = "node";           // program
   std::string worker_script = "webworker/node/worker.mjs";
   std::vector<local_worker_config> local_workers;
+
+  // [federation] (docs/federation.md): absent, the node stands alone
+  federation_config federation;
 };
 
 // Parses "2GB", "512MB", "64KiB", "1000" (bytes). Throws config_error naming `what`.
