@@ -48,6 +48,9 @@ nlohmann::json worker_json(const worker_view& w, const prefix_cache_view* cache)
                       {"memory_bytes", w.memory_bytes},
                       {"flops_per_s", w.flops_per_s},
                       {"measured_flops_per_s", w.measured_flops_per_s},
+                      {"planned_flops_per_s", w.planned_flops_per_s},
+                      {"link", {{"rtt_ms", w.link.rtt_ms}, {"bytes_per_s", w.link.bytes_per_s}, {"measured", w.link_measured}}},
+                      {"compute_ms_per_position", w.compute_ms_per_position},
                       {"threads", w.threads},
                       {"kv_sequences", w.kv_sequences},
                       {"kv_tokens", w.kv_tokens}};
@@ -71,12 +74,14 @@ std::string render_status(const planner_view& view, const node_status* node) {
   const prefix_cache_view* cache = node && node->cache ? &*node->cache : nullptr;
   for (const auto& w : view.workers)
     workers.push_back(worker_json(w, cache));
+  auto plan = plan_json(view.plan);
+  plan["predicted_now_ms_per_token"] = view.predicted_now_ms_per_token;
   nlohmann::json j = {{"ready", view.ready},
                       {"reason", view.reason},
                       {"plan_version", view.plan_version},
                       {"model", {{"name", view.model_name}, {"num_layers", view.num_layers}}},
                       {"workers", workers},
-                      {"plan", plan_json(view.plan)},
+                      {"plan", plan},
                       {"replans", view.replans},
                      {"link", {{"rtt_ms", view.link.rtt_ms}, {"bytes_per_s", view.link.bytes_per_s}, {"measured", false}}}};
   if (view.migration) {
