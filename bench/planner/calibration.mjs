@@ -19,11 +19,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startShaper } from './link_shaper.mjs';
+import * as h from '../../tests/integration/harness.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: opt } = parseArgs({
@@ -56,16 +56,6 @@ const netemWorks = (() => {
   return r.status === 0;
 })();
 
-const getJson = (port, p) => new Promise((resolve, reject) => {
-  const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 5000 }, (res) => {
-    let body = '';
-    res.on('data', (d) => (body += d));
-    res.on('end', () => { try { resolve(JSON.parse(body)); } catch (e) { reject(e); } });
-  });
-  req.on('error', reject);
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-});
-
 async function waitFor(what, msLimit, probe) {
   const deadline = Date.now() + msLimit;
   let last;
@@ -78,26 +68,11 @@ async function waitFor(what, msLimit, probe) {
 }
 
 // Streams one greedy request; resolves the arrival times of its tokens.
-function streamTokens(port, text, maxTokens) {
-  const args = ['prompt', '--json', '--url', `ws://127.0.0.1:${port}/ws/generate`, '--timeout-ms', '120000',
-                '--max-tokens', String(maxTokens), text];
-  return new Promise((resolve, reject) => {
-    const child = spawn(opt.tessera, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const arrivals = [];
-    let buf = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line && 'token' in JSON.parse(line)) arrivals.push(performance.now());
-      }
-    });
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? resolve(arrivals) : reject(new Error(`tessera prompt exited ${code}: ${err}`))));
-  });
+async function streamTokens(port, text, maxTokens) {
+  const arrivals = [];
+  await h.promptStream(opt.tessera, port, text, { 'max-tokens': maxTokens },
+                       (m) => { if ('token' in m) arrivals.push(performance.now()); });
+  return arrivals;
 }
 
 const median = (xs) => {
@@ -154,7 +129,7 @@ async function runConfig(root, [preset, m, threads, link], index) {
                                           '--cache', path.join(root, 'cache', `w${k}`)],
                        { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, `w${k}.log`), 'w')] }));
     await waitFor('the first plan', 180000, async () => {
-      const s = await getJson(port, '/api/status');
+      const s = await h.getJson(port, '/api/status');
       return s.ready && s.workers.length === m && s;
     });
     // Warm up until every serving worker is measured and the plan holds still.
@@ -162,11 +137,11 @@ async function runConfig(root, [preset, m, threads, link], index) {
     for (let round = 0; round < 4; ++round) {
       await streamTokens(port, 'Warm up the pipeline', 24);
       status = await waitFor('a settled, measured plan', 60000, async () => {
-        const s = await getJson(port, '/api/status');
+        const s = await h.getJson(port, '/api/status');
         const serving = s.workers.filter((w) => w.layers);
         return s.ready && !s.migration && serving.every((w) => w.link.measured && w.compute_ms_per_position > 0) && s;
       });
-      const again = await getJson(port, '/api/status');
+      const again = await h.getJson(port, '/api/status');
       if (again.plan_version === status.plan_version && !again.migration) break;
     }
     const predicted = status.plan.predicted_now_ms_per_token;

@@ -20,7 +20,7 @@ const dir = h.tmpDir('tessera-slowed-');
 const modelDir = h.buildModel(tessera, preset, path.join(dir, 'model'));
 const PROMPTS = ['The quick brown fox', 'Once upon a time'];
 const MAX = 200;
-const THROTTLE_MS = 25;
+const THROTTLE_MS = 150;  // well above a stage's compute even on a loaded machine
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const span = (w) => (w?.layers ? w.layers[1] - w.layers[0] : 0);
 
@@ -44,7 +44,7 @@ try {
                           { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, `${name}.log`), 'w')], detached: true,
                             env: { ...process.env, TESSERA_TESTING: '1' } });
   };
-  start('a', '260000000');
+  start('a', '400000000');  // a can hold the whole model
   start('b', '170000000', ['--throttle-ms', String(THROTTLE_MS)]);
   await h.waitStatus(port, 'a plan on a and b', 120000, (s) => s.ready && s.workers.length === 2);
 
