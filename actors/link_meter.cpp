@@ -111,23 +111,33 @@ compute_meter::compute_meter(double weight) : weight_(weight) {
 }
 
 void compute_meter::step(uint32_t layer_begin, uint32_t layer_end, uint32_t positions, double wall_ms, double reported_ms,
-                         double link_ms) {
+                         double rtt_ms, double transfer_ms) {
   if (positions != 1 || layer_end <= layer_begin || !std::isfinite(wall_ms) || wall_ms < 0)
     return;
   const double reported = std::isfinite(reported_ms) ? std::max(0.0, reported_ms) : 0.0;
-  const double compute = std::max(wall_ms - link_ms, reported);
-  const double correction = (wall_ms - reported) - link_ms;
+  const double compute = std::max(wall_ms - rtt_ms - transfer_ms, reported);
+  const double rtt = std::max(0.0, wall_ms - reported - transfer_ms);
+  step_rtt_ = rtt_steps_ == 0 ? rtt : (1 - weight_) * step_rtt_ + weight_ * rtt;
+  ++rtt_steps_;
   if (steps_ == 0 || layer_begin != begin_ || layer_end != end_) {
     begin_ = layer_begin;
     end_ = layer_end;
     ms_ = compute;
-    correction_ = correction;
     steps_ = 1;
     return;
   }
   ms_ = (1 - weight_) * ms_ + weight_ * compute;
-  correction_ = (1 - weight_) * correction_ + weight_ * correction;
   ++steps_;
+}
+
+std::optional<double> compute_meter::step_rtt_ms() const {
+  if (rtt_steps_ == 0)
+    return std::nullopt;
+  return step_rtt_;
+}
+
+double compute_meter::rtt_ms(double probed_rtt_ms) const {
+  return rtt_steps_ == 0 ? probed_rtt_ms : std::min(probed_rtt_ms, step_rtt_);
 }
 
 }  // namespace tessera::actors

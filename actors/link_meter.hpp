@@ -12,11 +12,14 @@
 //
 // Compute: each decode step that had the worker to itself gives the node's wall
 // time W (Forward sent to Result read), the compute time the worker reports r,
-// and the link time L the probes predict for the step's bytes. The compute
-// sample is max(W - L, r): the report can only raise it. The link is bounded
-// from above by what the steps leave for it, W - r: a worker reporting more
-// compute than its steps had room for lowers its link estimate, by the same
-// amount its compute rises. Both enter EWMAs.
+// the probed RTT and the time T its bytes take at the probed bandwidth. The
+// compute sample is max(W - RTT - T, r): the report can only raise it. The
+// round trip during steps is bounded from above by what the steps leave for
+// it, W - r - T; the planner uses the smaller of that and the probed RTT (an
+// idle worker on a busy machine answers probes late: the steps show the link
+// as it is while the worker serves). A worker reporting more compute than its
+// steps had room for lowers its link by the amount its compute rises;
+// reporting less changes nothing. All enter EWMAs.
 #pragma once
 
 #include <cstdint>
@@ -95,26 +98,28 @@ public:
   // weight: EWMA weight of the newest step, in (0, 1] (std::invalid_argument otherwise).
   explicit compute_meter(double weight = 0.2);
 
-  // One step that had the worker to itself. `link_ms` is the link time the
-  // probes predict for its bytes (RTT + bytes in and out at the bandwidth).
-  // Only decode steps (one position) count; a range other than the one
-  // measured so far restarts the average.
+  // One step that had the worker to itself: `rtt_ms` the probed round trip,
+  // `transfer_ms` its bytes in and out at the probed bandwidth. Only decode
+  // steps (one position) count; a range other than the one measured so far
+  // restarts the compute average (not the round trip's).
   void step(uint32_t layer_begin, uint32_t layer_end, uint32_t positions, double wall_ms, double reported_ms,
-            double link_ms);
+            double rtt_ms, double transfer_ms);
 
   double ms_per_position() const { return ms_; }  // 0: nothing measured yet
   uint32_t layer_begin() const { return begin_; }
   uint32_t layer_end() const { return end_; }
-  // EWMA of (W - r) - link_ms over the same steps, <= 0: the amount by which
-  // the steps say the link is faster than the probes do (0 when they agree or
-  // say it is slower: a report never makes the link look slower).
-  double link_correction_ms() const { return correction_ < 0 ? correction_ : 0; }
+  // EWMA of W - r - T: the round trip the steps leave room for (nullopt
+  // before the first step).
+  std::optional<double> step_rtt_ms() const;
+  // The round trip to plan with: the smaller of `probed_rtt_ms` and step_rtt_ms().
+  double rtt_ms(double probed_rtt_ms) const;
   uint64_t steps() const { return steps_; }
 
 private:
   double weight_;
   double ms_ = 0;
-  double correction_ = 0;
+  double step_rtt_ = 0;
+  uint64_t rtt_steps_ = 0;
   uint32_t begin_ = 0, end_ = 0;
   uint64_t steps_ = 0;
 };

@@ -132,7 +132,7 @@ kv_summary kv_ledger(const worker_state& st) {
   if (st.link) {
     auto e = st.link->estimate();
     s.link_measured = e.measured;
-    s.link_rtt_ms = std::max(0.0, e.rtt_ms + st.compute.link_correction_ms());
+    s.link_rtt_ms = st.compute.rtt_ms(e.rtt_ms);
     s.link_bytes_per_s = e.bytes_per_s;
     s.link_echoes = e.echoes;
   }
@@ -168,11 +168,16 @@ void timed_result(worker_state& st, uint64_t request_id, size_t bytes_out, doubl
   st.timed.erase(it);
   if (!t.alone)
     return;
-  double link_ms = 0;
-  if (st.link && st.link->estimate().measured)
-    link_ms = st.link->estimate().rtt_ms + st.link->transfer_ms(static_cast<double>(t.bytes_in)) +
-              st.link->transfer_ms(static_cast<double>(bytes_out));
-  st.compute.step(t.layer_begin, t.layer_end, t.positions, ms_since(t.sent, now), reported_ms, link_ms);
+  double rtt_ms = 0, transfer_ms = 0;
+  if (st.link && st.link->estimate().measured) {
+    rtt_ms = st.link->estimate().rtt_ms;
+    transfer_ms = st.link->transfer_ms(static_cast<double>(t.bytes_in + bytes_out));
+  }
+  const double wall_ms = ms_since(t.sent, now);
+  spdlog::debug("worker={} timed step layers={}-{} positions={} wall_ms={:.3f} reported_ms={:.3f} rtt_ms={:.3f} "
+                "transfer_ms={:.3f}", st.id, t.layer_begin, t.layer_end, t.positions, wall_ms, reported_ms, rtt_ms,
+                transfer_ms);
+  st.compute.step(t.layer_begin, t.layer_end, t.positions, wall_ms, reported_ms, rtt_ms, transfer_ms);
 }
 
 void on_result(worker_actor self, worker_frame& f) {

@@ -15,7 +15,8 @@
 // no sch_netem (`tc qdisc add ... netem` fails: "qdisc kind is unknown"); the
 // run prints whether netem is available.
 //
-//   node bench/planner/calibration.mjs [--tessera build/tessera] [--only N] [--tokens 48]
+//   node bench/planner/calibration.mjs [--tessera build/tessera] [--only N | --only I,J,...] [--tokens 96]
+//                                      [--verbose] [--keep]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +30,8 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const { values: opt } = parseArgs({
   options: {
     tessera: { type: 'string', default: path.join(repo, 'build', 'tessera') },
-    only: { type: 'string' }, tokens: { type: 'string', default: '48' }, keep: { type: 'boolean' },
+    only: { type: 'string' }, tokens: { type: 'string', default: '96' }, keep: { type: 'boolean' },
+    verbose: { type: 'boolean' },
   },
 });
 const TOKENS = Number(opt.tokens);
@@ -145,12 +147,21 @@ async function runConfig(root, [preset, m, threads, link], index) {
       if (again.plan_version === status.plan_version && !again.migration) break;
     }
     const predicted = status.plan.predicted_now_ms_per_token;
+    if (opt.verbose)
+      for (const w of status.workers.filter((x) => x.layers))
+        console.log(`#   ${w.name} [${w.layers}] compute ${w.compute_ms_per_position.toFixed(2)} ms/position, ` +
+                    `rtt ${w.link.rtt_ms.toFixed(2)} ms, ${(w.link.bytes_per_s / 1e6).toFixed(0)} MB/s, ` +
+                    `planned ${(w.planned_flops_per_s / 1e9).toFixed(3)} GFLOP/s, claimed ${(w.flops_per_s / 1e9).toFixed(3)}; stage ` +
+                    `${status.plan.stages.find((s) => s.worker === String(w.id))?.predicted_ms?.toFixed(2)} ms at plan time`);
     const arrivals = await streamTokens(port, 'The quick brown fox', TOKENS);
     const gaps = arrivals.slice(2).map((t, i) => t - arrivals[i + 1]);  // decode steps (the first token is prefill)
-    const measured = median(gaps);
+    // Per-token latency: decode time over decode tokens (the mean gap), what the
+    // cost model's averages predict; the median gap is shown beside it.
+    const measured = (arrivals.at(-1) - arrivals[1]) / (arrivals.length - 2);
     const stages = status.plan.stages.map((s) => `${s.layers[1] - s.layers[0]}`).join('+');
     const rtt = median(status.workers.filter((w) => w.layers).map((w) => w.link.rtt_ms));
-    return { preset, m, threads, link, stages, rtt, predicted, measured, error: Math.abs(predicted - measured) / measured };
+    return { preset, m, threads, link, stages, rtt, predicted, measured, medianGap: median(gaps),
+             error: Math.abs(predicted - measured) / measured };
   } finally {
     shaper?.close();
     for (const p of procs) p.kill('SIGKILL');
@@ -162,22 +173,25 @@ const linkText = (l) => (!l ? 'loopback' : [l.delayMs ? `+${l.delayMs} ms` : '',
   .filter(Boolean).join(', '));
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-calibration-'));
-const picked = opt.only ? CONFIGS.slice(0, Number(opt.only)) : CONFIGS;
+// --only 3 runs the first three configurations, --only 11,12 those two (1-based).
+const picked = !opt.only ? CONFIGS
+  : opt.only.includes(',') ? opt.only.split(',').map((k) => CONFIGS[Number(k) - 1]).filter(Boolean)
+  : CONFIGS.slice(0, Number(opt.only));
 console.log(`# cost-model calibration: ${picked.length} configurations, ${TOKENS} tokens each, ${os.cpus().length} cores, ` +
             `load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log(`# links shaped by a user-space relay (bench/planner/link_shaper.mjs); tc netem ${netemWorks ? 'is' : 'is not'} ` +
             `available in this kernel${netemWorks ? '' : ' (no sch_netem)'}`);
-console.log('| # | preset | workers | threads | link | stages | rtt ms | predicted ms/token | measured ms/token | error |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| # | preset | workers | threads | link | stages | rtt ms | predicted ms/token | measured ms/token | median gap ms | error |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 const rows = [];
 for (const [i, c] of picked.entries()) {
   try {
     const r = await runConfig(root, c, i);
     rows.push(r);
     console.log(`| ${i + 1} | ${r.preset} | ${r.m} | ${r.threads} | ${linkText(r.link)} | ${r.stages} | ${r.rtt.toFixed(2)} | ` +
-                `${r.predicted.toFixed(2)} | ${r.measured.toFixed(2)} | ${(r.error * 100).toFixed(1)} % |`);
+                `${r.predicted.toFixed(2)} | ${r.measured.toFixed(2)} | ${r.medianGap.toFixed(2)} | ${(r.error * 100).toFixed(1)} % |`);
   } catch (e) {
-    console.log(`| ${i + 1} | ${c[0]} | ${c[1]} | ${c[2]} | ${linkText(c[3])} | failed: ${e.message} | | | | |`);
+    console.log(`| ${i + 1} | ${c[0]} | ${c[1]} | ${c[2]} | ${linkText(c[3])} | failed: ${e.message} | | | | | |`);
   }
 }
 fs.rmSync(root, { recursive: true, force: true });

@@ -119,25 +119,40 @@ TEST_CASE("link meter options out of range are refused with the value", "[link_m
 
 TEST_CASE("compute is the wall time less the probed link, and a report can only raise it", "[compute_meter]") {
   compute_meter c(1.0);  // weight 1: the newest step alone
-  c.step(0, 4, 1, 12.0, 9.5, 2.0);  // honest: wall 12 = link 2 + compute 10 (the report misses 0.5 of overhead)
+  CHECK_FALSE(c.step_rtt_ms());
+  CHECK(c.rtt_ms(2.0) == 2.0);      // no step yet: the probes' figure
+  c.step(0, 4, 1, 12.0, 9.5, 1.5, 0.5);  // honest: wall 12 = rtt 1.5 + bytes 0.5 + compute 10 (0.5 of it unreported)
   CHECK(c.ms_per_position() == Approx(10.0));
-  CHECK(c.link_correction_ms() == 0);  // the steps leave 2.5 ms for the link: no faster than probed
-  c.step(0, 4, 1, 12.0, 1.0, 2.0);  // under-reports compute: the node's figure stands
+  CHECK(c.rtt_ms(1.5) == Approx(1.5));  // the steps leave 2 ms for the round trip: the probe's 1.5 stands
+  c.step(0, 4, 1, 12.0, 1.0, 1.5, 0.5);  // under-reports compute: the node's figure stands, the link too
   CHECK(c.ms_per_position() == Approx(10.0));
-  c.step(0, 4, 1, 12.0, 11.5, 2.0);  // reports more than the wall leaves: compute rises, the link bound falls
-  CHECK(c.ms_per_position() == Approx(11.5));
-  CHECK(c.link_correction_ms() == Approx(-1.5));
+  CHECK(c.rtt_ms(1.5) == Approx(1.5));
+  c.step(0, 4, 1, 12.0, 11.0, 1.5, 0.5);  // reports more than the wall leaves: compute rises, the round trip falls as much
+  CHECK(c.ms_per_position() == Approx(11.0));
+  CHECK(c.rtt_ms(1.5) == Approx(0.5));
+  CHECK(c.ms_per_position() + c.rtt_ms(1.5) + 0.5 == Approx(12.0));  // still the wall time in all
+}
+
+TEST_CASE("the round trip to plan with is what steps show when probes of an idle worker came back late", "[compute_meter]") {
+  compute_meter c(0.5);
+  for (int i = 0; i < 20; ++i)
+    c.step(0, 2, 1, 3.0, 2.4, 2.5, 0.1);  // probes said 2.5 ms (an idle worker woken late); the steps leave 0.5
+  REQUIRE(c.step_rtt_ms());
+  CHECK(*c.step_rtt_ms() == Approx(0.5));
+  CHECK(c.rtt_ms(2.5) == Approx(0.5));
+  CHECK(c.ms_per_position() == Approx(2.4));  // the report, since wall - probed link leaves less
 }
 
 TEST_CASE("only decode steps count, and a new range restarts the average", "[compute_meter]") {
   compute_meter c(0.5);
-  c.step(0, 4, 8, 80.0, 70.0, 2.0);  // prefill
+  c.step(0, 4, 8, 80.0, 70.0, 2.0, 0);  // prefill
   CHECK(c.ms_per_position() == 0);
-  c.step(0, 4, 1, 10.0, 0, 2.0);
-  c.step(0, 4, 1, 14.0, 0, 2.0);
+  CHECK_FALSE(c.step_rtt_ms());
+  c.step(0, 4, 1, 10.0, 0, 2.0, 0);
+  c.step(0, 4, 1, 14.0, 0, 2.0, 0);
   CHECK(c.ms_per_position() == Approx(10.0));  // (8 + 12) / 2
   CHECK(c.steps() == 2);
-  c.step(4, 8, 1, 5.0, 0, 1.0);
+  c.step(4, 8, 1, 5.0, 0, 1.0, 0);
   CHECK(c.ms_per_position() == Approx(4.0));
   CHECK(c.layer_begin() == 4);
   CHECK(c.layer_end() == 8);

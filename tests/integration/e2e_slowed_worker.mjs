@@ -5,8 +5,11 @@
 // /api/status), worker b is throttled (--throttle-ms, TESSERA_TESTING=1: each
 // Result held back after SIGUSR2) while a greedy request streams. Checks:
 //  1. /api/status shows each worker's measured link (rtt, bandwidth) and compute;
-//  2. the planner notices b's measured change (history "measured change: worker
-//     N ...") and the plan that serves afterwards gives b fewer layers;
+//  2. a re-plan on a measured change follows (history "measured change: worker
+//     N ..."; on a loaded machine the other worker's noise may be what crosses
+//     the margin first, and that re-plan then sees b slow) and the plan that
+//     serves afterwards gives b fewer layers; no worker joined or left, so only
+//     the measurements can have moved it;
 //  3. the streamed request and a request after the change equal the whole model.
 //   node e2e_slowed_worker.mjs TESSERA_BINARY [PRESET]
 import fs from 'node:fs';
