@@ -117,17 +117,18 @@ void compute_meter::step(uint32_t layer_begin, uint32_t layer_end, uint32_t posi
   const double reported = std::isfinite(reported_ms) ? std::max(0.0, reported_ms) : 0.0;
   const double compute = std::max(wall_ms - rtt_ms - transfer_ms, reported);
   const double rtt = std::max(0.0, wall_ms - reported - transfer_ms);
-  step_rtt_ = rtt_steps_ == 0 ? rtt : (1 - weight_) * step_rtt_ + weight_ * rtt;
   ++rtt_steps_;
+  const double wr = std::max(weight_, 1.0 / static_cast<double>(rtt_steps_));
+  step_rtt_ = (1 - wr) * step_rtt_ + wr * rtt;
   if (steps_ == 0 || layer_begin != begin_ || layer_end != end_) {
     begin_ = layer_begin;
     end_ = layer_end;
-    ms_ = compute;
-    steps_ = 1;
-    return;
+    ms_ = 0;
+    steps_ = 0;
   }
-  ms_ = (1 - weight_) * ms_ + weight_ * compute;
   ++steps_;
+  const double wc = std::max(weight_, 1.0 / static_cast<double>(steps_));
+  ms_ = (1 - wc) * ms_ + wc * compute;
 }
 
 std::optional<double> compute_meter::step_rtt_ms() const {

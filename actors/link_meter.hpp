@@ -95,8 +95,12 @@ private:
 // bound from above.
 class compute_meter {
 public:
-  // weight: EWMA weight of the newest step, in (0, 1] (std::invalid_argument otherwise).
-  explicit compute_meter(double weight = 0.2);
+  // weight: EWMA weight of the newest step, in (0, 1] (std::invalid_argument
+  // otherwise). The k-th step after a restart weighs max(weight, 1/k): the
+  // first 1/weight steps are a plain mean, so one slow first step does not
+  // linger. 0.05 (about the last 40 steps): on a loaded 2-core machine single
+  // steps stall for tens of ms, and a short memory made predictions swing.
+  explicit compute_meter(double weight = 0.05);
 
   // One step that had the worker to itself: `rtt_ms` the probed round trip,
   // `transfer_ms` its bytes in and out at the probed bandwidth. Only decode

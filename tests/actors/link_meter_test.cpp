@@ -143,6 +143,19 @@ TEST_CASE("the round trip to plan with is what steps show when probes of an idle
   CHECK(c.ms_per_position() == Approx(2.4));  // the report, since wall - probed link leaves less
 }
 
+TEST_CASE("the first steps after a restart are a plain mean, then the average forgets slowly", "[compute_meter]") {
+  compute_meter c(0.1);
+  c.step(0, 4, 1, 50.0, 0, 0, 0);  // a stalled first step
+  for (int i = 0; i < 9; ++i)
+    c.step(0, 4, 1, 10.0, 0, 0, 0);
+  CHECK(c.ms_per_position() == Approx(14.0));  // (50 + 9 * 10) / 10
+  for (int i = 0; i < 60; ++i)
+    c.step(0, 4, 1, 10.0, 0, 0, 0);
+  CHECK(c.ms_per_position() == Approx(10.0).epsilon(0.01));
+  c.step(0, 4, 1, 110.0, 0, 0, 0);  // one stall moves it by a tenth of itself
+  CHECK(c.ms_per_position() == Approx(20.0).epsilon(0.01));
+}
+
 TEST_CASE("only decode steps count, and a new range restarts the average", "[compute_meter]") {
   compute_meter c(0.5);
   c.step(0, 4, 8, 80.0, 70.0, 2.0, 0);  // prefill
