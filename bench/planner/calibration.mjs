@@ -157,10 +157,15 @@ async function runConfig(root, [preset, m, threads, link], index) {
     const gaps = arrivals.slice(2).map((t, i) => t - arrivals[i + 1]);  // decode steps (the first token is prefill)
     // Per-token latency: decode time over decode tokens (the mean gap), what the
     // cost model's averages predict; the median gap is shown beside it.
-    const measured = (arrivals.at(-1) - arrivals[1]) / (arrivals.length - 2);
+    const perToken = (a) => (a.at(-1) - a[1]) / (a.length - 2);
+    const measured = perToken(arrivals);
+    // The same request once more: how far two measurements of one configuration
+    // differ (the machine's noise floor, against which the error is read).
+    const repeat = perToken(await streamTokens(port, 'The quick brown fox', TOKENS));
     const stages = status.plan.stages.map((s) => `${s.layers[1] - s.layers[0]}`).join('+');
     const rtt = median(status.workers.filter((w) => w.layers).map((w) => w.link.rtt_ms));
     return { preset, m, threads, link, stages, rtt, predicted, measured, medianGap: median(gaps),
+             repeat: Math.abs(repeat - measured) / measured,
              error: Math.abs(predicted - measured) / measured };
   } finally {
     shaper?.close();
@@ -181,24 +186,27 @@ console.log(`# cost-model calibration: ${picked.length} configurations, ${TOKENS
             `load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log(`# links shaped by a user-space relay (bench/planner/link_shaper.mjs); tc netem ${netemWorks ? 'is' : 'is not'} ` +
             `available in this kernel${netemWorks ? '' : ' (no sch_netem)'}`);
-console.log('| # | preset | workers | threads | link | stages | rtt ms | predicted ms/token | measured ms/token | median gap ms | error |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| # | preset | workers | threads | link | stages | rtt ms | predicted ms/token | measured ms/token | median gap ms | error | repeat differs |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 const rows = [];
 for (const [i, c] of picked.entries()) {
   try {
     const r = await runConfig(root, c, i);
     rows.push(r);
     console.log(`| ${i + 1} | ${r.preset} | ${r.m} | ${r.threads} | ${linkText(r.link)} | ${r.stages} | ${r.rtt.toFixed(2)} | ` +
-                `${r.predicted.toFixed(2)} | ${r.measured.toFixed(2)} | ${r.medianGap.toFixed(2)} | ${(r.error * 100).toFixed(1)} % |`);
+                `${r.predicted.toFixed(2)} | ${r.measured.toFixed(2)} | ${r.medianGap.toFixed(2)} | ${(r.error * 100).toFixed(1)} % | ` +
+                `${(r.repeat * 100).toFixed(1)} % |`);
   } catch (e) {
-    console.log(`| ${i + 1} | ${c[0]} | ${c[1]} | ${c[2]} | ${linkText(c[3])} | failed: ${e.message} | | | | | |`);
+    console.log(`| ${i + 1} | ${c[0]} | ${c[1]} | ${c[2]} | ${linkText(c[3])} | failed: ${e.message} | | | | | | |`);
   }
 }
 fs.rmSync(root, { recursive: true, force: true });
 if (rows.length) {
   const mape = rows.reduce((a, r) => a + r.error, 0) / rows.length;
   const worst = Math.max(...rows.map((r) => r.error));
+  const noise = rows.reduce((a, r) => a + r.repeat, 0) / rows.length;
   console.log(`# MAPE ${(mape * 100).toFixed(1)} % over ${rows.length} configurations (worst ${(worst * 100).toFixed(1)} %); ` +
+              `a repeated measurement differs from the first by ${(noise * 100).toFixed(1)} % on average; ` +
               `load average after ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }
 process.exit(rows.length === picked.length ? 0 : 1);
