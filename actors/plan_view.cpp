@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/metrics.hpp"
 
 namespace tessera::actors {
 
@@ -111,6 +112,29 @@ std::string render_status(const planner_view& view, const node_status* node) {
       j["prefix_cache"] = prefix_cache_json(*cache);
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string worker_link_metrics_text(const planner_view& view) {
+  metric_samples rtt, bandwidth, compute, flops;
+  for (const auto& w : view.workers) {
+    const metric_labels labels{{"worker", std::to_string(w.id)}};
+    if (w.link_measured) {
+      rtt.push_back({labels, w.link.rtt_ms / 1000.0});
+      bandwidth.push_back({labels, w.link.bytes_per_s});
+    }
+    if (w.compute_ms_per_position > 0)
+      compute.push_back({labels, w.compute_ms_per_position / 1000.0});
+    flops.push_back({labels, w.planned_flops_per_s});
+  }
+  return render_family("tessera_worker_link_rtt_seconds", "A worker's round trip as the planner uses it (measured).",
+                       "gauge", rtt) +
+         render_family("tessera_worker_link_bytes_per_second", "A worker's link bandwidth per direction (measured).",
+                       "gauge", bandwidth) +
+         render_family("tessera_worker_compute_seconds_per_position",
+                       "A worker's compute per position over the layers it serves (decode steps, link taken out).",
+                       "gauge", compute) +
+         render_family("tessera_worker_planned_flops", "The speed the planner plans a worker with (FLOP/s).", "gauge",
+                       flops);
 }
 
 }  // namespace tessera::actors

@@ -100,4 +100,11 @@ struct node_status {
 // and with its cache, "prefix_cache" and each worker's "cache" (actors/prefix_cache_view.hpp).
 std::string render_status(const planner_view& view, const node_status* node = nullptr);
 
+// /metrics: each worker's measured link and compute, labelled worker="<id>"
+// (tessera_worker_link_rtt_seconds, tessera_worker_link_bytes_per_second,
+// tessera_worker_compute_seconds_per_position, tessera_worker_planned_flops),
+// for the workers present; a worker whose link is not measured yet has no
+// link samples.
+std::string worker_link_metrics_text(const planner_view& view);
+
 }  // namespace tessera::actors
