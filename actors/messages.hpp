@@ -249,6 +249,14 @@ struct kv_summary {
   // position over layers [measured_begin, measured_end); 0: not measured yet.
   double ms_per_position = 0;
   uint32_t measured_begin = 0, measured_end = 0;
+  // What the node measured of the worker's link and compute (actors/link_meter.hpp).
+  bool link_measured = false;  // false: the planner assumes [planner] link_rtt_ms / link_bandwidth
+  double link_rtt_ms = 0, link_bytes_per_s = 0;
+  uint32_t link_echoes = 0;
+  // Compute ms per position over layers [compute_begin, compute_end) from decode
+  // steps, the link time taken out (0: no decode step measured yet).
+  double compute_ms_per_position = 0;
+  uint32_t compute_begin = 0, compute_end = 0;
 };
 
 // ---- migration to a better plan ----------------------------------------------------
@@ -345,7 +353,8 @@ TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
 TESSERA_INSPECT(kv_summary, x.worker_id, x.sequences, x.tokens, x.bytes, x.worker_sequences, x.kv_bytes,
                 x.kv_budget, x.cached_sequences, x.cached_bytes, x.evictions, x.ms_per_position, x.measured_begin,
-                x.measured_end)
+                x.measured_end, x.link_measured, x.link_rtt_ms, x.link_bytes_per_s, x.link_echoes,
+                x.compute_ms_per_position, x.compute_begin, x.compute_end)
 TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,

@@ -165,7 +165,7 @@ uint16_t node_runtime::start() {
   };
   hooks.status_json = [this] { return status_json(); };
   hooks.metrics_text = [board] {
-    auto text = metrics().registry.render() + metrics().worker_cache_text();
+    auto text = metrics().registry.render() + metrics().worker_cache_text() + worker_link_metrics_text(board->planner());
     if (auto cache = board->cache())
       text += prefix_cache_metrics_text(*cache);
     return text;

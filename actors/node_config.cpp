@@ -223,6 +223,16 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"link_bandwidth", [&](auto& n, auto& k) { cfg.link_bytes_per_s = static_cast<double>(r.get_bytes(n, k)); }},
       {"first_plan_wait_ms", u32(cfg.first_plan_wait_ms, 0, 3600000)},
       {"max_worker_memory", [&](auto& n, auto& k) { cfg.max_worker_memory = r.get_bytes(n, k); }},
+      {"link_probe", [&](auto& n, auto& k) { cfg.link_probe = r.get_bool(n, k); }},
+      {"link_probe_interval_ms", u32(cfg.link_probe_interval_ms, 0, 3600000)},
+      {"link_probe_bytes",
+       [&](auto& n, auto& k) {
+         cfg.link_probe_bytes = r.get_bytes(n, k);
+         if (cfg.link_probe_bytes < 1024 || cfg.link_probe_bytes > (16u << 20))
+           r.fail(k, "value " + std::to_string(cfg.link_probe_bytes) + " must be between 1KiB and 16MiB");
+       }},
+      {"replan_change", [&](auto& n, auto& k) { cfg.replan_change = r.get_number(n, k, 0, 100); }},
+      {"replan_change_polls", u32(cfg.replan_change_polls, 1, 3600)},
   };
   std::map<std::string, h> verify_keys = {
       {"step_deadline_ms", u32(cfg.step_deadline_ms, 10, 3600000)},

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/metrics.hpp"
 
 namespace tessera::actors {
 
@@ -48,6 +49,9 @@ nlohmann::json worker_json(const worker_view& w, const prefix_cache_view* cache)
                       {"memory_bytes", w.memory_bytes},
                       {"flops_per_s", w.flops_per_s},
                       {"measured_flops_per_s", w.measured_flops_per_s},
+                      {"planned_flops_per_s", w.planned_flops_per_s},
+                      {"link", {{"rtt_ms", w.link.rtt_ms}, {"bytes_per_s", w.link.bytes_per_s}, {"measured", w.link_measured}}},
+                      {"compute_ms_per_position", w.compute_ms_per_position},
                       {"threads", w.threads},
                       {"kv_sequences", w.kv_sequences},
                       {"kv_tokens", w.kv_tokens}};
@@ -71,12 +75,14 @@ std::string render_status(const planner_view& view, const node_status* node) {
   const prefix_cache_view* cache = node && node->cache ? &*node->cache : nullptr;
   for (const auto& w : view.workers)
     workers.push_back(worker_json(w, cache));
+  auto plan = plan_json(view.plan);
+  plan["predicted_now_ms_per_token"] = view.predicted_now_ms_per_token;
   nlohmann::json j = {{"ready", view.ready},
                       {"reason", view.reason},
                       {"plan_version", view.plan_version},
                       {"model", {{"name", view.model_name}, {"num_layers", view.num_layers}}},
                       {"workers", workers},
-                      {"plan", plan_json(view.plan)},
+                      {"plan", plan},
                       {"replans", view.replans},
                      {"link", {{"rtt_ms", view.link.rtt_ms}, {"bytes_per_s", view.link.bytes_per_s}, {"measured", false}}}};
   if (view.migration) {
@@ -106,6 +112,29 @@ std::string render_status(const planner_view& view, const node_status* node) {
       j["prefix_cache"] = prefix_cache_json(*cache);
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string worker_link_metrics_text(const planner_view& view) {
+  metric_samples rtt, bandwidth, compute, flops;
+  for (const auto& w : view.workers) {
+    const metric_labels labels{{"worker", std::to_string(w.id)}};
+    if (w.link_measured) {
+      rtt.push_back({labels, w.link.rtt_ms / 1000.0});
+      bandwidth.push_back({labels, w.link.bytes_per_s});
+    }
+    if (w.compute_ms_per_position > 0)
+      compute.push_back({labels, w.compute_ms_per_position / 1000.0});
+    flops.push_back({labels, w.planned_flops_per_s});
+  }
+  return render_family("tessera_worker_link_rtt_seconds", "A worker's round trip as the planner uses it (measured).",
+                       "gauge", rtt) +
+         render_family("tessera_worker_link_bytes_per_second", "A worker's link bandwidth per direction (measured).",
+                       "gauge", bandwidth) +
+         render_family("tessera_worker_compute_seconds_per_position",
+                       "A worker's compute per position over the layers it serves (decode steps, link taken out).",
+                       "gauge", compute) +
+         render_family("tessera_worker_planned_flops", "The speed the planner plans a worker with (FLOP/s).", "gauge",
+                       flops);
 }
 
 }  // namespace tessera::actors

@@ -35,6 +35,10 @@ struct worker_view {
   uint64_t memory_bytes = 0;
   double flops_per_s = 0;           // claimed in Hello
   double measured_flops_per_s = 0;  // shown by timed steps (0: none yet); the planner uses min(claimed, measured)
+  double planned_flops_per_s = 0;   // the speed the planner plans with
+  link_assumption link;             // the link the planner uses for it
+  bool link_measured = false;       // false: `link` is [planner]'s assumption
+  double compute_ms_per_position = 0;  // decode steps, link taken out (0: none yet)
   uint32_t threads = 0;
   uint64_t kv_sequences = 0, kv_tokens = 0;
   int64_t worker_kv_sequences = -1;                // -1: the worker does not report it
@@ -70,6 +74,10 @@ struct planner_view {
   int num_layers = 0;
   std::vector<worker_view> workers;
   planner::plan plan;
+  // The serving plan's per-token latency as the cost model predicts it now,
+  // from what has been measured of its workers since it was decided (no weight
+  // loads); 0 without a plan.
+  double predicted_now_ms_per_token = 0;
   std::vector<std::string> replans;
   std::optional<migration_view> migration;
   link_assumption link;  // every worker's link as the planner assumes it (not measured yet)
@@ -84,10 +92,19 @@ struct node_status {
 };
 
 // /api/status: {"ready", "reason", "plan_version", "model": {name, num_layers}, "workers": [...],
-// "plan": {"feasible", "objective", "predicted_ms_per_token", "reason"?, "stages": [{worker,
+// Each worker has "link": {rtt_ms, bytes_per_s, measured}, "planned_flops_per_s" and
+// "compute_ms_per_position" (actors/link_meter.hpp).
+// "plan": {"feasible", "objective", "predicted_ms_per_token", "predicted_now_ms_per_token", "reason"?, "stages": [{worker,
 // layers: [a, b], memory_bytes, memory_budget, predicted_ms}]}, "replans", "link": {rtt_ms,
 // bytes_per_s, measured}, "migration"?} and, with `node`, "listen", "requests" and "actors",
 // and with its cache, "prefix_cache" and each worker's "cache" (actors/prefix_cache_view.hpp).
 std::string render_status(const planner_view& view, const node_status* node = nullptr);
+
+// /metrics: each worker's measured link and compute, labelled worker="<id>"
+// (tessera_worker_link_rtt_seconds, tessera_worker_link_bytes_per_second,
+// tessera_worker_compute_seconds_per_position, tessera_worker_planned_flops),
+// for the workers present; a worker whose link is not measured yet has no
+// link samples.
+std::string worker_link_metrics_text(const planner_view& view);
 
 }  // namespace tessera::actors

@@ -52,6 +52,7 @@ void publish(planner_actor* self) {
   v.plan_version = st.version;
   v.model_name = st.model_name;
   v.num_layers = st.model.num_layers();
+  auto pool = pool_of(st);
   for (auto& [id, w] : st.workers) {
     worker_view wv;
     wv.id = id;
@@ -60,6 +61,12 @@ void publish(planner_actor* self) {
     wv.memory_bytes = w.info.memory_bytes;
     wv.flops_per_s = w.info.flops_per_s;
     wv.measured_flops_per_s = measured_flops(st, w);
+    for (auto& p : pool)
+      if (p.id == id)
+        wv.planned_flops_per_s = p.profile.flops_per_s;
+    wv.link = link_of(st, w);
+    wv.link_measured = w.kv.link_measured;
+    wv.compute_ms_per_position = w.kv.compute_ms_per_position;
     wv.threads = w.info.threads;
     wv.kv_sequences = w.kv.sequences;
     wv.kv_tokens = w.kv.tokens;
@@ -76,6 +83,7 @@ void publish(planner_actor* self) {
     v.workers.push_back(std::move(wv));
   }
   v.plan = st.current;
+  v.predicted_now_ms_per_token = predicted_now_ms(st, pool);
   v.replans = st.history;
   v.link = st.link;
   metrics().workers(st.workers.size());
@@ -288,6 +296,7 @@ void replan(planner_actor* self) {
     return publish(self);
   }
   auto d = planner::decide(st.model, pool_of(st), serving_of(st), st.dopts);
+  rebase_drift(st);
   if (!d.abandon.empty())
     abort_migration(self, d.abandon);
   switch (d.kind) {
@@ -363,6 +372,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
   st.dopts.plan.scratch_bytes = st.cfg.scratch_bytes;
   st.dopts.background_migration = st.cfg.migration == "background";
   st.link = {st.cfg.link_rtt_ms, st.cfg.link_bytes_per_s};
+  st.drift.emplace(st.cfg.replan_change, st.cfg.replan_change_polls);
   try {
     auto stats = model::inspect_model(st.cfg.model_dir);
     st.model = to_model_profile(stats);
@@ -435,6 +445,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
         }
       },
       [=](kv_poll_atom) {  // from ourselves, every second: poll the KV ledgers
+        check_drift(self);  // on the last poll's answers
         for (auto& [id, w] : self->state.workers) {
           auto wid = id;
           self->request(w.handle, std::chrono::seconds(1), kv_query_atom::value)

@@ -10,15 +10,25 @@
 
 namespace tessera::actors::planner_detail {
 
+// The compute meter's figure (decode steps, link time taken out) where there
+// is one, else the guard's (wall time per position, link included).
 double measured_flops(const planner_state& st, const worker_entry& w) {
+  if (w.kv.compute_ms_per_position > 0)
+    return shown_flops_per_s(st.model, w.kv.compute_begin, w.kv.compute_end, w.kv.compute_ms_per_position);
   return shown_flops_per_s(st.model, w.kv.measured_begin, w.kv.measured_end, w.kv.ms_per_position);
+}
+
+link_assumption link_of(const planner_state& st, const worker_entry& w) {
+  if (w.kv.link_measured)
+    return {w.kv.link_rtt_ms, w.kv.link_bytes_per_s};
+  return st.link;
 }
 
 std::vector<planner::pool_worker> pool_of(const planner_state& st) {
   std::vector<planner::pool_worker> pool;
   std::vector<speed_claim> speeds;
   for (auto& [id, w] : st.workers) {
-    pool.push_back({id, to_worker_profile(w.info, st.link), w.shard});
+    pool.push_back({id, to_worker_profile(w.info, link_of(st, w)), w.shard});
     speeds.push_back({pool.back().profile.flops_per_s, measured_flops(st, w)});
   }
   auto planned = planned_speeds(speeds);

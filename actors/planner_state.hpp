@@ -20,6 +20,7 @@
 #include "actors/node_config.hpp"
 #include "actors/plan_view.hpp"
 #include "actors/shard_maker.hpp"
+#include "actors/stage_drift.hpp"
 #include "actors/spawn.hpp"
 #include "actors/status_board.hpp"
 #include "planner/decide.hpp"
@@ -93,6 +94,7 @@ struct planner_state {
   std::vector<std::string> history;
   std::vector<request_hdl> subscribers;
   std::string last_change = "first plan";  // why the next re-plan happens
+  std::optional<stage_drift> drift;        // serving workers' measured changes ([planner] replan_change)
   static inline const char* name = "tessera.planner";
 };
 
@@ -115,9 +117,16 @@ std::vector<stage_slot> slots_for(const planner::decision& d, const std::vector<
 // planner_standby.cpp: the pool and serving view decide() reads, and standbys.
 std::vector<planner::pool_worker> pool_of(const planner_state& st);
 double measured_flops(const planner_state& st, const worker_entry& w);  // 0: not measured yet
+link_assumption link_of(const planner_state& st, const worker_entry& w);  // measured, else [planner]'s assumption
 std::vector<planner::placed_stage> placed(const std::vector<stage_slot>& slots);
 planner::serving_view serving_of(const planner_state& st);
 void assign_standbys(planner_actor* self);
+
+// planner_drift.cpp: re-planning when a serving worker's measured speed or link changed.
+void rebase_drift(planner_state& st);   // a decision was taken on the pool as it is now
+void check_drift(planner_actor* self);  // once a second, after the KV poll
+// The serving plan's per-token latency predicted from `pool` as measured now (0: no plan).
+double predicted_now_ms(const planner_state& st, const std::vector<planner::pool_worker>& pool);
 
 // planner_migration.cpp
 plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,

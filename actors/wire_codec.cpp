@@ -96,6 +96,14 @@ std::string encode_release(uint64_t sequence_id, bool keep) {
   return serialize(msg);
 }
 
+std::string encode_probe(uint64_t seq, const std::string& payload) {
+  wire::ToWorker msg;
+  auto* p = msg.mutable_probe();
+  p->set_seq(seq);
+  p->set_payload(payload);
+  return serialize(msg);
+}
+
 std::string encode_heartbeat(uint64_t unix_ms) {
   wire::ToWorker msg;
   msg.mutable_heartbeat()->set_unix_ms(unix_ms);
@@ -177,6 +185,11 @@ bool decode_from_worker(const std::string& bytes, worker_frame& out, std::string
       out.evictions = h.evictions();
       return true;
     }
+    case wire::FromWorker::kEcho:
+      out.what = worker_frame::kind::echo;
+      out.echo_seq = msg.echo().seq();
+      out.echo_payload = msg.echo().payload();
+      return true;
     case wire::FromWorker::kEvicted:
       out.what = worker_frame::kind::evicted;
       out.evicted.assign(msg.evicted().sequence_ids().begin(), msg.evicted().sequence_ids().end());

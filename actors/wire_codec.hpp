@@ -20,12 +20,14 @@ std::string encode_forward(const stage_step& step);
 // keep: the worker keeps the KV as a cached prefix instead of dropping it.
 std::string encode_release(uint64_t sequence_id, bool keep = false);
 std::string encode_heartbeat(uint64_t unix_ms);
+// ToWorker.probe: a link probe the worker echoes at once (actors/link_meter.hpp).
+std::string encode_probe(uint64_t seq, const std::string& payload);
 // ToWorker.plan_news: a plan started serving (what moved and why), for the worker page.
 std::string encode_plan_news(const plan_news& n);
 
 // One decoded FromWorker frame.
 struct worker_frame {
-  enum class kind { hello, loaded, result, heartbeat, error, progress, evicted };
+  enum class kind { hello, loaded, result, heartbeat, error, progress, evicted, echo };
   kind what = kind::heartbeat;
   uint32_t protocol_version = 0;  // hello
   worker_info hello;              // hello (worker_id left 0)
@@ -50,6 +52,9 @@ struct worker_frame {
   uint64_t kv_bytes = 0, kv_budget = 0, cached_sequences = 0, cached_bytes = 0, evictions = 0;
   // evicted: cached sequences the worker dropped
   std::vector<uint64_t> evicted;
+  // echo: the Probe it answers (its seq) and the bytes it carried back
+  uint64_t echo_seq = 0;
+  std::string echo_payload;
 };
 
 // false (and `error` says why) when the bytes are not a FromWorker with a body.

@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/link_meter.hpp"
 #include "actors/liveness.hpp"
 #include "actors/metrics.hpp"
 #include "actors/spawn.hpp"
@@ -54,6 +55,17 @@ struct worker_state {
   uint64_t reported_kv_tokens = 0;
   worker_frame reported_cache;  // the last Heartbeat's prefix cache counts
   std::optional<worker_guard> guard;  // claims, results, deadlines (actors/worker_guard.hpp)
+  // Measured link and compute (actors/link_meter.hpp); `link` is empty when
+  // [planner] link_probe is off.
+  std::optional<link_meter> link;
+  compute_meter compute;
+  struct timed_step {
+    clock_type::time_point sent;
+    bool alone = false;  // nothing else was in flight here when it went out
+    size_t bytes_in = 0;
+    uint32_t layer_begin = 0, layer_end = 0, positions = 0;
+  };
+  std::map<uint64_t, timed_step> timed;  // by request id, while in flight
 };
 
 using worker_actor = worker_hdl::stateful_pointer<worker_state>;
@@ -78,6 +90,7 @@ void fail_pending(worker_actor self, const std::string& reason) {
   for (auto& [rid, s] : st.pending)
     self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id, reason});
   st.pending.clear();
+  st.timed.clear();
 }
 
 // Closes the socket and quits with a reason everyone monitoring us sees.
@@ -116,7 +129,55 @@ kv_summary kv_ledger(const worker_state& st) {
   s.ms_per_position = st.guard->ms_per_position();
   s.measured_begin = st.guard->measured_layer_begin();
   s.measured_end = st.guard->measured_layer_end();
+  if (st.link) {
+    auto e = st.link->estimate();
+    s.link_measured = e.measured;
+    s.link_rtt_ms = st.compute.rtt_ms(e.rtt_ms);
+    s.link_bytes_per_s = e.bytes_per_s;
+    s.link_echoes = e.echoes;
+  }
+  s.compute_ms_per_position = st.compute.ms_per_position();
+  s.compute_begin = st.compute.layer_begin();
+  s.compute_end = st.compute.layer_end();
   return s;
+}
+
+double ms_since(clock_type::time_point t, clock_type::time_point now) {
+  return std::chrono::duration<double, std::milli>(now - t).count();
+}
+
+// Sends the next link probe when one is due (none while one is in flight).
+void probe_link(worker_actor self, clock_type::time_point now) {
+  auto& st = self->state;
+  if (!st.link)
+    return;
+  if (st.link->expire(ms_since(st.started, now), st.opts.config.heartbeat_timeout_ms))
+    spdlog::debug("worker={} link probe unanswered for {} ms", st.id, st.opts.config.heartbeat_timeout_ms);
+  if (auto p = st.link->next(ms_since(st.started, now)))
+    st.conn->send_binary(encode_probe(p->seq, p->payload));
+}
+
+// A Result for a timed step: a decode step that had the worker to itself
+// feeds the compute meter (wall time, reported compute, the probed link).
+void timed_result(worker_state& st, uint64_t request_id, size_t bytes_out, double reported_ms,
+                  clock_type::time_point now) {
+  auto it = st.timed.find(request_id);
+  if (it == st.timed.end())
+    return;
+  auto t = it->second;
+  st.timed.erase(it);
+  if (!t.alone)
+    return;
+  double rtt_ms = 0, transfer_ms = 0;
+  if (st.link && st.link->estimate().measured) {
+    rtt_ms = st.link->estimate().rtt_ms;
+    transfer_ms = st.link->transfer_ms(static_cast<double>(t.bytes_in + bytes_out));
+  }
+  const double wall_ms = ms_since(t.sent, now);
+  spdlog::debug("worker={} timed step layers={}-{} positions={} wall_ms={:.3f} reported_ms={:.3f} rtt_ms={:.3f} "
+                "transfer_ms={:.3f}", st.id, t.layer_begin, t.layer_end, t.positions, wall_ms, reported_ms, rtt_ms,
+                transfer_ms);
+  st.compute.step(t.layer_begin, t.layer_end, t.positions, wall_ms, reported_ms, rtt_ms, transfer_ms);
 }
 
 void on_result(worker_actor self, worker_frame& f) {
@@ -185,6 +246,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
     st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
+    probe_link(self, st.last_seen);  // the join burst starts
     spdlog::info("worker={} name={} joined device={} memory={} flops={:.3g} threads={} from={}", st.id,
                  st.name, f.hello.device_kind, f.hello.memory_bytes, f.hello.flops_per_s,
                  f.hello.threads, st.conn->remote_endpoint());
@@ -195,7 +257,14 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::hello:
       return disconnect(self, errc::malformed_frame, 1008, "second Hello");
     case worker_frame::kind::result:
+      if (auto it = st.pending.find(f.request_id); it != st.pending.end() && it->second.step == f.step)
+        timed_result(st, f.request_id, frame.payload.size(), f.compute_ms, st.last_seen);
       return on_result(self, f);
+    case worker_frame::kind::echo:
+      if (!st.link || !st.link->echoed(f.echo_seq, f.echo_payload, ms_since(st.started, st.last_seen)))
+        spdlog::debug("worker={} echo seq={} answers no probe in flight: ignored", st.id, f.echo_seq);
+      probe_link(self, st.last_seen);
+      return;
     case worker_frame::kind::loaded:
       st.loading = false;
       st.guard->loaded(f.loaded.shard_id, f.loaded.ok);
@@ -220,6 +289,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
                                                f.error_message,
                                            f.error_code});
         st.pending.erase(it);
+        st.timed.erase(f.request_id);
       }
       return;
     }
@@ -269,6 +339,8 @@ void check_heartbeat(worker_actor self) {
   bool beating = now - st.last_seen <= std::chrono::milliseconds(st.opts.config.heartbeat_ms);
   if (auto late = beating ? st.guard->overdue(now) : std::nullopt)
     return evict(self, *late, false);
+  if (st.welcomed)
+    probe_link(self, now);
   schedule_check(self);
 }
 
@@ -280,6 +352,12 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.planner = std::move(planner);
   st.opts = opts;
   st.guard.emplace(opts.config, opts.verify);
+  if (opts.config.link_probe) {
+    link_meter_options lo;
+    lo.large_bytes = static_cast<uint32_t>(opts.config.link_probe_bytes);
+    lo.interval_ms = opts.config.link_probe_interval_ms;
+    st.link.emplace(lo, std::random_device{}() ^ id);
+  }
   schedule_check(self);
   return {
       [=](ws_frame& frame) { on_frame(self, frame); },
@@ -301,7 +379,11 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
                                              "step routed to the wrong worker"});
           return;
         }
-        st.conn->send_binary(encode_forward(s));
+        auto frame = encode_forward(s);
+        const auto& hop = s.path.hops[s.hop];
+        st.timed[s.request_id] = {clock_type::now(), st.pending.empty(), frame.size(), hop.layer_begin, hop.layer_end,
+                                  s.seq_len};
+        st.conn->send_binary(std::move(frame));
         st.guard->forward_sent(s.request_id, s.seq_len, clock_type::now());
         s.tensors.clear();
         s.token_ids.clear();
@@ -332,8 +414,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // A step of the sequence still in flight here is void: its result
         // would put the sequence back in the ledger (and go on to the next hop).
         for (auto it = st.pending.begin(); it != st.pending.end();) {
-          if (it->second.sequence_id == r.sequence_id)
+          if (it->second.sequence_id == r.sequence_id) {
             st.guard->forget(it->first);
+            st.timed.erase(it->first);
+          }
           it = it->second.sequence_id == r.sequence_id ? st.pending.erase(it) : std::next(it);
         }
       },

@@ -124,6 +124,35 @@ TEST_CASE("bad planner values name the key and the value") {
   CHECK(error_of("[planner]\nscratch_bytes = 5\n").find("planner.scratch_bytes: unknown key") != std::string::npos);
 }
 
+TEST_CASE("link probes and the re-plan trigger come from [planner], with documented defaults") {
+  auto defaults = default_node_config();
+  CHECK(defaults.link_probe);
+  CHECK(defaults.link_probe_interval_ms == 2000);
+  CHECK(defaults.link_probe_bytes == 65536);
+  CHECK(defaults.replan_change == 0.25);
+  CHECK(defaults.replan_change_polls == 3);
+  auto cfg = parse_node_config(R"(
+[planner]
+link_probe = false
+link_probe_interval_ms = 0
+link_probe_bytes = "1MiB"
+replan_change = 0
+replan_change_polls = 5
+)", "t.toml");
+  CHECK_FALSE(cfg.link_probe);
+  CHECK(cfg.link_probe_interval_ms == 0);
+  CHECK(cfg.link_probe_bytes == 1048576);
+  CHECK(cfg.replan_change == 0);
+  CHECK(cfg.replan_change_polls == 5);
+  auto e = error_of("[planner]\nlink_probe_bytes = 100\n");
+  CHECK(e.find("planner.link_probe_bytes: value 100 must be between 1KiB and 16MiB") != std::string::npos);
+  e = error_of("[planner]\nreplan_change = -0.5\n");
+  CHECK(e.find("planner.replan_change") != std::string::npos);
+  CHECK(e.find("-0.5") != std::string::npos);
+  CHECK(error_of("[planner]\nreplan_change_polls = 0\n").find("planner.replan_change_polls") != std::string::npos);
+  CHECK(error_of("[planner]\nlink_probe = 1\n").find("planner.link_probe: expected true or false") != std::string::npos);
+}
+
 TEST_CASE("the limits table and node.allowed_origins set the hard limits, and the defaults are the documented ones") {
   const auto d = default_node_config();
   CHECK(d.max_prompt_bytes == (1u << 20));

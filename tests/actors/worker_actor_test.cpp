@@ -67,7 +67,14 @@ struct worker_fixture {
   config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  worker_options opts;
+  worker_options opts = no_probes();
+  // Tests count the frames a worker is sent: link probes only where a test
+  // turns them on (the link probe tests at the end of this file).
+  static worker_options no_probes() {
+    worker_options o;
+    o.config.link_probe = false;
+    return o;
+  }
   // The test stands in for the planner and for requests: it receives what
   // they would (worker_joined, step_result, ...) through these handles.
   planner_hdl as_planner() { return caf::actor_cast<planner_hdl>(self); }
@@ -369,5 +376,65 @@ TEST_CASE_METHOD(worker_fixture, "the sequence count a worker reports in its hea
   old.mutable_heartbeat()->set_unix_ms(2);
   actor_socket_handler(w).on_message(old.SerializeAsString(), true);
   CHECK(query().worker_sequences == 0);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+kv_summary kv_of(caf::scoped_actor& self, const worker_hdl& w) {
+  kv_summary out;
+  self->request(w, std::chrono::seconds(5), kv_query_atom::value).receive(
+      [&](kv_summary& s) { out = s; }, [](caf::error&) { FAIL("kv query failed"); });
+  return out;
+}
+
+std::string echo_frame(uint64_t seq, const std::string& payload) {
+  wire::FromWorker m;
+  m.mutable_echo()->set_seq(seq);
+  m.mutable_echo()->set_payload(payload);
+  return m.SerializeAsString();
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(worker_fixture, "a joining worker's link is probed: its RTT and bandwidth reach the planner's kv query") {
+  opts.config.link_probe = true;
+  opts.config.link_probe_interval_ms = 0;  // the join burst only
+  opts.config.link_probe_bytes = 4096;
+  auto [w, conn] = joined(8);
+  CHECK_FALSE(kv_of(self, w).link_measured);
+  // Answer each probe as it comes: 3 small, then 3 of link_probe_bytes.
+  std::vector<size_t> sizes;
+  for (size_t n = 1; n <= 6; ++n) {
+    auto f = conn->wait_frame(n);
+    REQUIRE(f);
+    auto m = to_worker(*f);
+    REQUIRE(m.has_probe());
+    sizes.push_back(m.probe().payload().size());
+    actor_socket_handler(w).on_message(echo_frame(m.probe().seq(), m.probe().payload()), true);
+  }
+  CHECK(sizes == std::vector<size_t>{64, 64, 64, 4096, 4096, 4096});
+  auto kv = kv_of(self, w);  // frames and queries reach the actor in order
+  CHECK(kv.link_measured);
+  CHECK(kv.link_echoes == 6);
+  CHECK(kv.link_rtt_ms >= 0);
+  CHECK(kv.link_bytes_per_s > 0);
+  CHECK_FALSE(conn->wait_frame(7, std::chrono::milliseconds(50)));  // no more probes
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(worker_fixture, "an echo that does not carry its probe's bytes back measures nothing") {
+  opts.config.link_probe = true;
+  auto [w, conn] = joined(9);
+  auto f = conn->wait_frame(1);
+  REQUIRE(f);
+  auto m = to_worker(*f);
+  REQUIRE(m.has_probe());
+  actor_socket_handler(w).on_message(echo_frame(m.probe().seq(), std::string(m.probe().payload().size(), 'x')), true);
+  actor_socket_handler(w).on_message(echo_frame(m.probe().seq() + 1, m.probe().payload()), true);
+  auto kv = kv_of(self, w);
+  CHECK_FALSE(kv.link_measured);
+  CHECK(kv.link_echoes == 0);
+  CHECK(conn->count() == 2);  // still waiting for the echo of the one probe in flight
   self->send_exit(w, caf::exit_reason::user_shutdown);
 }

@@ -89,16 +89,20 @@ export const PlanNews = defineMessage('PlanNews', {
   dropped: m('uint64', 4, { repeated: true }),
 });
 
+// Probe (node -> worker) and its Echo (worker -> node): a link probe.
+export const Probe = defineMessage('Probe', { seq: m('uint64', 1), payload: m('bytes', 2) });
+export const Echo = defineMessage('Echo', { seq: m('uint64', 1), payload: m('bytes', 2) });
+
 const body = (message, no) => ({ type: 'message', no, message, oneof: 'body' });
 
 export const FromWorker = defineMessage('FromWorker', {
   hello: body(Hello, 1), loaded: body(Loaded, 2), result: body(Result, 3), heartbeat: body(Heartbeat, 4),
-  error: body(ErrorMsg, 5), progress: body(Progress, 6), evicted: body(Evicted, 7),
+  error: body(ErrorMsg, 5), progress: body(Progress, 6), evicted: body(Evicted, 7), echo: body(Echo, 8),
 });
 
 export const ToWorker = defineMessage('ToWorker', {
   welcome: body(Welcome, 1), assign: body(Assign, 2), forward: body(Forward, 3), release: body(Release, 4),
-  heartbeat: body(Heartbeat, 5), error: body(ErrorMsg, 6), plan_news: body(PlanNews, 7),
+  heartbeat: body(Heartbeat, 5), error: body(ErrorMsg, 6), plan_news: body(PlanNews, 7), probe: body(Probe, 8),
 });
 
 function encodeEnvelope(schema, msg) {

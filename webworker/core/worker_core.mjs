@@ -7,7 +7,8 @@
 // core/kv_keeper.mjs: LRU within the KV budget, evictions reported in Evicted
 // frames), and a Forward may fork from a cached prefix (fork_from); PlanNews (a re-plan started serving) goes into a
 // bounded history (status.replans, newest first). Heartbeats carry how many
-// sequences, KV positions and bytes the worker holds, and what its cache holds. Frames are handled one at a time, in order.
+// sequences, KV positions and bytes the worker holds, and what its cache holds. Frames are handled one at a time, in order,
+// except a Probe (a link probe of the node), which is echoed the moment it arrives.
 //
 // The shell supplies (see node/worker.mjs, browser/main.mjs):
 //   ort, deviceKind, threads, name, memoryBytes, sessionOptions,
@@ -95,6 +96,9 @@ export class WorkerCore {
         this.#sendError(ErrorCode.BAD_FRAME, `malformed frame: ${e.message}`);
         return;
       }
+      // A link probe is answered at once, ahead of queued frames: the node times
+      // the link, not the queue.
+      if (msg.body === 'probe') return this.#send({ echo: { seq: msg.probe.seq, payload: msg.probe.payload } });
       this.queue = this.queue.then(() => this.#handle(msg)).catch((e) => this.log('error', `handler: ${e.stack ?? e}`));
     };
     this.#send({

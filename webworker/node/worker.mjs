@@ -11,7 +11,9 @@
 // --flops N claims N floating-point operations per second instead of running
 // the speed benchmark (tests pin the planner's view of a worker with it).
 // --rogue KIND (only with TESSERA_TESTING=1) makes a malicious worker for
-// tests: node/rogue.mjs lists the kinds.
+// tests: node/rogue.mjs lists the kinds. --throttle-ms MS (only with
+// TESSERA_TESTING=1) holds each Result back MS ms once the process gets
+// SIGUSR2 (node/throttle.mjs): a worker that slows down mid-run, for tests.
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
@@ -33,8 +35,9 @@ import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
 import { checkRogue, rogueConnect } from './rogue.mjs';
+import { checkThrottle, throttleConnect } from './throttle.mjs';
 
-const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--rogue KIND] [--ca FILE]';
+const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--rogue KIND] [--throttle-ms MS] [--ca FILE]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
@@ -55,6 +58,7 @@ function parse() {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
         'hidden-dtype': { type: 'string' }, flops: { type: 'string' }, ca: { type: 'string' }, rogue: { type: 'string' },
+        'throttle-ms': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -75,6 +79,10 @@ function parse() {
   };
   const hidden = v['hidden-dtype'] ?? 'fp32';
   if (hidden !== 'fp32' && hidden !== 'fp16') fail(`--hidden-dtype must be fp32 or fp16, got '${hidden}'`);
+  let throttleMs;
+  if (v['throttle-ms'] !== undefined) {
+    try { throttleMs = checkThrottle(v['throttle-ms']); } catch (e) { fail(e.message); }
+  }
   if (v.rogue !== undefined) {
     try { checkRogue(v.rogue); } catch (e) { fail(e.message); }
   }
@@ -87,7 +95,7 @@ function parse() {
     benchmark: !v['no-benchmark'] && v.flops === undefined,
     flops: v.flops === undefined ? 0 : flopsArg(v.flops),
     ca: v.ca === undefined ? undefined : readCa(v.ca),
-    rogue: v.rogue,
+    rogue: v.rogue, throttleMs,
   };
 }
 
@@ -139,6 +147,7 @@ async function main() {
     onPlanNews: (entry) => console.log(`tessera-worker[${a.name}] replan: ${entry.text}`),
   };
   if (a.rogue) shell.connect = rogueConnect(a.rogue, shell.connect, log);  // test mode (TESSERA_TESTING=1)
+  if (a.throttleMs) shell.connect = throttleConnect(a.throttleMs, shell.connect, log);  // test mode (TESSERA_TESTING=1)
   const core = new WorkerCore(shell, {
     benchmark: a.benchmark,
     onStatus: (s) => { if (s.state === 'connected' && !core.announced) { core.announced = true; log('info', `connected url=${a.url.replace(/token=[^&]+/, 'token=…')}`); } },

@@ -6,8 +6,8 @@ import path from 'node:path';
 
 const workerScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../node/worker.mjs');
 
-export function spawnWorker(args) {
-  const child = spawn(process.execPath, [workerScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnWorker(args, env = process.env) {
+  const child = spawn(process.execPath, [workerScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
