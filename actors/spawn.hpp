@@ -22,6 +22,7 @@ namespace tessera::actors {
 class status_board;
 class shard_registry;
 class verify_registry;
+class spot_check_ledger;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -57,6 +58,7 @@ struct request_options {
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
   std::shared_ptr<net::usage_meter> meter;    // the client's API key limits (null: none)
   cache_hdl cache;  // the prefix cache (null: off); a request with params.cache false skips it
+  std::shared_ptr<spot_check_ledger> checks;  // spot checks on second holders (null: off)
 };
 
 // A request id no other request of this process has (it is also the

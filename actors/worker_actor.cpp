@@ -150,7 +150,7 @@ void on_result(worker_actor self, worker_frame& f) {
     return;
   }
   self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, std::move(f.token_ids),
-                                     s.compute_ms, static_cast<uint32_t>(s.path.hops.size())});
+                                     s.compute_ms, static_cast<uint32_t>(s.path.hops.size()), std::move(f.tensors)});
 }
 
 void on_frame(worker_actor self, const ws_frame& frame) {
@@ -344,6 +344,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
         st.conn->send_binary(encode_plan_news(n));
       },
+      // A second holder of its shard disagreed with it (request_verify.cpp).
+      [=](evict_atom, const std::string& reason) { evict(self, reason); },
       // The node's ledger, plus the sequence count the worker itself last reported.
       [=](kv_query_atom) { return kv_ledger(self->state); },
   };
