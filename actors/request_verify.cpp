@@ -60,7 +60,8 @@ void send_verifier(request_actor* self, spot_check& c, std::vector<int64_t> toke
   auto& st = self->state;
   const auto& sc = *st.check;
   stage_step s;
-  s.request_id = s.sequence_id = c.sequence;
+  s.request_id = st.id;
+  s.sequence_id = c.sequence;  // its own sequence: a worker actor tells a check from a pipeline step by it
   s.step = sc.step;
   s.position = 0;
   s.seq_len = sc.position + sc.seq_len;
@@ -244,9 +245,9 @@ bool hold_for_check(request_actor* self, step_result& r) {
 
 bool on_check_answer(request_actor* self, step_result& r) {
   auto& st = self->state;
-  if (r.request_id == st.id)
+  if (r.sequence_id == st.id)
     return false;
-  if (auto* c = check_of_sequence(st, r.request_id)) {
+  if (auto* c = check_of_sequence(st, r.sequence_id)) {
     c->verified = std::move(r);
     judge(self);
   }
@@ -255,9 +256,9 @@ bool on_check_answer(request_actor* self, step_result& r) {
 
 bool on_check_failed(request_actor* self, const step_failed& f) {
   auto& st = self->state;
-  if (f.request_id == st.id)
+  if (f.sequence_id == st.id)
     return false;
-  if (auto* c = check_of_sequence(st, f.request_id)) {
+  if (auto* c = check_of_sequence(st, f.sequence_id)) {
     c->sent = false;  // nothing of the check is left on the verifier
     c->abandoned = "verifier worker " + std::to_string(f.worker_id) + ": " + f.reason;
     judge(self);

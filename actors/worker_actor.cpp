@@ -131,7 +131,8 @@ void on_result(worker_actor self, worker_frame& f) {
   stage_step s = std::move(it->second);
   st.pending.erase(it);
   if (auto sent = st.sent_at.find(s.request_id); sent != st.sent_at.end()) {
-    metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
+    if (s.sequence_id == s.request_id)  // a spot check's re-run (a sequence of its own) is no pipeline step
+      metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
     st.sent_at.erase(sent);
   }
   s.compute_ms += f.compute_ms;
