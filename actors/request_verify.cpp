@@ -60,8 +60,11 @@ void send_verifier(request_actor* self, spot_check& c, std::vector<int64_t> toke
   auto& st = self->state;
   const auto& sc = *st.check;
   stage_step s;
-  s.request_id = st.id;
-  s.sequence_id = c.sequence;  // its own sequence: a worker actor tells a check from a pipeline step by it
+  // Ids no request has: the verifier may serve this request's route later
+  // (a standby taking over) while the check still runs there. A request id
+  // other than the sequence id tells a worker actor it is no pipeline step.
+  s.request_id = new_request_id();
+  s.sequence_id = c.sequence;
   s.step = sc.step;
   s.position = 0;
   s.seq_len = sc.position + sc.seq_len;

@@ -333,8 +333,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // A step of the sequence still in flight here is void: its result
         // would put the sequence back in the ledger (and go on to the next hop).
         for (auto it = st.pending.begin(); it != st.pending.end();) {
-          if (it->second.sequence_id == r.sequence_id)
+          if (it->second.sequence_id == r.sequence_id) {
             st.guard->forget(it->first);
+            st.sent_at.erase(it->first);  // keyed by request id (a spot check's differs from its sequence)
+          }
           it = it->second.sequence_id == r.sequence_id ? st.pending.erase(it) : std::next(it);
         }
       },
