@@ -20,7 +20,7 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# The unit tests again under ASan+UBSan, in their own build directory.
+# The unit tests again under ASan+UBSan, in their own build directory (.ci/run runs it after test).
 test-sanitize:
 	@JOBS=$(JOBS) scripts/test-sanitize.sh $(SANITIZE_BUILD_DIR)
 

@@ -47,6 +47,7 @@ struct route_hop {
   // KV when it switches shards, so a hop still holds a request's KV only when
   // worker, shard and epoch all match the hop the request last ran on.
   uint32_t load_epoch = 0;
+  std::string worker_name;  // for reasons a client reads
 };
 
 // The pipeline a request runs through, in stage order. `plan_version` changes
@@ -54,6 +55,9 @@ struct route_hop {
 struct route {
   uint32_t plan_version = 0;
   std::vector<route_hop> hops;
+  // Workers outside `hops` that hold one of their shards (standbys): a step
+  // of that hop can be re-run there as a spot check (actors/spot_check.hpp).
+  std::vector<route_hop> verifiers;
 };
 
 // One step of one sequence travelling along its route. The request actor sends
@@ -96,6 +100,7 @@ struct step_result {
   std::vector<int64_t> token_ids;
   double compute_ms = 0;  // sum over the hops
   uint32_t hops = 0;
+  std::vector<tensor_blob> tensors;  // the last hop's boundary outputs when it is not the last stage
 };
 
 // A step could not be completed (worker error, worker gone, stale route).
@@ -326,13 +331,14 @@ struct shards_ready {
 
 TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
 TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
-TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch)
-TESSERA_INSPECT(route, x.plan_version, x.hops)
+TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch,
+                x.worker_name)
+TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
                 x.sent_ns, x.keep_inputs_hops, x.end_hop, x.fork_from, x.fork_length)
 TESSERA_INSPECT(step_result, x.request_id, x.sequence_id, x.step, x.token_ids, x.compute_ms,
-                x.hops)
+                x.hops, x.tensors)
 TESSERA_INSPECT(step_failed, x.request_id, x.sequence_id, x.step, x.hop, x.worker_id, x.reason, x.code)
 TESSERA_INSPECT(relayed_input, x.request_id, x.step, x.hop, x.position, x.seq_len, x.tensors)
 TESSERA_INSPECT(release_sequence, x.sequence_id, x.keep)

@@ -26,6 +26,7 @@
 #include "actors/prefix_cache.hpp"
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
+#include "actors/spot_check.hpp"
 #include "actors/status_board.hpp"
 #include "actors/worker_guard.hpp"
 #include "model/tokenizer/tokenizer.hpp"
@@ -130,6 +131,9 @@ uint16_t node_runtime::start() {
   request_options ropts;
   ropts.config = cfg;
   ropts.board = d.board;
+  if (cfg.verify_rate > 0 || cfg.verify_first_steps > 0)
+    ropts.checks = std::make_shared<spot_check_ledger>(
+        spot_check_settings{cfg.verify_rate, cfg.verify_first_steps, cfg.verify_tolerance});
   if (cfg.cache_enabled) {
     auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, d.planner, d.tok, d.board});
     wopts.cache = cache;

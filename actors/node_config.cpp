@@ -240,6 +240,9 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
        [&](auto& n, auto& k) { cfg.step_deadline_per_position_ms = r.get_number(n, k, 0, 600000); }},
       {"max_worker_flops", [&](auto& n, auto& k) { cfg.max_worker_flops = r.get_number(n, k, 1, 1e18); }},
       {"check_results", [&](auto& n, auto& k) { cfg.check_results = r.get_bool(n, k); }},
+      {"rate", [&](auto& n, auto& k) { cfg.verify_rate = r.get_number(n, k, 0, 1); }},
+      {"first_steps", u32(cfg.verify_first_steps, 0, 1000000)},
+      {"tolerance", [&](auto& n, auto& k) { cfg.verify_tolerance = r.get_number(n, k, 0, 1e6); }},
   };
   std::map<std::string, h> cache_keys = {
       {"enabled", [&](auto& n, auto& k) { cfg.cache_enabled = r.get_bool(n, k); }},

@@ -84,6 +84,9 @@ struct node_config {
   double step_deadline_per_position_ms = 20; // ... plus this per position it carries (prefill)
   double max_worker_flops = 1e14;            // a Hello claiming more (or a non-finite value) is refused
   bool check_results = true;                 // every Result against its stage's contract (false: benchmarks only)
+  double verify_rate = 0.02;                 // probability a step is re-run on a second holder (0: off)
+  uint32_t verify_first_steps = 4;           // a new worker's first steps are always re-run (when a holder exists)
+  double verify_tolerance = 2e-3;            // relative difference allowed between two holders' hidden states
 
   // [auth] (docs/security.md)
   std::string keys_file;    // API keys (`tessera keys`): clients need one when set

@@ -83,14 +83,9 @@ void add_text(openai_actor* self, const std::string& text) {
     st.reply->write(sse_delta(st.ctx, st.choice, text, !st.choice_started));
 }
 
-client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr reply, planner_hdl planner,
-                                          std::shared_ptr<const model::tokenizer> tok, request_options opts,
-                                          api_request req) {
+// The call's first choice starts; the reply follows its events.
+void start_call(openai_actor* self, api_request req) {
   auto& st = self->state;
-  st.reply = std::move(reply);
-  st.planner = std::move(planner);
-  st.tok = std::move(tok);
-  st.opts = opts;
   st.req = std::move(req);
   st.call_id = new_request_id();
   st.ctx.kind = st.req.kind;
@@ -110,6 +105,9 @@ client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr
     else
       finish(self);
   });
+}
+
+client_hdl::behavior_type openai_handlers(openai_actor* self) {
   return {
       [=](ws_frame&) {},  // an HTTP call has no frames
       [=](ws_closed& c) {
@@ -152,6 +150,40 @@ client_hdl::behavior_type openai_behavior(openai_actor* self, net::api_reply_ptr
   };
 }
 
+// Parses the call's body here, on a CAF thread (a detached one for a large
+// body), never on the gateway's I/O thread that read it; a bad body or a
+// refused rate limit is answered with its HTTP error before any stream starts.
+client_hdl::behavior_type openai_from_call(openai_actor* self, net::api_reply_ptr reply, planner_hdl planner,
+                                           std::shared_ptr<const model::tokenizer> tok, request_options opts,
+                                           net::api_call call) {
+  auto& st = self->state;
+  st.reply = std::move(reply);
+  st.planner = std::move(planner);
+  st.tok = std::move(tok);
+  const auto kind = call.path == "/v1/completions" ? api_kind::completion : api_kind::chat;
+  try {
+    auto req = parse_api_request(kind, call.body, call.served_model, opts.config.max_tokens_default,
+                                 request_limits_of(opts.config));
+    std::string().swap(call.body);  // the parsed copy is all that is needed from here
+    // Formatted and tokenised by the request actor.
+    for (auto& m : req.messages)
+      req.params.chat.emplace_back(m.role, m.content);
+    if (call.meter) {
+      // Refused before any stream starts, so a streaming client gets HTTP 429 too.
+      if (auto refused = call.meter->check())
+        throw api_error(429, "rate limit exceeded: " + *refused, "requests", "", "rate_limit_exceeded");
+      opts.meter = call.meter;
+    }
+    st.opts = std::move(opts);
+    start_call(self, std::move(req));
+  } catch (const api_error& e) {
+    st.ended = true;
+    st.reply->respond(e.status, "application/json", encode_api_error(e));
+    self->quit();
+  }
+  return openai_handlers(self);
+}
+
 class actor_http_handler : public net::http_request_handler {
 public:
   explicit actor_http_handler(client_hdl target) : target_(std::move(target)) {}
@@ -166,25 +198,14 @@ private:
 net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                                                 request_options opts) {
-  const auto kind = call.path == "/v1/completions" ? api_kind::completion : api_kind::chat;
-  try {
-    auto req = parse_api_request(kind, call.body, call.served_model, opts.config.max_tokens_default,
-                                 request_limits_of(opts.config));
-    // Formatted and tokenised by the request actor (this runs on a gateway thread).
-    for (auto& m : req.messages)
-      req.params.chat.emplace_back(m.role, m.content);
-    if (call.meter) {
-      // Refused before any stream starts, so a streaming client gets HTTP 429 too.
-      if (auto refused = call.meter->check())
-        throw api_error(429, "rate limit exceeded: " + *refused, "requests", "", "rate_limit_exceeded");
-      opts.meter = call.meter;
-    }
-    auto actor = sys.spawn(openai_behavior, reply, std::move(planner), std::move(tok), opts, std::move(req));
-    return std::make_shared<actor_http_handler>(actor);
-  } catch (const api_error& e) {
-    reply->respond(e.status, "application/json", encode_api_error(e));
-    return nullptr;
-  }
+  // A body of up to 2 MiB takes a while to parse: on a thread of its own it
+  // cannot delay the scheduler threads that read workers' heartbeats.
+  bool large = call.body.size() > inline_tokenize_bytes;
+  auto actor = large ? sys.spawn<caf::detached>(openai_from_call, std::move(reply), std::move(planner), std::move(tok),
+                                                std::move(opts), std::move(call))
+                     : sys.spawn(openai_from_call, std::move(reply), std::move(planner), std::move(tok),
+                                 std::move(opts), std::move(call));
+  return std::make_shared<actor_http_handler>(actor);
 }
 
 }  // namespace tessera::actors

@@ -64,6 +64,7 @@ nlohmann::json worker_json(const worker_view& w, const prefix_cache_view* cache)
     j["loaded"] = w.loaded;
   } else if (w.standby_for) {
     j["standby_for"] = {w.standby_for->first, w.standby_for->second};
+    j["loaded"] = w.loaded;
   }
   return j;
 }

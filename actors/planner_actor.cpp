@@ -79,6 +79,7 @@ void publish(planner_actor* self) {
         wv.loaded = s.loaded;
       } else if (!wv.standby_for && !w.shard.empty() && w.shard == s.shard.id) {
         wv.standby_for = std::make_pair(s.shard.layer_begin, s.shard.layer_end);
+        wv.loaded = w.loaded_shard == w.shard;
       }
     v.workers.push_back(std::move(wv));
   }
@@ -126,7 +127,14 @@ route current_route(planner_actor* self) {
     if (it == st.workers.end())
       return {};
     r.hops.push_back({it->second.handle, s.worker_id, s.shard.id, static_cast<uint32_t>(s.shard.layer_begin),
-                      static_cast<uint32_t>(s.shard.layer_end), it->second.load_epoch});
+                      static_cast<uint32_t>(s.shard.layer_end), it->second.load_epoch, it->second.info.name});
+  }
+  // Standbys holding a serving stage's shard can re-run its steps (spot checks).
+  for (auto& [id, w] : st.workers) {
+    bool serving = std::any_of(st.slots.begin(), st.slots.end(), [&](auto& s) { return s.worker_id == id; });
+    for (auto& h : r.hops)
+      if (!serving && !w.shard.empty() && w.shard == h.shard_id && w.loaded_shard == w.shard)
+        r.verifiers.push_back({w.handle, id, h.shard_id, h.layer_begin, h.layer_end, w.load_epoch, w.info.name});
   }
   return r;
 }
@@ -320,6 +328,8 @@ void replan(planner_actor* self) {
 
 void on_loaded(planner_actor* self, const shard_loaded& l) {
   auto& st = self->state;
+  if (auto w = st.workers.find(l.worker_id); w != st.workers.end() && w->second.shard == l.shard_id)
+    w->second.loaded_shard = l.ok ? l.shard_id : std::string();
   for (auto& s : st.next.slots)
     if (s.worker_id == l.worker_id && s.shard.id == l.shard_id && !s.deferred) {
       if (!l.ok)

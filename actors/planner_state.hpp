@@ -35,6 +35,7 @@ struct worker_entry {
   kv_summary kv;  // the worker actor's KV ledger, as last polled (every second)
   std::string shard;        // the shard last assigned to it
   uint32_t load_epoch = 0;  // bumped with every change of `shard` (the worker drops its KV then)
+  std::string loaded_shard;  // the shard it last reported Loaded (a standby verifies steps once it has)
 };
 
 struct stage_slot {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
@@ -31,6 +32,7 @@ using heartbeat_check_atom = caf::atom_constant<caf::atom("hbcheck")>; // worker
 using replan_atom = caf::atom_constant<caf::atom("replan")>;           // planner: the settle time is over, re-plan
 using park_deadline_atom = caf::atom_constant<caf::atom("parkdue")>;   // planner: requests had their time to park
 using kv_poll_atom = caf::atom_constant<caf::atom("kvpoll")>;          // planner: poll every worker's KV ledger
+using evict_atom = caf::atom_constant<caf::atom("evict")>;            // request -> worker: a spot check found it lying
 using cache_poll_atom = caf::atom_constant<caf::atom("cachepoll")>;    // prefix cache: check the plan, publish status, start a rebuild
 
 // ---- message structs (defined in actors/messages.hpp) ----------------------------
@@ -86,6 +88,7 @@ using worker_hdl = caf::typed_actor<
     caf::reacts_to<release_sequence>,  // a request that ended
     caf::reacts_to<assign_shard>,      // planner
     caf::reacts_to<plan_news>,         // planner
+    caf::reacts_to<evict_atom, std::string>,  // a request whose spot check it failed: the reason
     caf::replies_to<kv_query_atom>::with<kv_summary>,  // planner
     caf::reacts_to<heartbeat_check_atom>>;             // itself
 

@@ -72,9 +72,10 @@ void finish(request_actor* self, const std::string& reason) {
   auto done = st.session->finish(reason, static_cast<uint32_t>(st.path.hops.size()), clock_type::now());
   count_end(self, true);  // before the client hears "done", so /api/status agrees with it
   metrics().request_ended(st.id, "completed");
-  spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f}",
+  spdlog::info("request={} done reason={} prompt_tokens={} tokens={} ttft_ms={:.1f} per_token_ms={:.2f} "
+               "spot_checks={} inconclusive={} max_difference={:.3g}",
                st.id, reason, done.prompt_tokens, done.completion_tokens, done.timings.ttft_ms,
-               done.timings.per_token_ms);
+               done.timings.per_token_ms, st.checks_passed, st.checks_inconclusive, st.check_max_difference);
   self->send(st.client, std::move(done));
   keep_in_cache(self);  // the route's workers keep the KV as a cached prefix
   release_all(self);
@@ -115,6 +116,7 @@ void send_step(request_actor* self, uint32_t first_hop, uint32_t end_hop, uint32
   s.end_hop = end_hop;
   s.reply_to = self;
   s.keep_inputs_hops = inputs_to_keep(st, first_hop, end_hop == 0 ? hops : end_hop, position, seq_len);
+  s.keep_inputs_hops |= plan_check(self, s, s.keep_inputs_hops);
   s.fork_from = st.step_fork = std::move(st.next_fork);
   s.fork_length = st.step_fork_length = st.next_fork_length;
   st.next_fork.clear();
@@ -222,8 +224,15 @@ void on_result(request_actor* self, step_result& r) {
     st.now = phase::decoding;
     return next_step(self);
   }
-  if (r.token_ids.empty())
+  if (r.token_ids.empty() || hold_for_check(self, r))
     return;
+  take_result(self, r);
+}
+
+// A token step's answer, checked or not: the token goes to the session and
+// the client, and the next step out.
+void take_result(request_actor* self, step_result& r) {
+  auto& st = self->state;
   auto now = clock_type::now();
   cache_step_done(self, st.now == phase::prefill);
   if (st.now == phase::decoding)
@@ -263,12 +272,17 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
   return {
       [=](route_retry_atom) { ask_route(self); },
       [=](step_deadline_atom, uint32_t step) {
-        if (has_route(self->state.now) && step == self->state.step)
+        if (has_route(self->state.now) && step == self->state.step && !check_overdue(self))
           recover(self, "step " + std::to_string(step) + " timed out after " +
                             std::to_string(self->state.opts.config.step_timeout_ms) + " ms");
       },
-      [=](step_result& r) { on_result(self, r); },
+      [=](step_result& r) {
+        if (!on_check_answer(self, r))
+          on_result(self, r);
+      },
       [=](step_failed& f) {
+        if (on_check_failed(self, f))
+          return;
         if (f.step == self->state.step && !on_cache_miss(self, f))
           recover(self, f.reason);
       },
@@ -289,7 +303,7 @@ request_hdl::behavior_type request_behavior(request_actor* self) {
       },
       [=](relayed_input& in) {
         auto& st = self->state;
-        if (has_route(st.now) && in.step == st.step && in.hop < st.path.hops.size())
+        if (has_route(st.now) && in.step == st.step && in.hop < st.path.hops.size() && on_check_input(self, in))
           st.kept.add(st.path.hops[in.hop].layer_begin, in.position, in.seq_len, in.tensors);
       },
   };
@@ -306,6 +320,7 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   st.planner = std::move(planner);
   st.opts = std::move(opts);
   st.kept = input_store(st.opts.config.kept_inputs_bytes);
+  st.rng.seed(std::random_device{}() ^ id);
   if (st.opts.meter)  // tenants share cached prefixes only within one API key (no probing by timing)
     params.cache_salt = "key:" + st.opts.meter->key_name();
   st.session.emplace(std::move(params), std::move(tok), st.opts.config.context);

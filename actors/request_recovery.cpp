@@ -21,6 +21,7 @@ std::vector<hop_key> keys_of(const route& r) {
 // keep or rebuild. `clean`: left at a token boundary rather than lost mid-step.
 void drop_route(request_actor* self, bool clean, phase next) {
   auto& st = self->state;
+  cancel_check(self);
   st.lost_path = st.path;
   st.lost_positions = st.now == phase::decoding ? static_cast<uint32_t>(st.session->tokens().size() - 1) : 0;
   st.rebuild.clear();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +44,27 @@ enum class phase {
 };
 const char* to_string(phase p);
 inline bool has_route(phase p) { return p == phase::prefill || p == phase::decoding || p == phase::rebuilding; }
+
+// One hop of a step re-run on a second holder of its shard (request_verify.cpp).
+struct spot_check {
+  uint32_t hop = 0;                 // the hop checked
+  route_hop verifier;               // the second holder
+  uint64_t sequence = 0;            // the verifier's sequence (an id no request has)
+  bool sent = false;                // the verifier has its run
+  std::optional<std::string> abandoned;  // the verifier cannot answer: why (the hop counts as unchecked)
+  std::optional<std::vector<tensor_blob>> checked_output;  // what the checked hop relayed on
+  std::optional<step_result> verified;  // the verifier's answer
+};
+
+// The checks of one step; its token is held until every one has answered.
+struct step_checks {
+  uint32_t step = 0;
+  uint32_t position = 0, seq_len = 0;
+  sampling_params sampling;
+  uint64_t forced_keep = 0;            // keep_inputs_hops bits set only for the checks
+  std::vector<spot_check> hops;
+  std::optional<step_result> held;     // the pipeline's answer, held until the verdict
+};
 
 struct request_state {
   client_hdl client;
@@ -80,6 +102,12 @@ struct request_state {
   std::vector<uint64_t> step_fork;    // what the step in flight forked
   uint32_t step_fork_length = 0;
   uint32_t kv_positions = 0;          // KV positions every hop held after the last completed step
+
+  // Spot checks (request_verify.cpp).
+  std::optional<step_checks> check;
+  uint32_t checks_passed = 0, checks_inconclusive = 0;  // hops re-run and agreed / not answered
+  double check_max_difference = 0;                      // the largest relative difference that agreed
+  std::mt19937_64 rng;
   static inline const char* name = "tessera.request";
 };
 
@@ -99,6 +127,17 @@ void cache_step_done(request_actor* self, bool was_prefill);
 bool on_cache_miss(request_actor* self, const step_failed& f);
 void keep_in_cache(request_actor* self);
 void forget_in_cache(request_actor* self);
+
+void take_result(request_actor* self, step_result& r);
+
+// request_verify.cpp: spot checks
+uint64_t plan_check(request_actor* self, const stage_step& s, uint64_t wanted_keep);
+bool on_check_input(request_actor* self, const relayed_input& in);
+bool hold_for_check(request_actor* self, step_result& r);
+bool on_check_answer(request_actor* self, step_result& r);
+bool on_check_failed(request_actor* self, const step_failed& f);
+bool check_overdue(request_actor* self);
+void cancel_check(request_actor* self);
 
 // request_recovery.cpp
 std::vector<hop_key> keys_of(const route& r);

@@ -217,4 +217,13 @@ std::optional<double> relative_difference(const std::vector<tensor_blob>& got, c
   return diff / scale;
 }
 
+double largest_magnitude(const std::vector<tensor_blob>& tensors) {
+  double m = 0;
+  for (const auto& t : tensors)
+    if (t.dtype == kFloat32 || t.dtype == kFloat16)
+      for (size_t i = 0; i < element_count(t); ++i)
+        m = std::max(m, std::fabs(static_cast<double>(value_at(t, i))));
+  return m;
+}
+
 }  // namespace tessera::actors

@@ -54,4 +54,7 @@ std::optional<std::string> check_result(const stage_contract& c, uint32_t seq_le
 // or nullopt when they cannot be compared (names, shapes or dtypes differ).
 std::optional<double> relative_difference(const std::vector<tensor_blob>& got, const std::vector<tensor_blob>& want);
 
+// The largest |value| over float tensors (FLOAT32 or FLOAT16); 0 for none.
+double largest_magnitude(const std::vector<tensor_blob>& tensors);
+
 }  // namespace tessera::actors

@@ -22,6 +22,7 @@ namespace tessera::actors {
 class status_board;
 class shard_registry;
 class verify_registry;
+class spot_check_ledger;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -57,6 +58,7 @@ struct request_options {
   std::shared_ptr<status_board> board;        // request counters for /api/status (may be null)
   std::shared_ptr<net::usage_meter> meter;    // the client's API key limits (null: none)
   cache_hdl cache;  // the prefix cache (null: off); a request with params.cache false skips it
+  std::shared_ptr<spot_check_ledger> checks;  // spot checks on second holders (null: off)
 };
 
 // A request id no other request of this process has (it is also the
@@ -92,9 +94,10 @@ client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr con
                               request_options opts);
 
 // One OpenAI-style API call (POST /v1/chat/completions or /v1/completions):
-// parses it (openai_protocol), answers a bad one at once with OpenAI's error
-// shape (and returns null), otherwise spawns its client actor, whose handler
-// the gateway tells when the client hangs up.
+// spawns its client actor (detached for a body past inline_tokenize_bytes),
+// which parses the body off the gateway's thread (openai_protocol), answers a
+// bad one with OpenAI's error shape, and otherwise runs the call; the returned
+// handler is what the gateway tells when the client hangs up.
 net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api_call call, net::api_reply_ptr reply,
                                                 planner_hdl planner, std::shared_ptr<const model::tokenizer> tok,
                                                 request_options opts);

@@ -192,7 +192,8 @@ void on_result(worker_actor self, worker_frame& f) {
   stage_step s = std::move(it->second);
   st.pending.erase(it);
   if (auto sent = st.sent_at.find(s.request_id); sent != st.sent_at.end()) {
-    metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
+    if (s.sequence_id == s.request_id)  // a spot check's re-run (a sequence of its own) is no pipeline step
+      metrics().stage_step(s.hop, std::chrono::duration<double>(clock_type::now() - sent->second).count());
     st.sent_at.erase(sent);
   }
   s.compute_ms += f.compute_ms;
@@ -211,7 +212,7 @@ void on_result(worker_actor self, worker_frame& f) {
     return;
   }
   self->send(s.reply_to, step_result{s.request_id, s.sequence_id, s.step, std::move(f.token_ids),
-                                     s.compute_ms, static_cast<uint32_t>(s.path.hops.size())});
+                                     s.compute_ms, static_cast<uint32_t>(s.path.hops.size()), std::move(f.tensors)});
 }
 
 void on_frame(worker_actor self, const ws_frame& frame) {
@@ -417,6 +418,7 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
           if (it->second.sequence_id == r.sequence_id) {
             st.guard->forget(it->first);
             st.timed.erase(it->first);
+            st.sent_at.erase(it->first);  // keyed by request id (a spot check's differs from its sequence)
           }
           it = it->second.sequence_id == r.sequence_id ? st.pending.erase(it) : std::next(it);
         }
@@ -428,6 +430,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
         st.conn->send_binary(encode_plan_news(n));
       },
+      // A second holder of its shard disagreed with it (request_verify.cpp).
+      [=](evict_atom, const std::string& reason) { evict(self, reason); },
       // The node's ledger, plus the sequence count the worker itself last reported.
       [=](kv_query_atom) { return kv_ledger(self->state); },
   };

@@ -110,7 +110,7 @@ void worker_guard::loaded(const std::string& id, bool ok) {
 }
 
 void worker_guard::forward_sent(uint64_t request_id, uint32_t seq_len, clock_type::time_point now) {
-  pending_[request_id] = {seq_len, now, pending_.empty()};
+  pending_[request_id] = {seq_len, now, pending_.empty(), contract_};
 }
 
 std::optional<std::string> worker_guard::check_result(uint64_t request_id, uint32_t seq_len,
@@ -119,8 +119,10 @@ std::optional<std::string> worker_guard::check_result(uint64_t request_id, uint3
                                                       clock_type::time_point now) {
   auto it = pending_.find(request_id);
   last_answer_ = now;
+  auto contract = contract_;
   if (it != pending_.end()) {
     auto step = it->second;
+    contract = step.contract;
     pending_.erase(it);
     if (step.alone && seq_len > 0) {
       double ms = std::chrono::duration<double, std::milli>(now - step.sent).count() / seq_len;
@@ -130,10 +132,10 @@ std::optional<std::string> worker_guard::check_result(uint64_t request_id, uint3
       measured_end_ = layer_end_;
     }
   }
-  if (!contract_)
+  if (!contract)
     return std::nullopt;
-  if (auto bad = ::tessera::actors::check_result(*contract_, seq_len, tensors, token_ids))
-    return "bad result for shard " + contract_->shard_id.substr(0, 12) + ": " + *bad;
+  if (auto bad = ::tessera::actors::check_result(*contract, seq_len, tensors, token_ids))
+    return "bad result for shard " + contract->shard_id.substr(0, 12) + ": " + *bad;
   return std::nullopt;
 }
 

@@ -98,6 +98,9 @@ private:
     uint32_t seq_len = 0;
     clock_type::time_point sent;
     bool alone = false;  // nothing else was in flight on this worker when it went out
+    // The contract in force when it went out: a worker re-assigned while the
+    // step ran answers it with the shard it ran it on.
+    std::shared_ptr<const stage_contract> contract;
   };
   node_config cfg_;
   std::shared_ptr<verify_registry> registry_;

@@ -3,7 +3,7 @@
 # (GCC's; no extra packages): configures build-asan/ with TESSERA_SANITIZE=ON,
 # builds only the unit tests cmake/Sanitize.cmake lists (no CAF runtime, Beast
 # or ONNX) and the fuzz replays of the same code, and runs them.
-# Any sanitizer report fails the run. `make test` calls this after ctest.
+# Any sanitizer report fails the run. .ci/run calls this after `make test`.
 #
 #   scripts/test-sanitize.sh [BUILD_DIR]      (default build-asan)
 set -euo pipefail

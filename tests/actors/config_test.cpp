@@ -283,3 +283,17 @@ TEST_CASE("what the node checks of workers comes from [verify] and [planner] max
   CHECK(error_of("[verify]\nstep_deadline_ms = 1\n").find("verify.step_deadline_ms") != std::string::npos);
   CHECK(error_of("[verify]\nprobe = true\n").find("verify.probe") != std::string::npos);
 }
+
+TEST_CASE("spot checks come from [verify] rate, first_steps and tolerance") {
+  auto cfg = parse_node_config("[verify]\nrate = 0.1\nfirst_steps = 8\ntolerance = 1e-4\n", "test.toml");
+  CHECK(cfg.verify_rate == 0.1);
+  CHECK(cfg.verify_first_steps == 8);
+  CHECK(cfg.verify_tolerance == 1e-4);
+  auto defaults = default_node_config();
+  CHECK(defaults.verify_rate == 0.02);
+  CHECK(defaults.verify_first_steps == 4);
+  CHECK(defaults.verify_tolerance == 2e-3);
+  auto e = error_of("[verify]\nrate = 1.5\n");
+  CHECK(e.find("verify.rate") != std::string::npos);
+  CHECK(e.find("1.5") != std::string::npos);
+}

@@ -38,15 +38,20 @@ worker_info hello(double flops, uint64_t memory = 1ull << 30, const std::string&
   return h;
 }
 
-// A cut directory with one inner stage "s1" (hidden [batch, sequence, 2]) registered like the shard maker does.
+// A cut directory with an inner stage "s1" (hidden [batch, sequence, 2]) and
+// the last stage "s2" (a token), registered like the shard maker does.
 std::shared_ptr<verify_registry> registry_with_stage(const fs::path& dir) {
   fs::create_directories(dir);
   std::ofstream(dir / "manifest.json") << R"({"model": {"config": {"vocab_size": 10}}, "stages": [
     {"id": "s1", "inputs": [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]}],
-     "outputs": [{"name": "h", "dtype": "float32", "shape": ["batch", "sequence", 2]}]}]})";
+     "outputs": [{"name": "h", "dtype": "float32", "shape": ["batch", "sequence", 2]}]},
+    {"id": "s2", "inputs": [{"name": "h", "dtype": "float32", "shape": ["batch", "sequence", 2]}],
+     "outputs": [{"name": "next_token", "dtype": "int64", "shape": ["batch"]}]}]})";
   std::ofstream(dir / "stage.onnx") << "graph";
+  std::ofstream(dir / "stage2.onnx") << "graph";
   auto shards = std::make_shared<shard_registry>();
   shards->add("s1", "stage.onnx", {(dir / "stage.onnx").string(), "sha"});
+  shards->add("s2", "stage2.onnx", {(dir / "stage2.onnx").string(), "sha2"});
   return std::make_shared<verify_registry>(shards);
 }
 
@@ -110,6 +115,23 @@ TEST_CASE("Results are checked against the contract read from the cut's manifest
   CHECK(nan->find("NaN") != std::string::npos);
   g.forward_sent(9, 2, t0);
   CHECK(g.check_result(9, 2, {hidden({0.1f, 0.2f})}, {}, t0 + 1ms));  // one position instead of two
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a step that went out before a new Assign is checked against the stage it ran on", "[worker_guard]") {
+  auto dir = fs::temp_directory_path() / ("tessera-guard-switch-" + std::to_string(::getpid()));
+  auto reg = registry_with_stage(dir);
+  worker_guard g(limits(), reg);
+  g.assigned("s1", "stage.onnx", 0, 2);
+  g.loaded("s1", true);
+  auto t0 = worker_guard::clock_type::now();
+  g.forward_sent(7, 2, t0);
+  g.assigned("s2", "stage2.onnx", 2, 4);  // made a standby of another stage while step 7 runs
+  CHECK_FALSE(g.check_result(7, 2, {hidden({0.1f, 0.2f, 0.3f, 0.4f})}, {}, t0 + 1ms));
+  g.forward_sent(8, 2, t0 + 2ms);
+  auto bad = g.check_result(8, 2, {hidden({0.1f, 0.2f, 0.3f, 0.4f})}, {}, t0 + 3ms);  // s2 answers a token
+  REQUIRE(bad);
+  CHECK(bad->find("shard s2") != std::string::npos);
   fs::remove_all(dir);
 }
 

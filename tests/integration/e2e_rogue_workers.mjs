@@ -1,14 +1,18 @@
 // Every rogue worker kind (webworker/node/rogue.mjs) is caught, and the
 // client's tokens equal the whole model's. For each kind, a fresh node on
 // 127.0.0.1 and three external workers of 36 MB (the `tiny` model needs two):
-// honest H1, the rogue R, then honest H2. R claims a speed that puts it where
+// honest H1, the rogue R, then honest H2 (and H3 where the rogue's stage needs
+// it). R claims a speed that puts it where
 // its lie shows: slower than H1 for the kinds that rewrite boundary tensors
 // (the first stage), faster for the kinds that rewrite token ids (the last
 // stage, which holds the head). H2 claims R's speed, so it only stands by.
 // A greedy prompt then runs: R must be evicted with a reason naming it (in
 // /api/status's re-plan history and the node log), H2 takes its stage, and
 // the reply equals the whole model. Claim kinds are refused at Hello.
-//   node e2e_rogue_workers.mjs TESSERA_BINARY [PRESET] [KIND...]
+// The kinds only a spot check can catch (random, scaled, pwned) run when the
+// first KIND is `spot`: R's first steps are re-run on the standby of its stage
+// and the mismatch evicts it before its token reaches the client.
+//   node e2e_rogue_workers.mjs TESSERA_BINARY [PRESET] [spot | KIND...]
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -37,13 +41,18 @@ const KINDS = {
   'fake-load': { flops: SLOW, reason: /Loaded but answers its step/ },
   silent: { flops: SLOW, reason: /unanswered after/ },
   slow: { flops: SLOW, reason: /unanswered after/ },
-  // Plausible lies the node does not catch (no spot checks yet): run only when
-  // named (bench/runtime/verify_bench.mjs measures their detection rate, 0).
-  random: { flops: SLOW, stage: 'first', reason: /./, uncaught: true },
-  scaled: { flops: SLOW, stage: 'first', reason: /./, uncaught: true },
-  pwned: { flops: FAST, stage: 'last', reason: /./, uncaught: true },
+  // Plausible lies only a second holder of the stage shows (spot checks: a new
+  // worker's first steps are re-run on a standby). `standbys`: idle workers
+  // started beside H2 so that the rogue's stage has one (they stand by for
+  // stages in pipeline order).
+  random: { flops: SLOW, stage: 'first', reason: /spot check .*hidden state differs/, spot: true },
+  scaled: { flops: SLOW, stage: 'first', reason: /spot check .*hidden state differs/, spot: true },
+  // H1 serves the first stage at HONEST_FLOPS: standbys as fast leave the plan as it is.
+  pwned: { flops: FAST, stage: 'last', reason: /spot check .*token ids/, spot: true, standbys: 2, standbyFlops: HONEST_FLOPS },
 };
-const kinds = only.length ? only : Object.keys(KINDS).filter((k) => !KINDS[k].uncaught);
+// `spot` runs the spot-check kinds (a test of their own under ctest), else the others.
+const spotOnly = only[0] === 'spot';
+const kinds = only.length && !spotOnly ? only : Object.keys(KINDS).filter((k) => !KINDS[k].spot === !spotOnly);
 
 function startWorker(port, name, flops, rogue) {
   const args = [path.join(h.repoRoot, 'webworker', 'node', 'worker.mjs'), '--url', `ws://127.0.0.1:${port}/ws/worker`,
@@ -74,6 +83,8 @@ const stageOf = (status, name) => {
   return w.layers[0] === 0 ? 'first' : w.layers[1] === status.model.num_layers ? 'last' : 'middle';
 };
 
+const stageLayers = (status, name) => status.workers.find((x) => x.name === name).layers;
+
 let node;
 const started = [];
 const results = [];
@@ -102,9 +113,18 @@ try {
                                        (s) => s.ready && stageOf(s, rogueName) !== null);
       if (spec.stage)
         h.check(stageOf(ready, rogueName) === spec.stage, `${kind}: the rogue serves the ${spec.stage} stage`);
-      const h2 = startWorker(node.port, `h2-${kind}`, spec.flops ?? HONEST_FLOPS);
+      const standbyFlops = spec.standbyFlops ?? spec.flops ?? HONEST_FLOPS;
+      const h2 = startWorker(node.port, `h2-${kind}`, standbyFlops);
       started.push(h2);
+      for (let i = 3; i <= (spec.standbys ?? 1) + 1; ++i)
+        started.push(startWorker(node.port, `h${i}-${kind}`, standbyFlops));
       await h.waitStatus(node.port, 'H2 to join', 30000, (s) => s.workers.some((w) => w.name === h2.name));
+      if (spec.spot) {
+        // The rogue's stage needs a loaded standby to be checked against.
+        const layers = stageLayers(ready, rogueName);
+        await h.waitStatus(node.port, 'a loaded standby for the rogue\'s stage', 60000, (s) =>
+          s.workers.some((w) => w.standby_for && w.loaded && w.standby_for[0] === layers[0] && w.standby_for[1] === layers[1]));
+      }
       t0 = Date.now();
     }
     const r = await h.prompt(tessera, node.port, PROMPT, { 'max-tokens': MAX });
