@@ -129,6 +129,7 @@ client_hdl::behavior_type rebuild_sink(client_hdl::pointer self, cache_hdl cache
   request_options ropts;
   ropts.config = opts.config;
   ropts.cache = cache;  // its insert at the end makes the prefix usable again
+  ropts.client_metrics = false;
   auto req = spawn_request_actor(self->system(), self, id, std::move(params), opts.planner, opts.tok, ropts);
   self->monitor(req);
   self->monitor(cache);

@@ -328,7 +328,8 @@ request_hdl::behavior_type request_init(request_actor* self, client_hdl client, 
   auto bhvr = request_behavior(self);
   if (st.opts.board)
     st.opts.board->requests_active++;
-  metrics().request_started(id);
+  if (st.opts.client_metrics)
+    metrics().request_started(id);  // the other request hooks ignore an id never started
   if (st.opts.meter) {
     if (auto refused = st.opts.meter->begin()) {
       fail(self, errc::rate_limit_exceeded, "rate limit exceeded: " + *refused);

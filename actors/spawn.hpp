@@ -59,6 +59,9 @@ struct request_options {
   std::shared_ptr<net::usage_meter> meter;    // the client's API key limits (null: none)
   cache_hdl cache;  // the prefix cache (null: off); a request with params.cache false skips it
   std::shared_ptr<spot_check_ledger> checks;  // spot checks on second holders (null: off)
+  // false for requests the node makes itself (the prefix cache's rebuilds):
+  // they are left out of the request metrics (/metrics counts clients' requests).
+  bool client_metrics = true;
 };
 
 // A request id no other request of this process has (it is also the
