@@ -73,10 +73,10 @@ struct node_config {
   uint32_t first_plan_wait_ms = 15000;     // wait this long for the local workers before the first plan
   uint64_t max_worker_memory = 64ull << 30;  // a worker's memory claim is capped at this
   // Measured links and speeds (actors/link_meter.hpp, docs/planner.md)
-  bool link_probe = true;                  // probe each worker's link (Probe/Echo); false: plan with link_rtt_ms / link_bandwidth
+  bool link_probe = false;                 // probe each worker's link (Probe/Echo); false: plan with link_rtt_ms / link_bandwidth
   uint32_t link_probe_interval_ms = 2000;  // re-probe this often after the join burst; 0: at join only
   uint64_t link_probe_bytes = 65536;       // size of the bandwidth probes
-  double replan_change = 0.25;             // re-plan when a serving worker's predicted stage time moved this much (relative; 0: never) ...
+  double replan_change = 0;                // re-plan when a serving worker's predicted stage time moved this much (relative; 0: never) ...
   uint32_t replan_change_polls = 3;        // ... on this many polls in a row (1 s apart): the hysteresis
 
   // [verify]: what the node checks of workers (actors/worker_guard.hpp)

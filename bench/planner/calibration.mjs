@@ -108,7 +108,7 @@ async function runConfig(root, [preset, m, threads, link], index) {
     `static_dir = "${path.join(repo, 'webworker')}"`,
     '[model]', `dir = "${model}"`, 'context = 256',
     '[runtime]', 'settle_ms = 200',
-    '[planner]', 'first_plan_wait_ms = 0', 'link_probe_interval_ms = 1000',
+    '[planner]', 'first_plan_wait_ms = 0', 'link_probe = true', 'link_probe_interval_ms = 1000',
     '[verify]', 'check_results = false',
   ].join('\n') + '\n');
   const portFile = path.join(dir, 'port');

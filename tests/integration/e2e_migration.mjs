@@ -51,7 +51,8 @@ try {
 
   const history = r.end.replans.join('\n');
   console.log(`# replans:\n${r.end.replans.map((l) => `#   ${l}`).join('\n')}`);
-  h.check(/joined; new plan: .*better than the 10% margin\)\): migrating in the background while v1 serves:.*\(after parking\).*\(loading now\)/.test(history),
+  const migrating = history.split('\n').find((l) => /joined; new plan: .*better than the 10% margin\)\): migrating in the background while v1 serves:/.test(l)) ?? '';
+  h.check(/\(after parking\)/.test(migrating) && /\(loading now\)/.test(migrating),
           'the history says why (c joined, better than the margin) and which stages load now and which after parking');
   h.check(/v\d+ serving after a background migration of \d+ ms/.test(history), 'the history says when the new plan started serving');
   // (a and b join at once, so either may be worker 1, the one that shrinks)

@@ -35,7 +35,7 @@ process.on('exit', () => {  // the watchdog's exit too: the workers are not the 
 try {
   const refs = h.reference(modelDir, MAX, PROMPTS);
   const file = h.writeConfig(dir, { modelDir, workers: [], runtime: { settle_ms: 100 } });
-  fs.appendFileSync(file, '[planner]\nreplan_change = 0.25\nreplan_change_polls = 2\nlink_probe_interval_ms = 500\n');
+  fs.appendFileSync(file, '[planner]\nlink_probe = true\nreplan_change = 0.25\nreplan_change_polls = 2\nlink_probe_interval_ms = 500\n');
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('context = 256', 'context = 256\nobjective = "throughput"'));
   node = await h.startNode(tessera, file, dir, { waitReady: false });
   const { port } = node;
