@@ -165,6 +165,7 @@ struct cache_insert {
 struct cache_forget {
   uint64_t sequence_id = 0;
   uint64_t worker_id = 0;
+  bool evicted = false;  // the worker evicted it for room (not a missed fork)
 };
 
 // ---- sockets -> actors (request -> client events: actors/client_protocol.hpp) --------
@@ -345,7 +346,7 @@ TESSERA_INSPECT(release_sequence, x.sequence_id, x.keep)
 TESSERA_INSPECT(cache_lookup, x.request_id, x.salt, x.tokens, x.max_positions, x.path)
 TESSERA_INSPECT(cache_match, x.positions, x.sources)
 TESSERA_INSPECT(cache_insert, x.sequence_id, x.salt, x.tokens, x.path)
-TESSERA_INSPECT(cache_forget, x.sequence_id, x.worker_id)
+TESSERA_INSPECT(cache_forget, x.sequence_id, x.worker_id, x.evicted)
 TESSERA_INSPECT(ws_frame, x.payload, x.binary)
 TESSERA_INSPECT(ws_closed, x.reason)
 TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes, x.flops_per_s,

@@ -107,19 +107,20 @@ void wake_all(cache_actor self) {
 
 void queue_lost(cache_actor self, std::vector<lost_prefix> lost) {
   auto& st = self->state;
+  std::vector<lost_prefix> all(std::make_move_iterator(st.to_rebuild.begin()),
+                               std::make_move_iterator(st.to_rebuild.end()));
   for (auto& p : lost) {
     if (p.tokens.size() < st.index->block_tokens())
       continue;
-    bool known = std::any_of(st.to_rebuild.begin(), st.to_rebuild.end(),
+    bool known = std::any_of(all.begin(), all.end(),
                              [&](const lost_prefix& q) { return q.salt == p.salt && q.tokens == p.tokens; });
     if (!known)
-      st.to_rebuild.push_back(std::move(p));
+      all.push_back(std::move(p));
   }
-  std::stable_sort(st.to_rebuild.begin(), st.to_rebuild.end(), [](const lost_prefix& a, const lost_prefix& b) {
-    return a.score != b.score ? a.score > b.score : a.tokens.size() > b.tokens.size();
-  });
-  while (st.to_rebuild.size() > st.opts.config.cache_rebuild_top)
-    st.to_rebuild.pop_back();
+  all = fold_lost_prefixes(std::move(all));
+  if (all.size() > st.opts.config.cache_rebuild_top)
+    all.resize(st.opts.config.cache_rebuild_top);
+  st.to_rebuild.assign(std::make_move_iterator(all.begin()), std::make_move_iterator(all.end()));
 }
 
 // The client of one rebuild request: spawns it, drops its events, ends with it
@@ -284,6 +285,14 @@ cache_hdl::behavior_type cache_behavior(cache_actor self, prefix_cache_options o
           wake(self, f.sequence_id);
         } else {
           st.index->erase_on_worker(f.sequence_id, f.worker_id);
+          // Rebuilds only fill free room: once one makes a worker evict, its KV
+          // budget is full and each further rebuild would push out a hotter one.
+          if (f.evicted && st.rebuilding && !st.to_rebuild.empty()) {
+            spdlog::info("prefix_cache: worker={} evicted while rebuilding (its KV budget is full): {} lost prefixes "
+                         "left unrebuilt",
+                         f.worker_id, st.to_rebuild.size());
+            st.to_rebuild.clear();
+          }
         }
       },
       [=](cache_poll_atom) { poll(self); },

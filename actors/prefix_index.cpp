@@ -234,7 +234,7 @@ std::vector<lost_prefix> prefix_index::drop_if(bool (*pred)(const cache_stage&, 
       }
     }
     if (lost_one)
-      lost.push_back({e.salt, e.tokens, e.hits * e.tokens.size()});
+      lost.push_back({e.salt, e.tokens, e.hits * e.tokens.size(), e.last_used});
     it = e.stages.empty() ? entries_.erase(it) : std::next(it);
   }
   for (auto f = fills_.begin(); f != fills_.end();) {
@@ -242,8 +242,33 @@ std::vector<lost_prefix> prefix_index::drop_if(bool (*pred)(const cache_stage&, 
                             [&](const cache_stage& s) { return pred(s, arg); });
     f = gone ? fills_.erase(f) : std::next(f);
   }
-  std::sort(lost.begin(), lost.end(), [](const lost_prefix& a, const lost_prefix& b) { return a.score > b.score; });
-  return lost;
+  return fold_lost_prefixes(std::move(lost));
+}
+
+std::vector<lost_prefix> fold_lost_prefixes(std::vector<lost_prefix> lost) {
+  // longest first, so each prefix meets every longer candidate before it is kept
+  std::stable_sort(lost.begin(), lost.end(),
+                   [](const lost_prefix& a, const lost_prefix& b) { return a.tokens.size() > b.tokens.size(); });
+  std::vector<lost_prefix> kept;
+  for (auto& p : lost) {
+    auto outer = std::find_if(kept.begin(), kept.end(), [&](const lost_prefix& k) {
+      return k.salt == p.salt && std::equal(p.tokens.begin(), p.tokens.end(), k.tokens.begin());
+    });
+    if (outer == kept.end()) {
+      kept.push_back(std::move(p));
+      continue;
+    }
+    outer->score += p.score;
+    outer->last_used = std::max(outer->last_used, p.last_used);
+  }
+  std::stable_sort(kept.begin(), kept.end(), [](const lost_prefix& a, const lost_prefix& b) {
+    if (a.score != b.score)
+      return a.score > b.score;
+    if (a.last_used != b.last_used)
+      return a.last_used > b.last_used;
+    return a.tokens.size() > b.tokens.size();
+  });
+  return kept;
 }
 
 std::vector<lost_prefix> prefix_index::drop_worker(uint64_t worker_id) {

@@ -49,12 +49,20 @@ struct prefix_match {
 };
 
 // A prefix the index lost (its worker left, or its stage changed), kept for a
-// rebuild on the new plan: the hottest by hits x length first.
+// rebuild on the new plan: the hottest by hits x length first, the most
+// recently used first among equals.
 struct lost_prefix {
   std::string salt;
   std::vector<int64_t> tokens;
-  uint64_t score = 0;  // hits x length
+  uint64_t score = 0;      // hits x length
+  uint64_t last_used = 0;  // the index's use clock: larger is more recent
 };
+
+// Lost prefixes nested in a longer one of the same salt (a chat's earlier
+// turns inside its latest) fold into it: rebuilding the longest serves every
+// shorter one, so it carries their scores summed and the latest use. Returns
+// the rest sorted hottest first (score, then recency, then length).
+std::vector<lost_prefix> fold_lost_prefixes(std::vector<lost_prefix> lost);
 
 struct prefix_index_stats {
   uint64_t entries = 0;

@@ -305,7 +305,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::evicted:  // the prefix cache index forgets them here
       if (st.opts.cache)
         for (auto seq : f.evicted)
-          self->send(st.opts.cache, cache_forget{seq, st.id});
+          self->send(st.opts.cache, cache_forget{seq, st.id, true});
       return;
   }
 }

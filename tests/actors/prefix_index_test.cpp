@@ -104,6 +104,48 @@ TEST_CASE("a worker that leaves takes its entries along and the lost prefixes co
   CHECK(idx.worker_stats()[a.worker_id].entries == 2);
 }
 
+TEST_CASE("lost prefixes nested in a longer one fold into it: a chat's latest turn carries its earlier turns' hits") {
+  prefix_index idx(4);
+  auto turn0 = seq_of({5}, 8);
+  auto turn1 = turn0;
+  turn1.insert(turn1.end(), {40, 41, 42, 43});
+  auto turn2 = turn1;
+  turn2.insert(turn2.end(), {50, 51, 52, 53});
+  auto other = seq_of({6}, 12);
+  idx.insert(1, "", turn0, {a, b});
+  REQUIRE(idx.lookup("", turn1, {a, b}, 12).positions == 8);  // turn 1 forks turn 0
+  idx.insert(2, "", turn1, {a, b});
+  REQUIRE(idx.lookup("", turn2, {a, b}, 16).positions == 12);  // turn 2 forks turn 1
+  idx.insert(3, "", turn2, {a, b});                            // the latest turn: never hit yet
+  idx.insert(4, "", other, {a, b});
+  REQUIRE(idx.lookup("", other, {a, b}, 12).positions == 12);  // one hit on an unrelated prefix
+  auto lost = idx.drop_worker(a.worker_id);
+  REQUIRE(lost.size() == 2);
+  CHECK(lost[0].tokens == turn2);
+  CHECK(lost[0].score == 1 * 8 + 1 * 12);  // turn 0's and turn 1's hits, folded
+  CHECK(lost[1].tokens == other);
+  CHECK(lost[1].score == 12);
+}
+
+TEST_CASE("folding keeps salts apart and ranks equal scores by the latest use") {
+  auto t = seq_of({1}, 8);
+  auto longer = t;
+  longer.insert(longer.end(), {9, 9, 9, 9});
+  std::vector<lost_prefix> lost{{"x", t, 0, 5}, {"y", longer, 0, 3}, {"y", seq_of({2}, 8), 0, 9}};
+  auto out = fold_lost_prefixes(lost);
+  REQUIRE(out.size() == 3);  // t under salt "x" is not inside salt "y"'s longer prefix
+  CHECK(out[0].last_used == 9);
+  CHECK(out[1].last_used == 5);
+  CHECK(out[2].last_used == 3);
+  lost.push_back({"x", longer, 2, 1});
+  out = fold_lost_prefixes(lost);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].salt == "x");
+  CHECK(out[0].tokens == longer);
+  CHECK(out[0].score == 2);
+  CHECK(out[0].last_used == 5);
+}
+
 TEST_CASE("after a re-plan only entries on serving stages remain: another shard or load epoch holds none") {
   prefix_index idx(4);
   auto t = seq_of({1}, 8);
