@@ -58,6 +58,9 @@ struct route {
   // Workers outside `hops` that hold one of their shards (standbys): a step
   // of that hop can be re-run there as a spot check (actors/spot_check.hpp).
   std::vector<route_hop> verifiers;
+  // The federation epoch of the planner that made it (0 outside a pool): a
+  // worker actor refuses steps along a route older than an epoch it has seen.
+  uint64_t epoch = 0;
 };
 
 // One step of one sequence travelling along its route. The request actor sends
@@ -189,6 +192,7 @@ struct worker_info {
   double flops_per_s = 0;
   uint32_t threads = 0;
   std::vector<std::string> cached_shards;
+  std::string node;  // the federation id of the node it is connected to (pool only; else "")
 };
 
 // worker actor -> planner, after a valid Hello.
@@ -214,6 +218,7 @@ struct assign_shard {
   uint32_t plan_version = 0;
   bool standby = false;  // load ahead only: the worker stands by to take over this stage
   uint64_t kv_budget = 0;  // bytes of KV (live + cached) the worker may hold; 0: its memory less the files
+  uint64_t epoch = 0;  // the federation epoch of the planner that sent it (0 outside a pool): refused when older
 };
 
 // worker actor -> planner: the worker answered an Assign.
@@ -333,7 +338,7 @@ TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
 TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
 TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch,
                 x.worker_name)
-TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers)
+TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers, x.epoch)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
                 x.sent_ns, x.keep_inputs_hops, x.end_hop, x.fork_from, x.fork_length)
@@ -349,11 +354,11 @@ TESSERA_INSPECT(cache_forget, x.sequence_id, x.worker_id)
 TESSERA_INSPECT(ws_frame, x.payload, x.binary)
 TESSERA_INSPECT(ws_closed, x.reason)
 TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes, x.flops_per_s,
-                x.threads, x.cached_shards)
+                x.threads, x.cached_shards, x.node)
 TESSERA_INSPECT(worker_joined, x.info, x.worker)
 TESSERA_INSPECT(shard_file_ref, x.name, x.url, x.sha256, x.bytes)
 TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.files,
-                x.plan_version, x.standby, x.kv_budget)
+                x.plan_version, x.standby, x.kv_budget, x.epoch)
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
