@@ -12,7 +12,7 @@ build=${1:-build}
 tessera=$build/tessera
 run=$(mktemp -d "${TMPDIR:-/tmp}/tessera-federation-demo.XXXXXX")
 ids=(a b c)
-declare -A pid gw=([a]=8100 [b]=8101 [c]=8102)
+declare -A pid gw=([a]=8100 [b]=8101 [c]=8102) fed=([a]=7100 [b]=7101 [c]=7102)  # as in configs/federation/
 
 cleanup() {
   for id in "${ids[@]}"; do
@@ -35,18 +35,19 @@ if [[ ! -f $model_dir/model.onnx ]]; then
 fi
 
 for id in "${ids[@]}"; do
-  port=${gw[$id]}
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port (node $id's gateway) is in use: stop what listens there first" >&2
-    exit 1
-  fi
+  for port in "${gw[$id]}" "${fed[$id]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port (node $id) is in use: stop what listens there first" >&2
+      exit 1
+    fi
+  done
 done
 
 step "starting nodes a, b and c (logs under $run)"
 for id in "${ids[@]}"; do
   "$tessera" node --config "configs/federation/$id.toml" >"$run/$id.log" 2>&1 &
   pid[$id]=$!
-  echo "node $id: gateway http://127.0.0.1:${gw[$id]}, federation $(grep -m1 '^listen' "configs/federation/$id.toml" | tail -1)"
+  echo "node $id: gateway http://127.0.0.1:${gw[$id]}, federation 127.0.0.1:${fed[$id]}"
 done
 
 step "the pool's plan (the leader plans over every node's workers)"
@@ -60,8 +61,9 @@ prompt="And God said unto Moses,"
 for id in "${ids[@]}"; do
   step "prompt at node $id (ws://127.0.0.1:${gw[$id]}/ws/generate, greedy, 32 tokens)"
   printf '%s' "$prompt"
-  timeout 120 "$tessera" prompt --url "ws://127.0.0.1:${gw[$id]}/ws/generate" --max-tokens 32 "$prompt" |
-    tee "$run/reply-$id.txt"
+  timeout 120 "$tessera" prompt --url "ws://127.0.0.1:${gw[$id]}/ws/generate" --max-tokens 32 "$prompt" \
+    2>"$run/timings-$id.txt" | tee "$run/reply-$id.txt"
+  echo; cat "$run/timings-$id.txt"
 done
 if cmp -s "$run/reply-a.txt" "$run/reply-b.txt" && cmp -s "$run/reply-a.txt" "$run/reply-c.txt"; then
   echo; echo "the three replies are identical: one plan served every node's client"

@@ -11,10 +11,10 @@
 // finish with the fault-free tokens. Last, the node left alone (no majority)
 // tells its client {status: "queued", reason: "no federation leader reachable"}.
 //   node e2e_federation_pool.mjs TESSERA_BINARY [PRESET]
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import * as h from './harness.mjs';
 import { makeCluster } from './federation_cluster.mjs';
+import { planText, pool, poolSettled, queuedReason, stageNodes, underFault } from './federation_pool.mjs';
 
 const [tessera, preset = 'small'] = process.argv.slice(2);
 h.watchdog(900000, 'e2e_federation_pool');
@@ -24,75 +24,6 @@ const ids = ['a', 'b', 'c'];
 const MAX = 16;
 const prompts = ['The quick brown fox', 'Hello, world', 'zzz'];
 const nodes = {};
-const live = () => Object.values(nodes).filter(Boolean);
-const pool = (s) => s.federation && s.federation.pool;
-const stageNodes = (s) => (pool(s) ? pool(s).stages.map((st) => st.node) : []);
-const describe = (s) => (pool(s) ? `${s.federation.id}: leader ${pool(s).leader} epoch ${pool(s).epoch} ready ${s.ready} ` +
-  `workers ${JSON.stringify(pool(s).workers)} stages ${JSON.stringify(pool(s).stages)} reason ${s.reason}` : `${s.federation?.id}: no pool (${s.reason})`);
-
-// Resolves when every node in `which` shows the same ready cross-node plan led by `leader`
-// over `workers` workers, none of them on a node in `gone`.
-async function poolSettled(which, leader, workers, gone, what) {
-  const deadline = Date.now() + 240000;
-  for (;;) {
-    const all = await Promise.all(which.map((id) => h.getJson(nodes[id].port, '/api/status').catch(() => undefined)));
-    const ok = all.every((s) => s && s.ready && pool(s) && pool(s).leader === leader &&
-      Object.values(pool(s).workers).flat().length === workers && new Set(stageNodes(s)).size >= 2 &&
-      stageNodes(s).every((n) => !gone.includes(n)) &&
-      JSON.stringify(pool(s).stages) === JSON.stringify(pool(all[0]).stages));
-    if (ok) return all;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached (${all.map((s) => (s ? describe(s) : 'no status')).join('; ')})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-// Runs every prompt at each node of `at`; once 3 tokens have streamed in,
-// SIGKILLs node `victim` (with its workers). Every run must equal the fault-free tokens.
-async function killUnderLoad(victim, at, refs) {
-  let streamed = 0;
-  let killedAt = 0;
-  const runs = await Promise.all(at.flatMap((id) => prompts.map((p) =>
-    h.promptStream(tessera, nodes[id].port, p, { 'max-tokens': MAX }, (m) => {
-      if ('token' in m && ++streamed === 3) {
-        killedAt = Date.now();
-        process.kill(-nodes[victim].child.pid, 'SIGKILL');
-      }
-    }).then((r) => ({ id, p, r })))));
-  h.check(killedAt > 0, `node ${victim} was killed while requests were generating`);
-  for (const { id, p, r } of runs)
-    h.check(JSON.stringify(r.tokens) === JSON.stringify(refs[p]),
-            `after node ${victim} died: "${p}" at node ${id} equals the fault-free run (rebuilt ${r.done.timings.replays})`);
-  console.log(`# ${Date.now() - killedAt} ms from killing ${victim} to the end of the runs`);
-  nodes[victim] = null;
-}
-
-// Sends a prompt to `port` and resolves with the reason of the first "queued"
-// status it is told (then stops the client); bounded.
-function queuedReason(port) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tessera, ['prompt', '--json', '--url', `ws://127.0.0.1:${port}/ws/generate`,
-                                  '--timeout-ms', '60000', '--max-tokens', '4', 'anyone there?'],
-                        { stdio: ['ignore', 'pipe', 'ignore'] });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('no queued status within 30 s')); }, 30000);
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
-        const m = JSON.parse(buf.slice(0, nl));
-        if (m.status === 'queued') {
-          clearTimeout(timer);
-          child.kill('SIGKILL');
-          resolve(m.reason);
-        } else if ('token' in m) {
-          clearTimeout(timer);
-          child.kill('SIGKILL');
-          reject(new Error(`b served a token without a leader: ${JSON.stringify(m)}`));
-        }
-      }
-    });
-  });
-}
 
 try {
   const refs = h.reference(modelDir, MAX, prompts);
@@ -102,15 +33,19 @@ try {
   });
   for (const id of ids) cluster.configFor(id, ids.filter((p) => p !== id));
   for (const id of ids) nodes[id] = await cluster.start(id);
+  const kill = (id) => () => {
+    process.kill(-nodes[id].child.pid, 'SIGKILL');
+    nodes[id] = null;
+  };
 
   // 1. One pool: a leads, plans over six workers, the plan crosses nodes.
-  const settled = await poolSettled(ids, 'a', 6, [], 'a cross-node plan over all six workers');
+  const settled = await poolSettled(nodes, ids, 'a', 6, [], 'a cross-node plan over all six workers');
   for (const s of settled) {
     h.check(JSON.stringify(Object.keys(pool(s).workers).sort()) === '["a","b","c"]',
             `node ${s.federation.id} shows two workers per node: ${JSON.stringify(pool(s).workers)}`);
     h.check(s.plan.stages.every((st) => typeof st.node === 'string'), `node ${s.federation.id} shows each stage's node`);
   }
-  console.log(`# plan: ${pool(settled[0]).stages.map((s) => `${s.node}/${s.worker} [${s.layers}]`).join(' -> ')}`);
+  console.log(`# plan: ${planText(settled[0])}`);
 
   // 2. Any node serves: greedy prompts at each node equal the whole model.
   for (const id of ids) {
@@ -122,36 +57,36 @@ try {
   const seeded = await Promise.all(ids.map((id) => h.prompt(tessera, nodes[id].port, 'Once upon a time', sampling)));
   h.check(seeded.every((r) => r.tokens.length > 0 && JSON.stringify(r.tokens) === JSON.stringify(seeded[0].tokens)),
           `a seeded sampling run gives the same ${seeded[0].tokens.length} tokens at a, b and c`);
-  const seededBy = seeded[0].tokens;
 
   // 3. A follower that serves a stage is SIGKILLed mid-generation (with its workers).
   const victim = stageNodes(settled[0]).find((n) => n !== 'a');
   h.check(victim !== undefined, `a follower serves a stage (${victim})`);
   const survivors = ids.filter((id) => id !== victim);
-  await killUnderLoad(victim, survivors, refs);
-  const after = await poolSettled(survivors, 'a', 4, [victim], `a re-plan without node ${victim}`);
-  console.log(`# plan after the loss: ${pool(after[0]).stages.map((s) => `${s.node}/${s.worker} [${s.layers}]`).join(' -> ')}; ` +
-              `replans: ${after[0].replans.slice(-2).join(' | ')}`);
+  const ms = await underFault(tessera, nodes, survivors, prompts, MAX, refs, `node ${victim} SIGKILLed`, kill(victim));
+  console.log(`# ${ms} ms from killing ${victim} to the end of the runs`);
+  const after = await poolSettled(nodes, survivors, 'a', 4, [victim], `a re-plan without node ${victim}`);
+  console.log(`# plan after the loss: ${planText(after[0])}; replans: ${after[0].replans.slice(-2).join(' | ')}`);
   const again = await h.prompt(tessera, nodes[survivors[1]].port, 'Once upon a time', sampling);
-  h.check(JSON.stringify(again.tokens) === JSON.stringify(seededBy),
+  h.check(JSON.stringify(again.tokens) === JSON.stringify(seeded[0].tokens),
           `the seeded run at ${survivors[1]} after the loss repeats the tokens of before`);
 
   // 4. The follower comes back and rejoins the pool as a follower.
   nodes[victim] = await cluster.start(victim);
-  const back = await poolSettled(ids, 'a', 6, [], `node ${victim} rejoining the pool`);
+  const back = await poolSettled(nodes, ids, 'a', 6, [], `node ${victim} rejoining the pool`);
   h.check(Object.keys(pool(back[0]).workers).includes(victim), `node ${victim}'s workers are in the pool again`);
   const epochBefore = pool(back[0]).epoch;
 
   // 5. The leader is SIGKILLed mid-generation: b leads at a higher epoch over b's and c's workers.
-  await killUnderLoad('a', ['b', 'c'], refs);
-  const led = await poolSettled(['b', 'c'], 'b', 4, ['a'], 'b leading after a died');
+  const msLeader = await underFault(tessera, nodes, ['b', 'c'], prompts, MAX, refs, 'the leader a SIGKILLed', kill('a'));
+  console.log(`# ${msLeader} ms from killing the leader to the end of the runs`);
+  const led = await poolSettled(nodes, ['b', 'c'], 'b', 4, ['a'], 'b leading after a died');
   h.check(pool(led[0]).epoch > epochBefore, `the new leader's epoch ${pool(led[0]).epoch} is above ${epochBefore}`);
-  console.log(`# plan of the new leader: ${pool(led[0]).stages.map((s) => `${s.node}/${s.worker} [${s.layers}]`).join(' -> ')}`);
+  console.log(`# plan of the new leader: ${planText(led[0])}`);
 
   // 6. c dies too: b alone has no majority, so no leader; its client is told why it waits.
-  process.kill(-nodes.c.child.pid, 'SIGKILL');
-  nodes.c = null;
-  const queued = await queuedReason(nodes.b.port);
+  kill('c')();
+  const queued = await queuedReason(tessera, ['prompt', '--json', '--url', `ws://127.0.0.1:${nodes.b.port}/ws/generate`,
+                                              '--max-tokens', '4', 'anyone there?']);
   h.check(queued === 'no federation leader reachable', `a prompt at b (alone) is queued: "${queued}"`);
   const alone = await h.waitStatus(nodes.b.port, 'b without a leader', 30000,
                                    (s) => !s.ready && s.reason === 'no federation leader reachable');
@@ -164,6 +99,6 @@ try {
   h.removeDir(dir);
   console.log('PASS e2e_federation_pool');
 } catch (e) {
-  await h.fail(e, dir, { nodes: live() });
+  await h.fail(e, dir, { nodes: Object.values(nodes).filter(Boolean) });
 }
 process.exit(0);

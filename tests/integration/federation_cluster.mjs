@@ -16,7 +16,7 @@ function tryListen(port) {
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
-async function freePort() {
+export async function freePort() {
   for (let attempt = 0; attempt < 1000; ++attempt) {
     const port = 20000 + ((nextPort++ * 7919) % 12000);
     if (await tryListen(port)) return port;
