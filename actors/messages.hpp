@@ -305,6 +305,7 @@ struct plan_news {
   std::string why;
   std::vector<stage_news> stages;
   std::vector<uint64_t> dropped;
+  uint64_t epoch = 0;  // the federation epoch of the planner that sent it (0 outside a pool): refused when older
 };
 
 // ---- stage shards ---------------------------------------------------------------------
@@ -370,7 +371,7 @@ TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
                 x.previous_begin, x.previous_end)
-TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped)
+TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped, x.epoch)
 TESSERA_INSPECT(token_event, x.id, x.text)
 TESSERA_INSPECT(status_event, x.state, x.reason)
 TESSERA_INSPECT(request_timings, x.queue_ms, x.ttft_ms, x.per_token_ms, x.total_ms, x.decode_steps,

@@ -185,6 +185,7 @@ void start_serving(planner_actor* self, bool tell_workers) {
   auto r = current_route(self);
   for (auto& sub : st.subscribers)
     self->send(sub, plan_changed{r, st.news.why});
+  st.news.epoch = r.epoch;
   if (tell_workers)
     for (auto& [id, w] : st.workers)
       self->send(w.handle, st.news);

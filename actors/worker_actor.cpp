@@ -443,6 +443,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         if (!st.welcomed)
           return;  // the worker learns the plan it joins through its Assign
+        if (std::string why; !st.epochs.admit(n.epoch, why)) {
+          spdlog::warn("worker={} refused plan_news plan={}: {}", st.id, n.plan_version, why);
+          return;
+        }
         spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
         st.conn->send_binary(encode_plan_news(n));
       },

@@ -358,9 +358,13 @@ TEST_CASE_METHOD(worker_fixture, "an assignment or a step stamped with an epoch 
   auto forward = conn->wait_frame(3);
   REQUIRE(forward);
   CHECK(to_worker(*forward).forward().sequence_id() == 90);
-  assign("s5c", 5);  // below 6 now: refused, so the next frame is the next step's Forward
+  assign("s5c", 5);  // below 6 now: refused, and so is a deposed leader's plan news
+  plan_news old;
+  old.plan_version = 2;
+  old.epoch = 5;
+  self->send(w, old);
   s.step = 2;
-  self->send(w, s);
+  self->send(w, s);  // so the next frame is this step's Forward
   auto after = conn->wait_frame(4);
   REQUIRE(after);
   CHECK(to_worker(*after).body_case() == wire::ToWorker::kForward);
