@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 SANITIZE_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test test-sanitize demo demo-model clean
+.PHONY: all deps configure build test test-sanitize demo demo-model federation-demo clean
 
 all: build
 
@@ -31,6 +31,11 @@ demo: deps
 demo-model: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo-model.sh $(BUILD_DIR)
+
+# Three federated nodes on loopback serving one pool (configs/federation/, docs/federation.md).
+federation-demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/federation-demo.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR)

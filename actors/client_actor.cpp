@@ -103,6 +103,8 @@ client_hdl::behavior_type client_behavior(client_actor* self, net::ws_connection
 
 uint64_t new_request_id() { return next_request_id.fetch_add(1); }
 
+void set_request_id_base(uint64_t base) { next_request_id.store(base + 1); }
+
 client_hdl spawn_client_actor(caf::actor_system& sys, net::ws_connection_ptr conn, planner_hdl planner,
                               std::shared_ptr<const model::tokenizer> tok, request_options opts) {
   return sys.spawn(client_behavior, std::move(conn), std::move(planner), std::move(tok), opts);

@@ -49,6 +49,13 @@ public:
   // naming the address or file at fault. `sys` must have had
   // add_federation_transport applied to its config.
   static std::unique_ptr<federation_runtime> start(caf::actor_system& sys, const federation_config& fed);
+  // The same for a node of the one pool ([federation] pool = true): `planner`
+  // is told to every authenticated peer, `pool` (federation_pool.hpp) is told
+  // the leader, the epoch and the leader's planner whenever one of them
+  // changes, and the view is published to `board`.
+  static std::unique_ptr<federation_runtime> start(caf::actor_system& sys, const federation_config& fed,
+                                                   const caf::actor& planner, const caf::actor& pool,
+                                                   std::shared_ptr<federation_board> board);
   ~federation_runtime();  // stops
   // Ends the member and the gate (the actor system closes the port when it ends).
   void stop();

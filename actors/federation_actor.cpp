@@ -105,6 +105,13 @@ struct member_state {
   std::map<std::string, std::string> reached;  // configured address -> the id that answered there
   uint64_t stored_epoch = 0;
   std::string last_leader = "\n";  // logged on the first settle, whatever it is
+  // One pool (null without [federation] pool): this node's planner, told to
+  // every peer; the peers' planners by id; the pool actor, told the leader's.
+  caf::actor planner, pool;
+  std::map<std::string, caf::actor> planners;
+  std::string told_leader = "\n";
+  uint64_t told_epoch = 0;
+  caf::actor told_planner;
   static inline const char* name = "tessera.federation";
 };
 
@@ -129,6 +136,19 @@ void settled(member_actor self) {
     }
   }
   st.board->set(m.view());
+  if (!st.pool)
+    return;
+  caf::actor leader_planner;
+  if (m.leader() == st.cfg.id)
+    leader_planner = st.planner;
+  else if (auto it = st.planners.find(m.leader()); it != st.planners.end())
+    leader_planner = it->second;
+  if (m.leader() != st.told_leader || m.epoch() != st.told_epoch || leader_planner != st.told_planner) {
+    st.told_leader = m.leader();
+    st.told_epoch = m.epoch();
+    st.told_planner = leader_planner;
+    caf::anon_send(st.pool, pool_leader_atom::value, m.leader(), m.epoch(), leader_planner);
+  }
 }
 
 void beat(member_actor self, const caf::actor& peer) {
@@ -154,6 +174,8 @@ void add_link(member_actor self, const std::string& id, const std::string& addre
   st.address_of[id] = address;
   st.members->joined(id, address, clock_type::now());
   beat(self, peer);
+  if (st.planner)
+    self->send(caf::actor_cast<federation_hdl>(peer), fed_planner_atom::value, st.cfg.id, st.planner);
   settled(self);
 }
 
@@ -165,6 +187,7 @@ void drop_link(member_actor self, std::string id, const char* why) {
     return;
   self->demonitor(it->second);
   st.links.erase(it);
+  st.planners.erase(id);
   spdlog::warn("federation: node={} lost peer id={} address={}: {}", st.cfg.id, id, st.address_of[id], why);
   st.members->lost(id);
   settled(self);
@@ -254,8 +277,11 @@ void tick(member_actor self) {
 }
 
 federation_hdl::behavior_type member_behavior(member_actor self, federation_config cfg, uint64_t stored_epoch,
-                                              std::shared_ptr<federation_board> board) {
+                                              std::shared_ptr<federation_board> board, caf::actor planner,
+                                              caf::actor pool) {
   auto& st = self->state;
+  st.planner = std::move(planner);
+  st.pool = std::move(pool);
   st.stored_epoch = stored_epoch;
   st.board = std::move(board);
   std::vector<std::string> peer_addresses;
@@ -287,6 +313,14 @@ federation_hdl::behavior_type member_behavior(member_actor self, federation_conf
         st.members->heard(id, epoch, issuer, leader, clock_type::now());
         settled(self);
       },
+      [=](fed_planner_atom, std::string& id, caf::actor& planner) {
+        auto& st = self->state;
+        auto it = st.links.find(id);
+        if (it == st.links.end() || caf::actor_cast<caf::strong_actor_ptr>(it->second) != self->current_sender())
+          return;
+        st.planners[id] = std::move(planner);
+        settled(self);
+      },
       [=](fed_tick_atom) { tick(self); },
   };
 }
@@ -305,11 +339,19 @@ struct federation_runtime::actors {
 };
 
 std::unique_ptr<federation_runtime> federation_runtime::start(caf::actor_system& sys, const federation_config& fed) {
+  return start(sys, fed, nullptr, nullptr, nullptr);
+}
+
+std::unique_ptr<federation_runtime> federation_runtime::start(caf::actor_system& sys, const federation_config& fed,
+                                                              const caf::actor& planner, const caf::actor& pool,
+                                                              std::shared_ptr<federation_board> board) {
   std::unique_ptr<federation_runtime> rt(new federation_runtime());
+  if (board)
+    rt->board_ = std::move(board);
   auto epoch = load_federation_epoch(fed.state_dir);
   rt->actors_ = std::make_unique<actors>();
   auto& a = *rt->actors_;
-  a.member = sys.spawn(member_behavior, fed, epoch, rt->board_);
+  a.member = sys.spawn(member_behavior, fed, epoch, rt->board_, planner, pool);
   a.gate = sys.spawn(gate_behavior, fed, a.member);
   auto port = sys.middleman().publish(a.gate, fed.listen.port, fed.listen.host.c_str(), true);
   if (!port) {

@@ -88,6 +88,11 @@ federation_config parse_federation_table(const toml::node& node, const std::stri
       f.heartbeat_timeout_ms = ms_value(v, origin, full, 50, 3600000);
     } else if (name == "state_dir") {
       f.state_dir = string_value(v, origin, full);
+    } else if (name == "pool") {
+      auto b = v.value_exact<bool>();
+      if (!b)
+        fail(origin, full, "expected true or false");
+      f.pool = *b;
     } else {
       fail(origin, full, "unknown key");
     }

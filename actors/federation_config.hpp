@@ -28,6 +28,9 @@ struct federation_config {
   uint32_t heartbeat_ms = 500;           // a node tells every peer it is alive this often
   uint32_t heartbeat_timeout_ms = 2000;  // a peer silent longer than this is dead
   std::string state_dir;           // the election epoch survives restarts here (default: build/federation/<id>)
+  // One pool (docs/federation.md): workers report to the leader's planner, which
+  // plans over every node's workers; any node serves prompts through that plan.
+  bool pool = false;
 };
 
 // Parses "HOST:PORT" (port 1..65535). Throws config_error naming `what` and the value.

@@ -18,6 +18,10 @@ using fed_prove_atom = caf::atom_constant<caf::atom("fedprove")>;  // dialer -> 
 using fed_peer_atom = caf::atom_constant<caf::atom("fedpeer")>;    // gate -> its member: a peer passed the challenge
 using fed_beat_atom = caf::atom_constant<caf::atom("fedbeat")>;    // member -> peer member: id, epoch, its issuer, leader
 using fed_tick_atom = caf::atom_constant<caf::atom("fedtick")>;    // member itself: beat, expire, dial
+// One pool (federation_pool.cpp):
+using fed_planner_atom = caf::atom_constant<caf::atom("fedplanner")>;  // member -> peer member: id, its planner
+using pool_leader_atom = caf::atom_constant<caf::atom("poolleader")>;  // member -> its pool actor: leader, epoch, planner
+using pool_tick_atom = caf::atom_constant<caf::atom("pooltick")>;      // pool actor itself: fetch the pool's status
 
 // The one actor a node publishes to its peers (caf::io::publish): it answers
 // the challenge and nothing else; a peer's member handle is only used once
@@ -32,6 +36,7 @@ using federation_gate_hdl = caf::typed_actor<
 using federation_hdl = caf::typed_actor<
     caf::reacts_to<fed_peer_atom, std::string, std::string, caf::actor>,              // its gate: id, address, member
     caf::reacts_to<fed_beat_atom, std::string, uint64_t, std::string, std::string>,  // an authenticated peer's member
+    caf::reacts_to<fed_planner_atom, std::string, caf::actor>,  // an authenticated peer's member: its planner
     caf::reacts_to<fed_tick_atom>>;                                                   // itself
 
 }  // namespace tessera::actors

@@ -88,6 +88,9 @@ void for_each_type(type_list_registrar r) {
   r.add<error_event>("tessera::error_event");
   r.add<cut_shards>("tessera::cut_shards");
   r.add<shards_ready>("tessera::shards_ready");
+  // A handle as a message element of its own: a pooled node's requests
+  // subscribe to the leader's planner on another node (subscribe_atom, request_hdl).
+  r.add<request_hdl>("tessera::request_hdl");
 }
 
 }  // namespace

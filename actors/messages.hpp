@@ -58,6 +58,9 @@ struct route {
   // Workers outside `hops` that hold one of their shards (standbys): a step
   // of that hop can be re-run there as a spot check (actors/spot_check.hpp).
   std::vector<route_hop> verifiers;
+  // The federation epoch of the planner that made it (0 outside a pool): a
+  // worker actor refuses steps along a route older than an epoch it has seen.
+  uint64_t epoch = 0;
 };
 
 // One step of one sequence travelling along its route. The request actor sends
@@ -190,6 +193,7 @@ struct worker_info {
   double flops_per_s = 0;
   uint32_t threads = 0;
   std::vector<std::string> cached_shards;
+  std::string node;  // the federation id of the node it is connected to (pool only; else "")
 };
 
 // worker actor -> planner, after a valid Hello.
@@ -215,6 +219,7 @@ struct assign_shard {
   uint32_t plan_version = 0;
   bool standby = false;  // load ahead only: the worker stands by to take over this stage
   uint64_t kv_budget = 0;  // bytes of KV (live + cached) the worker may hold; 0: its memory less the files
+  uint64_t epoch = 0;  // the federation epoch of the planner that sent it (0 outside a pool): refused when older
 };
 
 // worker actor -> planner: the worker answered an Assign.
@@ -301,6 +306,7 @@ struct plan_news {
   std::string why;
   std::vector<stage_news> stages;
   std::vector<uint64_t> dropped;
+  uint64_t epoch = 0;  // the federation epoch of the planner that sent it (0 outside a pool): refused when older
 };
 
 // ---- stage shards ---------------------------------------------------------------------
@@ -334,7 +340,7 @@ TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
 TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
 TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch,
                 x.worker_name)
-TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers)
+TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers, x.epoch)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,
                 x.sent_ns, x.keep_inputs_hops, x.end_hop, x.fork_from, x.fork_length)
@@ -350,11 +356,11 @@ TESSERA_INSPECT(cache_forget, x.sequence_id, x.worker_id, x.evicted)
 TESSERA_INSPECT(ws_frame, x.payload, x.binary)
 TESSERA_INSPECT(ws_closed, x.reason)
 TESSERA_INSPECT(worker_info, x.worker_id, x.name, x.device_kind, x.memory_bytes, x.flops_per_s,
-                x.threads, x.cached_shards)
+                x.threads, x.cached_shards, x.node)
 TESSERA_INSPECT(worker_joined, x.info, x.worker)
 TESSERA_INSPECT(shard_file_ref, x.name, x.url, x.sha256, x.bytes)
 TESSERA_INSPECT(assign_shard, x.shard_id, x.layer_begin, x.layer_end, x.head, x.files,
-                x.plan_version, x.standby, x.kv_budget)
+                x.plan_version, x.standby, x.kv_budget, x.epoch)
 TESSERA_INSPECT(shard_loaded, x.worker_id, x.shard_id, x.ok, x.error, x.download_ms, x.load_ms)
 TESSERA_INSPECT(route_reply, x.ready, x.path, x.reason)
 TESSERA_INSPECT(plan_changed, x.path, x.why)
@@ -366,7 +372,7 @@ TESSERA_INSPECT(plan_pause, x.plan_version, x.why)
 TESSERA_INSPECT(plan_parked, x.who, x.plan_version)
 TESSERA_INSPECT(stage_news, x.worker_id, x.worker_name, x.layer_begin, x.layer_end, x.had_previous,
                 x.previous_begin, x.previous_end)
-TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped)
+TESSERA_INSPECT(plan_news, x.plan_version, x.why, x.stages, x.dropped, x.epoch)
 TESSERA_INSPECT(token_event, x.id, x.text)
 TESSERA_INSPECT(status_event, x.state, x.reason)
 TESSERA_INSPECT(request_timings, x.queue_ms, x.ttft_ms, x.per_token_ms, x.total_ms, x.decode_steps,

@@ -5,6 +5,7 @@
 #include "actors/node.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #include "actors/federation.hpp"
+#include "actors/federation_pool.hpp"
+#include "actors/pool_context.hpp"
 #include "actors/local_workers.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node_access.hpp"
@@ -92,6 +95,8 @@ struct node_runtime::impl {
   planner_hdl planner;
   node_hdl root;
   std::unique_ptr<federation_runtime> federation;  // null: [federation] not configured
+  std::shared_ptr<pool_context> pool;               // null: not a pooled node ([federation] pool)
+  caf::actor pool_actor;                            // its pool front (federation_pool.hpp)
   std::unique_ptr<net::gateway> gateway;
   local_workers workers;
   std::atomic<uint64_t> next_worker_id{1};
@@ -118,16 +123,40 @@ uint16_t node_runtime::start() {
   d.tok = model::load_tokenizer(cfg.model_dir);
   fs::create_directories(cfg.shard_dir);
 
+  const bool pooled = cfg.federation.enabled && cfg.federation.pool;
+  if (pooled) {
+    d.pool = std::make_shared<pool_context>(cfg.federation.id);
+    auto unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    auto first = d.pool->id_base() + pool_run_offset(static_cast<uint64_t>(unix_ms));
+    d.next_worker_id = first + 1;
+    set_request_id_base(first);
+    spdlog::info("federation: node={} pools its workers; its id range starts at {}, this run counts from {}",
+                 cfg.federation.id, d.pool->id_base(), first);
+    if (cfg.cache_enabled) {
+      spdlog::info("federation: the prefix cache is off on a pooled node");
+      cfg.cache_enabled = false;
+    }
+  }
   d.sys_cfg = std::make_unique<system_config>(cfg);
   d.sys = std::make_unique<caf::actor_system>(*d.sys_cfg);
-  d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards);
+  d.planner = spawn_planner_actor(*d.sys, cfg, d.board, d.shards, {}, d.pool);
   d.root = d.sys->spawn(node_actor, d.planner);
-  if (cfg.federation.enabled)
+  // What the node's other actors take for their planner: a pooled node's front
+  // forwards to the leader's planner (started with the federation, below).
+  planner_hdl serving = d.planner;
+  if (pooled) {
+    auto front = spawn_pool_front(*d.sys, d.pool, cfg.federation.heartbeat_ms);
+    serving = front.planner;
+    d.pool_actor = front.actor;
+  } else if (cfg.federation.enabled) {
     d.federation = federation_runtime::start(*d.sys, cfg.federation);
+  }
 
   worker_options wopts;
   wopts.config = cfg;
   wopts.verify = std::make_shared<verify_registry>(d.shards);
+  wopts.pool = d.pool;
   request_options ropts;
   ropts.config = cfg;
   ropts.board = d.board;
@@ -135,7 +164,7 @@ uint16_t node_runtime::start() {
     ropts.checks = std::make_shared<spot_check_ledger>(
         spot_check_settings{cfg.verify_rate, cfg.verify_first_steps, cfg.verify_tolerance});
   if (cfg.cache_enabled) {
-    auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, d.planner, d.tok, d.board});
+    auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, serving, d.tok, d.board});
     wopts.cache = cache;
     ropts.cache = cache;
   }
@@ -150,7 +179,7 @@ uint16_t node_runtime::start() {
   gcfg.access = make_access_control(cfg);
   net::gateway_hooks hooks;
   auto* sys = d.sys.get();
-  auto planner = d.planner;
+  auto planner = serving;
   auto tok = d.tok;
   auto board = d.board;
   auto shards = d.shards;
@@ -192,6 +221,11 @@ uint16_t node_runtime::start() {
     print_join_link(cfg, d.port, gcfg.access->add_ephemeral_token("join-link"));
     worker_url += "?token=" + gcfg.access->add_ephemeral_token("local-workers");
   }
+  if (pooled) {  // the workers this node's planner assigns download from here, whichever node they are on
+    d.pool->set_gateway(std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(d.port));
+    d.federation = federation_runtime::start(*d.sys, cfg.federation, caf::actor_cast<caf::actor>(d.planner),
+                                             d.pool_actor, d.pool->federation());
+  }
   if (tls && !cfg.tls_ca.empty()) setenv("NODE_EXTRA_CA_CERTS", cfg.tls_ca.c_str(), 1);  // for the local workers
   d.workers.start(cfg, worker_url);
   return d.port;
@@ -209,6 +243,9 @@ void node_runtime::stop() {
   d.gateway.reset();
   if (d.federation)
     d.federation->stop();
+  if (d.pool_actor)
+    caf::anon_send_exit(d.pool_actor, caf::exit_reason::user_shutdown);
+  d.pool_actor = nullptr;
   if (d.root)
     caf::anon_send(d.root, stop_atom::value);
   d.root = nullptr;
@@ -236,6 +273,8 @@ std::string node_runtime::status_json() const {
   auto status = render_status(b.planner(), &n);
   if (impl_->federation)
     status = with_federation_status(status, impl_->federation->view());
+  if (impl_->pool && impl_->federation)
+    status = with_pool_status(status, *impl_->pool);
   return status;
 }
 

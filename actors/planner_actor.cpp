@@ -122,6 +122,7 @@ route current_route(planner_actor* self) {
   auto& st = self->state;
   route r;
   r.plan_version = st.version;
+  r.epoch = pool_epoch(st);
   for (auto& s : st.slots) {
     auto it = st.workers.find(s.worker_id);
     if (it == st.workers.end())
@@ -167,6 +168,8 @@ void send_assign(planner_actor* self, stage_slot& slot, uint32_t version, bool s
     files += f.bytes;
   a.kv_budget = stage_kv_budget(w.info.memory_bytes, files, self->state.cfg.scratch_bytes,
                                 self->state.cfg.cache_kv_budget_bytes);
+  if (!pool_stamp(self->state, a, slot.worker_id))
+    return;
   self->send(w.handle, std::move(a));
 }
 
@@ -182,6 +185,7 @@ void start_serving(planner_actor* self, bool tell_workers) {
   auto r = current_route(self);
   for (auto& sub : st.subscribers)
     self->send(sub, plan_changed{r, st.news.why});
+  st.news.epoch = r.epoch;
   if (tell_workers)
     for (auto& [id, w] : st.workers)
       self->send(w.handle, st.news);
@@ -369,8 +373,10 @@ namespace {
 using namespace planner_detail;
 
 planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg, std::shared_ptr<status_board> board,
-                                            std::shared_ptr<shard_registry> shards, shard_maker_hdl maker) {
+                                            std::shared_ptr<shard_registry> shards, shard_maker_hdl maker,
+                                            std::shared_ptr<pool_context> pool) {
   auto& st = self->state;
+  st.pool = std::move(pool);
   st.cfg = std::move(cfg);
   st.board = std::move(board);
   st.maker = maker ? maker
@@ -432,6 +438,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
   return {
       [=](worker_joined& j) {
         auto& st = self->state;
+        pool_check_join(st, j);
         self->monitor(j.worker);
         metrics().worker_joined(j.info.worker_id, j.info.name);
         auto& w = st.workers[j.info.worker_id];
@@ -480,14 +487,17 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
         self->monitor(who);
         self->state.subscribers.push_back(who);
       },
+      [=](pool_status_atom) { return pool_status_json(self->state); },
   };
 }
 
 }  // namespace
 
 planner_hdl spawn_planner_actor(caf::actor_system& sys, node_config cfg, std::shared_ptr<status_board> board,
-                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker) {
-  return sys.spawn(planner_behavior, std::move(cfg), std::move(board), std::move(shards), std::move(maker));
+                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker,
+                                std::shared_ptr<pool_context> pool) {
+  return sys.spawn(planner_behavior, std::move(cfg), std::move(board), std::move(shards), std::move(maker),
+                   std::move(pool));
 }
 
 }  // namespace tessera::actors

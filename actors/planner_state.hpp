@@ -25,6 +25,10 @@
 #include "actors/status_board.hpp"
 #include "planner/decide.hpp"
 
+namespace tessera::actors {
+class pool_context;
+}
+
 namespace tessera::actors::planner_detail {
 
 using clock_type = std::chrono::steady_clock;
@@ -96,6 +100,7 @@ struct planner_state {
   std::vector<request_hdl> subscribers;
   std::string last_change = "first plan";  // why the next re-plan happens
   std::optional<stage_drift> drift;        // serving workers' measured changes ([planner] replan_change)
+  std::shared_ptr<pool_context> pool;      // null unless [federation] pool = true (planner_pool.cpp)
   static inline const char* name = "tessera.planner";
 };
 
@@ -128,6 +133,14 @@ void rebase_drift(planner_state& st);   // a decision was taken on the pool as i
 void check_drift(planner_actor* self);  // once a second, after the KV poll
 // The serving plan's per-token latency predicted from `pool` as measured now (0: no plan).
 double predicted_now_ms(const planner_state& st, const std::vector<planner::pool_worker>& pool);
+
+// planner_pool.cpp: the federation's one pool (every function is a no-op without st.pool).
+// Stamps `a` with the epoch this node leads in and makes its shard URLs name
+// this node's gateway; false (logged): this node does not lead, send nothing.
+bool pool_stamp(const planner_state& st, assign_shard& a, uint64_t worker_id);
+uint64_t pool_epoch(const planner_state& st);  // routes' epoch: the one led in, else 0
+void pool_check_join(const planner_state& st, const worker_joined& j);  // logs an id in this node's range
+std::string pool_status_json(const planner_state& st);  // /api/status of the pool, each worker and stage with its node
 
 // planner_migration.cpp
 plan_news make_news(const planner_state& st, uint32_t version, const std::string& why,

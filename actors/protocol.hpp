@@ -34,6 +34,7 @@ using park_deadline_atom = caf::atom_constant<caf::atom("parkdue")>;   // planne
 using kv_poll_atom = caf::atom_constant<caf::atom("kvpoll")>;          // planner: poll every worker's KV ledger
 using evict_atom = caf::atom_constant<caf::atom("evict")>;            // request -> worker: a spot check found it lying
 using cache_poll_atom = caf::atom_constant<caf::atom("cachepoll")>;    // prefix cache: check the plan, publish status, start a rebuild
+using pool_status_atom = caf::atom_constant<caf::atom("poolstat")>;    // pool actor -> leader's planner: the pool as JSON
 
 // ---- message structs (defined in actors/messages.hpp) ----------------------------
 
@@ -101,7 +102,8 @@ using planner_hdl = caf::typed_actor<
     caf::reacts_to<plan_parked>,                         // request
     caf::reacts_to<replan_atom>,                         // itself
     caf::reacts_to<park_deadline_atom, uint32_t>,        // itself: plan version
-    caf::reacts_to<kv_poll_atom>>;                       // itself
+    caf::reacts_to<kv_poll_atom>,                        // itself
+    caf::replies_to<pool_status_atom>::with<std::string>>;  // a pooled node's pool actor (federation_pool.cpp)
 
 // Cuts stage shards and deletes old cuts (shard_maker_actor.cpp); detached,
 // linked to the planner.

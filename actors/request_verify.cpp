@@ -72,6 +72,7 @@ void send_verifier(request_actor* self, spot_check& c, std::vector<int64_t> toke
   s.tensors = std::move(inputs);
   s.sampling = sc.sampling;
   s.path.plan_version = st.path.plan_version;
+  s.path.epoch = st.path.epoch;  // a pooled worker refuses older epochs (actors/plan_epoch.hpp)
   s.path.hops = {c.verifier};
   s.reply_to = self;
   c.sent = true;

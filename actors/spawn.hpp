@@ -23,6 +23,7 @@ class status_board;
 class shard_registry;
 class verify_registry;
 class spot_check_ledger;
+class pool_context;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -39,6 +40,9 @@ struct worker_options {
   // Stage contracts and banned names shared by the node's workers ([verify];
   // null: Results are not checked against their stage's contract).
   std::shared_ptr<verify_registry> verify;
+  // [federation] pool = true: the worker's Hello names this node, and it
+  // refuses assignments and steps stamped with an epoch older than one it has seen.
+  std::shared_ptr<pool_context> pool;
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket
@@ -67,6 +71,8 @@ struct request_options {
 // A request id no other request of this process has (it is also the
 // sequence id of the request's KV on the workers); every client shell takes its ids here.
 uint64_t new_request_id();
+// Ids from here on count from base + 1 (a pooled node's range, actors/plan_epoch.hpp).
+void set_request_id_base(uint64_t base);
 
 // Prompts with more text than this, and request frames larger than this, are
 // parsed and tokenised on a thread of their own (the request actor is spawned
@@ -111,9 +117,12 @@ net::http_request_handler_ptr start_openai_call(caf::actor_system& sys, net::api
 // route_reply and tells subscribers about plan changes. Publishes its view to
 // `board` (the /api/status snapshot). Reads the model, shard, [runtime] planner
 // and [planner] keys of `cfg`; waits for cfg.local_workers.size() workers
-// (at most cfg.first_plan_wait_ms) before the first plan.
+// (at most cfg.first_plan_wait_ms) before the first plan. With `pool` (a
+// pooled federation node) it hands out nothing unless this node leads, and
+// stamps what it hands out with the epoch (actors/planner_pool.cpp).
 planner_hdl spawn_planner_actor(caf::actor_system& sys, node_config cfg, std::shared_ptr<status_board> board,
-                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker = {});
+                                std::shared_ptr<shard_registry> shards, shard_maker_hdl maker = {},
+                                std::shared_ptr<pool_context> pool = {});
 
 // The shard maker's behaviour: cut_shards -> shards_ready (make_stage_shards,
 // then remove_old_cuts with `budget_bytes`). Blocking file I/O: spawn it detached.

@@ -16,6 +16,8 @@
 #include "actors/link_meter.hpp"
 #include "actors/liveness.hpp"
 #include "actors/metrics.hpp"
+#include "actors/plan_epoch.hpp"
+#include "actors/pool_context.hpp"
 #include "actors/spawn.hpp"
 #include "actors/wire_codec.hpp"
 #include "net/limits.hpp"
@@ -66,6 +68,7 @@ struct worker_state {
     uint32_t layer_begin = 0, layer_end = 0, positions = 0;
   };
   std::map<uint64_t, timed_step> timed;  // by request id, while in flight
+  epoch_guard epochs;  // the highest federation epoch of an assignment or route seen here
 };
 
 using worker_actor = worker_hdl::stateful_pointer<worker_state>;
@@ -246,6 +249,8 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     f.hello.device_kind = net::escape_text(f.hello.device_kind, 64);
     st.name = f.hello.name;
     f.hello.worker_id = st.id;
+    if (st.opts.pool)
+      f.hello.node = st.opts.pool->node_id();
     st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
     probe_link(self, st.last_seen);  // the join burst starts
     spdlog::info("worker={} name={} joined device={} memory={} flops={:.3g} threads={} from={}", st.id,
@@ -375,6 +380,13 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
           spdlog::debug("worker={} step of released sequence={} dropped", st.id, s.sequence_id);
           return;
         }
+        if (std::string why; !st.epochs.admit(s.path.epoch, why)) {
+          spdlog::warn("worker={} refused step of request={} (plan v{}): {}", st.id, s.request_id,
+                       s.path.plan_version, why);
+          self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
+                                             "stale plan: " + why});
+          return;
+        }
         if (s.hop >= s.path.hops.size() || s.path.hops[s.hop].worker_id != st.id) {
           self->send(s.reply_to, step_failed{s.request_id, s.sequence_id, s.step, s.hop, st.id,
                                              "step routed to the wrong worker"});
@@ -393,6 +405,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
       },
       [=](assign_shard& a) {
         auto& st = self->state;
+        if (std::string why; !st.epochs.admit(a.epoch, why)) {
+          spdlog::warn("worker={} refused assign shard={} plan={}: {}", st.id, a.shard_id, a.plan_version, why);
+          return;
+        }
         spdlog::info("worker={} assign shard={} layers={}-{} head={} plan={}", st.id, a.shard_id,
                      a.layer_begin, a.layer_end, a.head.empty() ? "-" : a.head, a.plan_version);
         // A worker that had already gone quiet when its Assign went out gets no
@@ -427,6 +443,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         if (!st.welcomed)
           return;  // the worker learns the plan it joins through its Assign
+        if (std::string why; !st.epochs.admit(n.epoch, why)) {
+          spdlog::warn("worker={} refused plan_news plan={}: {}", st.id, n.plan_version, why);
+          return;
+        }
         spdlog::debug("worker={} plan_news plan={} stages={}", st.id, n.plan_version, n.stages.size());
         st.conn->send_binary(encode_plan_news(n));
       },

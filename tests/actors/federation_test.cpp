@@ -103,6 +103,13 @@ TEST_CASE("bad federation values are rejected naming the key and the value") {
         "fed.toml: federation.heartbeat_timeout_ms: value 500 must exceed federation.heartbeat_ms (500)");
   CHECK(error_of(good_section + "leader = \"a\"\n") == "fed.toml: federation.leader: unknown key");
   CHECK(error_of("federation = 3\n") == "fed.toml: federation: expected a table");
+  CHECK(error_of(good_section + "pool = 1\n") == "fed.toml: federation.pool: expected true or false");
+}
+
+TEST_CASE("the one pool is off unless federation.pool = true") {
+  CHECK_FALSE(parse_node_config(good_section, "fed.toml").federation.pool);
+  CHECK(parse_node_config(good_section + "pool = true\n", "fed.toml").federation.pool);
+  CHECK_FALSE(parse_node_config(good_section + "pool = false\n", "fed.toml").federation.pool);
 }
 
 TEST_CASE("a proof of the secret checks only for the same secret, role, id and nonce") {

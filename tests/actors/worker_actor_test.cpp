@@ -322,6 +322,55 @@ TEST_CASE_METHOD(worker_fixture, "a step that arrives after its sequence's relea
   self->send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_METHOD(worker_fixture, "an assignment or a step stamped with an epoch older than one seen is refused") {
+  auto [w, conn] = joined(8);
+  auto assign = [&](const std::string& shard, uint64_t epoch) {
+    assign_shard a;
+    a.shard_id = shard;
+    a.layer_end = 4;
+    a.plan_version = 1;
+    a.epoch = epoch;
+    self->send(w, a);
+  };
+  assign("s5", 5);
+  auto first = conn->wait_frame(1);
+  REQUIRE(first);
+  CHECK(to_worker(*first).assign().shard_id() == "s5");
+  assign("s4", 4);   // a deposed leader's: refused
+  assign("s5b", 5);  // the same leader's next one: sent (frames keep their order, so s4 was not)
+  auto second = conn->wait_frame(2);
+  REQUIRE(second);
+  CHECK(to_worker(*second).assign().shard_id() == "s5b");
+  stage_step s;
+  s.request_id = s.sequence_id = 90;
+  s.step = 1;
+  s.seq_len = 1;
+  s.token_ids = {1};
+  s.path.hops = {{w, 8, "s5b", 0, 4}};
+  s.path.epoch = 3;
+  s.reply_to = as_requester();
+  self->send(w, s);
+  std::string reason;
+  self->receive([&](step_failed& f) { reason = f.reason; }, caf::after(std::chrono::seconds(5)) >> [] {});
+  CHECK(reason == "stale plan: epoch 3 is older than epoch 5 seen here");
+  s.path.epoch = 6;  // a newer leader's route: run, and epoch 6 is the one to beat from now on
+  self->send(w, s);
+  auto forward = conn->wait_frame(3);
+  REQUIRE(forward);
+  CHECK(to_worker(*forward).forward().sequence_id() == 90);
+  assign("s5c", 5);  // below 6 now: refused, and so is a deposed leader's plan news
+  plan_news old;
+  old.plan_version = 2;
+  old.epoch = 5;
+  self->send(w, old);
+  s.step = 2;
+  self->send(w, s);  // so the next frame is this step's Forward
+  auto after = conn->wait_frame(4);
+  REQUIRE(after);
+  CHECK(to_worker(*after).body_case() == wire::ToWorker::kForward);
+  self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_METHOD(worker_fixture, "plan news reaches the worker's socket as a decodable ToWorker.plan_news") {
   auto [w, conn] = joined(8);
   plan_news n;

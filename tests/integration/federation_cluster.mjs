@@ -16,7 +16,7 @@ function tryListen(port) {
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
-async function freePort() {
+export async function freePort() {
   for (let attempt = 0; attempt < 1000; ++attempt) {
     const port = 20000 + ((nextPort++ * 7919) % 12000);
     if (await tryListen(port)) return port;
@@ -29,7 +29,10 @@ export const aliveIds = (s) => fed(s).nodes.filter((n) => n.alive).map((n) => n.
 
 // Nodes `ids` under `dir`, each with its own federation port, config (`configFor(id, peers, secret)`)
 // and directory (node.log, state/); `start(id)` (re)starts one without waiting for workers.
-export async function makeCluster(tessera, dir, modelDir, ids, { secret, heartbeatMs, timeoutMs }) {
+// `workers`: each node's local workers (h.writeConfig's form, or a function of the node id; none by
+// default); `pool`: [federation] pool = true; `runtime`: [runtime] keys (h.writeConfig).
+export async function makeCluster(tessera, dir, modelDir, ids, { secret, heartbeatMs, timeoutMs, workers = [],
+                                                                 pool = false, runtime = {} }) {
   const port = {};
   for (const id of ids) port[id] = await freePort();
   const addr = (id) => `127.0.0.1:${port[id]}`;
@@ -37,11 +40,12 @@ export async function makeCluster(tessera, dir, modelDir, ids, { secret, heartbe
   const configFor = (id, peers, nodeSecret = secret) => {
     const nodeDir = path.join(dir, id);
     fs.mkdirSync(nodeDir, { recursive: true });
-    const file = h.writeConfig(nodeDir, { modelDir, workers: [] });
+    const file = h.writeConfig(nodeDir, { modelDir, workers: typeof workers === 'function' ? workers(id) : workers,
+                                          runtime, restart: 'never' });
     fs.appendFileSync(file, ['[federation]', `id = "${id}"`, `listen = "${addr(id)}"`,
       `peers = [${peers.map((p) => `"${addr(p)}"`).join(', ')}]`, `secret = "${nodeSecret}"`,
       `heartbeat_ms = ${heartbeatMs}`, `heartbeat_timeout_ms = ${timeoutMs}`,
-      `state_dir = "${path.join(nodeDir, 'state')}"`].join('\n') + '\n');
+      `state_dir = "${path.join(nodeDir, 'state')}"`, ...(pool ? ['pool = true'] : [])].join('\n') + '\n');
     configs[id] = { file, nodeDir };
     return configs[id];
   };

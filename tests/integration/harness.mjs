@@ -103,9 +103,9 @@ function waitFor(what, ms, probe, intervalMs = 50) {
   });
 }
 
-export function getJson(port, p) {
+export function getJson(port, p, host = '127.0.0.1') {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 5000 }, (res) => {
+    const req = http.get({ host, port, path: p, timeout: 5000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => { try { resolve(JSON.parse(body)); } catch (e) { reject(e); } });
@@ -116,10 +116,12 @@ export function getJson(port, p) {
 }
 
 // Starts `tessera node --config FILE --port-file F`; resolves when /api/status says ready.
-export async function startNode(tessera, configFile, dir, { readyMs = 120000, waitReady = true } = {}) {
+// `wrap(command, args)` -> [command, args] runs it through another command (e.g. `ip netns exec NS`).
+export async function startNode(tessera, configFile, dir, { readyMs = 120000, waitReady = true,
+                                                          wrap = (c, a) => [c, a] } = {}) {
   const portFile = path.join(dir, 'node.port');
   const log = fs.openSync(path.join(dir, 'node.log'), 'w');
-  const child = track(spawn(tessera, ['node', '--config', configFile, '--port-file', portFile],
+  const child = track(spawn(...wrap(tessera, ['node', '--config', configFile, '--port-file', portFile]),
                             { stdio: ['ignore', log, log], detached: true }));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const port = await waitFor('the node to write its port', 60000, () => {
@@ -142,8 +144,8 @@ export async function stopNode(node, ms = 20000) {
 }
 
 // Runs `tessera prompt --json`; resolves {tokens, text, done, messages}.
-export function prompt(tessera, port, text, opts = {}) {
-  const args = ['prompt', '--json', '--url', `ws://127.0.0.1:${port}/ws/generate`, '--timeout-ms', '60000'];
+export function prompt(tessera, port, text, opts = {}, host = '127.0.0.1') {
+  const args = ['prompt', '--json', '--url', `ws://${host}:${port}/ws/generate`, '--timeout-ms', '60000'];
   for (const [k, v] of Object.entries(opts)) args.push(`--${k}`, String(v));
   args.push(text);
   return new Promise((resolve, reject) => {
@@ -164,8 +166,8 @@ export function prompt(tessera, port, text, opts = {}) {
 }
 
 // Like prompt(), and calls onMessage(json) for each streamed message as it arrives.
-export function promptStream(tessera, port, text, opts, onMessage) {
-  const args = ['prompt', '--json', '--url', `ws://127.0.0.1:${port}/ws/generate`, '--timeout-ms', '60000'];
+export function promptStream(tessera, port, text, opts, onMessage, host = '127.0.0.1') {
+  const args = ['prompt', '--json', '--url', `ws://${host}:${port}/ws/generate`, '--timeout-ms', '60000'];
   for (const [k, v] of Object.entries(opts)) args.push(`--${k}`, String(v));
   args.push(text);
   return new Promise((resolve, reject) => {
