@@ -37,6 +37,24 @@ constexpr auto challenge_lifetime = std::chrono::seconds(30);
 constexpr auto connect_timeout = std::chrono::seconds(5);
 constexpr auto max_dial_backoff = std::chrono::milliseconds(5000);
 
+// ---- stray messages ------------------------------------------------------------------
+
+// A peer whose process was stopped and resumed may still send what it queued
+// before, through handles of a link that is gone by then (CAF can hand such a
+// message to another actor of this node). Neither the gate nor the member takes
+// it: it is dropped without an answer, since the default answer (an error
+// message) would make the stale sender's actor quit; error messages that reach
+// the member anyway are logged, never fatal. The link comes back by dialing.
+void drop_strays(caf::scheduled_actor* self, const char* who, const std::string& id) {
+  self->set_default_handler([who, id](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+    spdlog::debug("federation: node={} {} dropped a message it does not take (a stale peer's)", id, who);
+    return caf::delegated<caf::message>{};
+  });
+  self->set_error_handler([who, id](caf::scheduled_actor* s, caf::error& e) {
+    spdlog::warn("federation: node={} {} ignored an error message: {}", id, who, s->system().render(e));
+  });
+}
+
 // ---- the gate ----------------------------------------------------------------------
 
 struct challenge {
@@ -52,6 +70,7 @@ struct gate_state {
 federation_gate_hdl::behavior_type gate_behavior(federation_gate_hdl::stateful_pointer<gate_state> self,
                                                  federation_config cfg, federation_hdl member) {
   self->link_to(member);  // no gate without its member: peers must never link to a dead one
+  drop_strays(self, "gate", cfg.id);
   return {
       [=](fed_hello_atom, std::string id, std::string address, std::string their_nonce) {
         auto& pending = self->state.pending;
@@ -295,6 +314,7 @@ federation_hdl::behavior_type member_behavior(member_actor self, federation_conf
       if (peer.address() == d.source)
         return drop_link(self, id, "link down");
   });
+  drop_strays(self, "member", st.cfg.id);
   self->attach_functor([id = st.cfg.id](const caf::error& reason) {
     if (reason && reason != caf::exit_reason::user_shutdown)
       spdlog::error("federation: node={} member stopped: {}", id, to_string(reason));
