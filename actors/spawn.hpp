@@ -23,6 +23,7 @@ class status_board;
 class shard_registry;
 class verify_registry;
 class spot_check_ledger;
+class load_probe_cache;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -39,6 +40,9 @@ struct worker_options {
   // Stage contracts and banned names shared by the node's workers ([verify];
   // null: Results are not checked against their stage's contract).
   std::shared_ptr<verify_registry> verify;
+  // Answers to load probes shared by the node's workers ([verify] load_probe;
+  // null: a Loaded goes to the planner unprobed). actors/load_probe.hpp.
+  std::shared_ptr<load_probe_cache> probes;
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket

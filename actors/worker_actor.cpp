@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/backend_tolerance.hpp"
 #include "actors/link_meter.hpp"
 #include "actors/liveness.hpp"
 #include "actors/metrics.hpp"
@@ -20,6 +21,7 @@
 #include "actors/wire_codec.hpp"
 #include "net/limits.hpp"
 #include "actors/worker_guard.hpp"
+#include "actors/worker_probe.hpp"
 
 namespace tessera::actors {
 
@@ -55,6 +57,8 @@ struct worker_state {
   uint64_t reported_kv_tokens = 0;
   worker_frame reported_cache;  // the last Heartbeat's prefix cache counts
   std::optional<worker_guard> guard;  // claims, results, deadlines (actors/worker_guard.hpp)
+  std::optional<worker_probe> probe;  // the load probe ([verify] load_probe; actors/load_probe.hpp)
+  std::string backend;                // backend_of(Hello's device): picks spot-check and probe tolerances
   // Measured link and compute (actors/link_meter.hpp); `link` is empty when
   // [planner] link_probe is off.
   std::optional<link_meter> link;
@@ -98,6 +102,8 @@ void disconnect(worker_actor self, errc code, uint16_t ws_code, const std::strin
   auto& st = self->state;
   spdlog::warn("worker={} name={} disconnect reason=\"{}\"", st.id, st.name, reason);
   fail_pending(self, reason);
+  if (st.opts.probes)
+    st.opts.probes->left(st.id);
   st.conn->close(ws_code, reason.substr(0, 120));
   self->quit(make_error(code, reason));
 }
@@ -111,6 +117,75 @@ void evict(worker_actor self, const std::string& reason, bool ban = true) {
     st.opts.verify->ban(st.name, reason);
   disconnect(self, errc::evicted, 1008,
              "worker " + std::to_string(st.id) + " (" + st.name + ") evicted: " + reason);
+}
+
+// Loaded{ok} for the assigned shard: the worker runs the load probe before
+// the planner hears of the Loaded (and routes to the worker). false: no probe
+// runs, the Loaded goes on at once.
+bool start_probe(worker_actor self, const shard_loaded& l) {
+  auto& st = self->state;
+  if (!st.probe || !l.ok || l.shard_id != st.guard->assigned_shard())
+    return false;
+  std::string why_not;
+  auto frame = st.probe->start(l, st.guard->contract(), st.guard->layer_begin(), st.guard->layer_end(),
+                               clock_type::now(), why_not);
+  if (!frame) {
+    spdlog::debug("worker={} shard={} no load probe: {}", st.id, l.shard_id, why_not);
+    return false;
+  }
+  spdlog::debug("worker={} {} sent", st.id, st.probe->what());
+  st.conn->send_binary(std::move(*frame));
+  return true;
+}
+
+// The probe was judged and the worker stays: its sequence is dropped and the
+// planner hears of the Loaded.
+void end_probe(worker_actor self) {
+  auto& st = self->state;
+  st.conn->send_binary(encode_release(st.probe->sequence(), false));
+  self->send(st.planner, st.probe->take_loaded());
+}
+
+void on_probe_result(worker_actor self, worker_frame& f) {
+  auto& st = self->state;
+  auto what = st.probe->what();
+  if (auto bad = st.guard->check_result(f.request_id, st.probe->positions(), f.tensors, f.token_ids, clock_type::now()))
+    return evict(self, what + ": " + *bad);
+  probe_answer a;
+  a.tensors = std::move(f.tensors);
+  a.token_ids = std::move(f.token_ids);
+  a.backend = st.backend;
+  a.worker_id = st.id;
+  a.worker_name = st.name;
+  a.evict = [hdl = caf::actor_cast<worker_hdl>(self)](const std::string& reason) {
+    caf::anon_send(hdl, evict_atom::value, reason);
+  };
+  auto v = st.probe->judge(std::move(a));
+  switch (v.kind) {
+    case probe_verdict_kind::newcomer_guilty:
+      return evict(self, v.reason);
+    case probe_verdict_kind::holder_guilty:
+      spdlog::warn("worker={} name={} convicts worker={} name={}: {}", st.id, st.name, v.holder_id, v.holder_name,
+                   v.reason);
+      if (st.opts.verify)
+        st.opts.verify->ban(v.holder_name, v.reason);
+      if (v.evict_holder)
+        v.evict_holder(v.reason);
+      break;
+    default:
+      spdlog::info("worker={} name={} {} (difference {:.3g})", st.id, st.name, v.reason, v.difference);
+  }
+  end_probe(self);
+}
+
+// An Error answering the probe: "no stage loaded" is a lie about loading
+// (evicted and banned); any other error drops the worker without a ban.
+void on_probe_error(worker_actor self, const worker_frame& f) {
+  auto& st = self->state;
+  auto what = st.probe->what();
+  if (auto lie = st.guard->check_error(f.error_code, st.guard->assigned_shard()))
+    return evict(self, what + ": " + *lie);
+  evict(self, what + " answered with error " + std::to_string(f.error_code) + ": " + f.error_message, false);
 }
 
 kv_summary kv_ledger(const worker_state& st) {
@@ -245,6 +320,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     f.hello.name = net::escape_text(f.hello.name, 64);
     f.hello.device_kind = net::escape_text(f.hello.device_kind, 64);
     st.name = f.hello.name;
+    st.backend = backend_of(f.hello.device_kind);
     f.hello.worker_id = st.id;
     st.conn->send_binary(encode_welcome(st.id, st.opts.config.heartbeat_ms));
     probe_link(self, st.last_seen);  // the join burst starts
@@ -258,6 +334,8 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::hello:
       return disconnect(self, errc::malformed_frame, 1008, "second Hello");
     case worker_frame::kind::result:
+      if (st.probe && st.probe->answers(f.request_id))
+        return on_probe_result(self, f);
       if (auto it = st.pending.find(f.request_id); it != st.pending.end() && it->second.step == f.step)
         timed_result(st, f.request_id, frame.payload.size(), f.compute_ms, st.last_seen);
       return on_result(self, f);
@@ -272,12 +350,16 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       f.loaded.worker_id = st.id;
       f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
       f.loaded.error = net::escape_text(f.loaded.error, 512);
+      if (start_probe(self, f.loaded))
+        return;  // the planner hears of it once the probe is judged
       self->send(st.planner, f.loaded);
       return;
     case worker_frame::kind::error: {
       f.error_message = net::escape_text(f.error_message, 512);
       spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
                    f.request_id, f.error_message);
+      if (st.probe && st.probe->answers(f.request_id))
+        return on_probe_error(self, f);
       auto it = st.pending.find(f.request_id);
       if (it != st.pending.end() && f.request_id != 0) {
         auto& s = it->second;
@@ -340,6 +422,8 @@ void check_heartbeat(worker_actor self) {
   bool beating = now - st.last_seen <= std::chrono::milliseconds(st.opts.config.heartbeat_ms);
   if (auto late = beating ? st.guard->overdue(now) : std::nullopt)
     return evict(self, *late, false);
+  if (auto late = st.probe ? st.probe->overdue(now) : std::nullopt)
+    return evict(self, *late, false);  // dropped, not banned: a slow worker may come back
   if (st.welcomed)
     probe_link(self, now);
   schedule_check(self);
@@ -353,6 +437,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.planner = std::move(planner);
   st.opts = opts;
   st.guard.emplace(opts.config, opts.verify);
+  if (opts.probes)
+    st.probe.emplace(opts.probes, opts.config.step_deadline_ms, opts.config.step_deadline_per_position_ms);
   if (opts.config.link_probe) {
     link_meter_options lo;
     lo.large_bytes = static_cast<uint32_t>(opts.config.link_probe_bytes);
@@ -399,6 +485,10 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // loading grace: it is probably hung, not busy loading.
         st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.config.heartbeat_ms);
         st.guard->assigned(a.shard_id, a.files.empty() ? "" : a.files[0].name, a.layer_begin, a.layer_end);
+        if (st.probe && st.probe->pending()) {  // the Loaded it probed is void
+          st.conn->send_binary(encode_release(st.probe->sequence(), false));
+          st.probe->drop();
+        }
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {
