@@ -39,25 +39,36 @@ std::string number_text(double x) {
   return os.str();
 }
 
+std::string ids_text(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i)
+    out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "}";
+}
+
 struct comparison {
   bool agree = false;
   double difference = 0;
-  std::string what;  // "differs ... by X (tolerance T)" / "token ids {a} where ... {b}"
+  // What differs, naming the reference: "differs from REF by X (tolerance T)".
+  std::function<std::string(const std::string&)> differs;
 };
 
 comparison compare(const probe_answer& got, const probe_answer& want, uint32_t positions, double tolerance) {
   comparison c;
   if (!want.token_ids.empty() || !got.token_ids.empty()) {
-    auto o = compare_tokens(got.token_ids, want.token_ids);
-    c.agree = o.agree && got.tensors.empty() && want.tensors.empty();
+    c.agree = got.token_ids == want.token_ids && got.tensors.empty() && want.tensors.empty();
     c.difference = c.agree ? 0 : 1;
-    c.what = o.detail;
+    c.differs = [g = ids_text(got.token_ids), w = ids_text(want.token_ids)](const std::string& ref) {
+      return "answers token ids " + g + " where " + ref + " has " + w;
+    };
     return c;
   }
   auto o = compare_hidden(got.tensors, want.tensors, positions, tolerance);
   c.agree = o.agree;
   c.difference = o.difference;
-  c.what = "differs by " + number_text(o.difference) + " (tolerance " + number_text(tolerance) + ")";
+  c.differs = [d = o.difference, tolerance](const std::string& ref) {
+    return "differs from " + ref + " by " + number_text(d) + " (tolerance " + number_text(tolerance) + ")";
+  };
   return c;
 }
 
@@ -133,9 +144,9 @@ probe_verdict load_probe_cache::judge(const std::string& shard_id, const std::st
   v.holder_name = e.answer.worker_name;
   bool same_worker = e.answer.worker_id == answer.worker_id;
   if (e.confirmed || same_worker) {
+    auto ref = same_worker ? std::string("its own earlier answer") : "the confirmed answer of " + who(e.answer);
     v.kind = c.agree ? probe_verdict_kind::agrees : probe_verdict_kind::newcomer_guilty;
-    v.reason = what + " " + c.what + " from " +
-               (same_worker ? std::string("its own earlier answer") : "the confirmed answer of " + who(e.answer));
+    v.reason = c.agree ? what + " agrees with " + ref : what + " " + c.differs(ref);
     return v;
   }
   if (c.agree) {
@@ -148,7 +159,7 @@ probe_verdict load_probe_cache::judge(const std::string& shard_id, const std::st
   // whose answer was taken on trust, is guilty (as a serving worker is against
   // a standby's re-run); the newcomer's answer is kept, unconfirmed.
   v.kind = probe_verdict_kind::holder_guilty;
-  v.reason = what + ": its answer " + c.what + " from a second holder's, " + who(answer);
+  v.reason = what + ": its answer " + c.differs("a second holder's, " + who(answer) + ",");
   v.evict_holder = std::move(e.answer.evict);
   e = entry{std::move(answer), false};
   return v;

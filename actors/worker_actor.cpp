@@ -126,6 +126,10 @@ bool start_probe(worker_actor self, const shard_loaded& l) {
   auto& st = self->state;
   if (!st.probe || !l.ok || l.shard_id != st.guard->assigned_shard())
     return false;
+  if (st.probe->pending() && st.probe->shard() == l.shard_id)
+    return true;  // a second Loaded of the shard (two Assigns of it): the probe in flight answers both
+  if (st.probe->pending())  // a Loaded of an earlier shard was being probed: its sequence goes
+    st.conn->send_binary(encode_release(st.probe->sequence(), false));
   std::string why_not;
   auto frame = st.probe->start(l, st.guard->contract(), st.guard->layer_begin(), st.guard->layer_end(),
                                clock_type::now(), why_not);

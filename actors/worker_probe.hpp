@@ -34,6 +34,7 @@ public:
   bool pending() const { return pending_.has_value(); }
   bool answers(uint64_t request_id) const { return pending_ && pending_->request_id == request_id; }
   uint64_t sequence() const { return pending_ ? pending_->sequence_id : 0; }
+  std::string shard() const { return pending_ ? pending_->loaded.shard_id : std::string(); }
   uint32_t positions() const { return cache_->positions(); }
   // "load probe of layers 4-7", for reasons.
   std::string what() const;

@@ -51,7 +51,7 @@ const KINDS = {
   // R's probe is the first answer for its shard (kept unconfirmed; R serves the
   // first stage); H2's probe of the same shard disagrees and convicts R.
   'scaled-at-load': { rogue: 'scaled', flops: SLOW, stage: 'first', byStandby: true,
-                      reason: atProbe("its answer differs by .* from a second holder's, worker \\d+ \\(h2-") },
+                      reason: atProbe("its answer differs from a second holder's, worker \\d+ \\(h2-") },
   // Plausible lies only a second holder of the stage shows (spot checks: a new
   // worker's first steps are re-run on a standby). `standbys`: idle workers
   // started beside H2 so that the rogue's stage has one (they stand by for
