@@ -195,11 +195,12 @@ export function promptStream(tessera, port, text, opts, onMessage) {
   });
 }
 
-// Starts one more headless worker against the node (not a child of the node).
-export function startWorker(port, name, memory, cacheDir) {
+// Starts one more headless worker against the node (not a child of the node);
+// `extra`: more worker.mjs arguments (e.g. ['--backend', 'wasm']).
+export function startWorker(port, name, memory, cacheDir, extra = []) {
   return track(spawn(process.execPath, [path.join(repoRoot, 'webworker', 'node', 'worker.mjs'),
                                         '--url', `ws://127.0.0.1:${port}/ws/worker`, '--memory', memory,
-                                        '--threads', '1', '--name', name, '--cache', cacheDir],
+                                        '--threads', '1', '--name', name, '--cache', cacheDir, ...extra],
                      { stdio: 'ignore', detached: true }));
 }
 
