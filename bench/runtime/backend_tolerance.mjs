@@ -9,9 +9,11 @@
 // over the reference's largest magnitude, per stage step: max and p99.9) and
 // the greedy-token agreement of the last stage.
 //   node bench/runtime/backend_tolerance.mjs TESSERA_BINARY [--presets tiny,small] [--plans per_layer,two_equal]
-//        [--steps 300] [--browser-steps 300] [--webgpu-steps 40] [--no-browser] [--models DIR]
+//        [--steps 300] [--browser-steps 300] [--webgpu-steps tiny:40,small:6] [--no-browser] [--models DIR]
 // --steps: pipeline steps per (preset, plan) on CPU and Node WASM; the browser
-// backends run the first --browser-steps / --webgpu-steps of them.
+// backends run the first --browser-steps / --webgpu-steps (per preset: the
+// software WebGPU adapter runs ~80x slower than WASM) of them. Each (preset,
+// plan) prints its rows as it ends; the totals per pair come last.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -42,7 +44,10 @@ const PRESETS = (opt.presets ?? 'tiny,small').split(',');
 const PLANS = (opt.plans ?? 'per_layer,two_equal').split(',');
 const STEPS = Number(opt.steps ?? 300);
 const BROWSER_STEPS = Number(opt['browser-steps'] ?? STEPS);
-const WEBGPU_STEPS = Number(opt['webgpu-steps'] ?? 40);
+const WEBGPU_STEPS = Object.fromEntries((opt['webgpu-steps'] ?? 'tiny:40,small:6').split(',').map((x) => {
+  const [preset, n] = x.split(':');
+  return [preset, Number(n)];
+}));
 const DECODE = 40;  // greedy tokens per prompt, after its prefill step
 const PROMPTS = ['The quick brown fox jumps over the lazy dog.', 'In the beginning was the word, and the word was',
   'Tessera runs one model across many machines.', 'Once upon a time, in a land far away, there lived',
@@ -269,11 +274,11 @@ try {
       const backends = [{ name: 'cpu', impl: await cpuBackend(dir) }, { name: 'wasm-node', impl: await nodeWasmBackend(dir) }];
       const limits = {};
       if (page)
-        for (const ep of webgpu ? ['wasm', 'webgpu'] : ['wasm']) {
+        for (const ep of webgpu && WEBGPU_STEPS[preset] ? ['wasm', 'webgpu'] : ['wasm']) {
           const name = `${ep}-chromium`;
           try {
             backends.push({ name, impl: await browserBackend(page, page.base, modelsDir, dir, ep) });
-            limits[name] = ep === 'webgpu' ? WEBGPU_STEPS : BROWSER_STEPS;
+            limits[name] = ep === 'webgpu' ? WEBGPU_STEPS[preset] ?? 0 : BROWSER_STEPS;
           } catch (e) {
             notes.push(`${preset} ${plan}: ${name} could not load the stages: ${e.message.split('\n')[0]}`);
           }
@@ -281,6 +286,11 @@ try {
       const t0 = Date.now();
       await measure(backends, stages, STEPS, limits, statsFor(`${preset} ${plan}`));
       notes.push(`${preset} ${plan}: ${STEPS} steps (browser: ${JSON.stringify(limits)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      for (const [k, st] of all)
+        if (k.endsWith(`|${preset} ${plan}`)) {
+          const x = st.summary();
+          console.log(`# ${k.replace('|', ' | ')}: ${x.steps} stage steps, max ${x.max.toExponential(2)}, p99.9 ${x.p999.toExponential(2)}, tokens ${x.agree}/${x.tokens}`);
+        }
       for (const b of backends) await b.impl.close();
     }
   const rows = [];

@@ -40,9 +40,12 @@ const modelDir = h.buildModel(tessera, 'tiny', path.join(dir, 'model'));
 
 function configFile(roundDir, rate) {
   fs.mkdirSync(roundDir, { recursive: true });
-  const file = h.writeConfig(roundDir, { modelDir, workers: [], heartbeatMs: 500, heartbeatTimeoutMs: 3000 });
+  // A WASM worker runs ONNX on its main thread: no heartbeat while a run
+  // lasts, and its first runs after a load are slow on a busy machine.
+  const wasm = opt['wasm-standbys'];
+  const file = h.writeConfig(roundDir, { modelDir, workers: [], heartbeatMs: 500, heartbeatTimeoutMs: wasm ? 10000 : 3000 });
   const first = rate > 0 ? 4 : 0;
-  fs.appendFileSync(file, `[verify]\nrate = ${rate}\nfirst_steps = ${first}\n`);
+  fs.appendFileSync(file, `[verify]\nrate = ${rate}\nfirst_steps = ${first}\n${wasm ? 'step_deadline_ms = 10000\n' : ''}`);
   return file;
 }
 

@@ -297,3 +297,21 @@ TEST_CASE("spot checks come from [verify] rate, first_steps and tolerance") {
   CHECK(e.find("verify.rate") != std::string::npos);
   CHECK(e.find("1.5") != std::string::npos);
 }
+
+TEST_CASE("the load probe and the tolerances per backend pair come from [verify]") {
+  auto cfg = parse_node_config("[verify]\nload_probe = false\ntolerance_cpu_wasm = 5e-3\ntolerance_cpu_webgpu = 6e-3\n"
+                               "tolerance_wasm_webgpu = 7e-3\n",
+                               "test.toml");
+  CHECK_FALSE(cfg.load_probe);
+  CHECK(cfg.verify_tolerance_cpu_wasm == 5e-3);
+  CHECK(cfg.verify_tolerance_cpu_webgpu == 6e-3);
+  CHECK(cfg.verify_tolerance_wasm_webgpu == 7e-3);
+  auto defaults = default_node_config();
+  CHECK(defaults.load_probe);
+  CHECK(defaults.verify_tolerance_cpu_wasm == 2e-3);
+  CHECK(defaults.verify_tolerance_cpu_webgpu == 2e-3);
+  CHECK(defaults.verify_tolerance_wasm_webgpu == 2e-3);
+  auto e = error_of("[verify]\ntolerance_cpu_wasm = -1\n");
+  CHECK(e.find("verify.tolerance_cpu_wasm") != std::string::npos);
+  CHECK(error_of("[verify]\nload_probe = 3\n").find("verify.load_probe") != std::string::npos);
+}
