@@ -119,79 +119,6 @@ void evict(worker_actor self, const std::string& reason, bool ban = true) {
              "worker " + std::to_string(st.id) + " (" + st.name + ") evicted: " + reason);
 }
 
-// Loaded{ok} for the assigned shard: the worker runs the load probe before
-// the planner hears of the Loaded (and routes to the worker). false: no probe
-// runs, the Loaded goes on at once.
-bool start_probe(worker_actor self, const shard_loaded& l) {
-  auto& st = self->state;
-  if (!st.probe || !l.ok || l.shard_id != st.guard->assigned_shard())
-    return false;
-  if (st.probe->pending() && st.probe->shard() == l.shard_id)
-    return true;  // a second Loaded of the shard (two Assigns of it): the probe in flight answers both
-  if (st.probe->pending())  // a Loaded of an earlier shard was being probed: its sequence goes
-    st.conn->send_binary(encode_release(st.probe->sequence(), false));
-  std::string why_not;
-  auto frame = st.probe->start(l, st.guard->contract(), st.guard->layer_begin(), st.guard->layer_end(),
-                               clock_type::now(), why_not);
-  if (!frame) {
-    spdlog::debug("worker={} shard={} no load probe: {}", st.id, l.shard_id, why_not);
-    return false;
-  }
-  spdlog::debug("worker={} {} sent", st.id, st.probe->what());
-  st.conn->send_binary(std::move(*frame));
-  return true;
-}
-
-// The probe was judged and the worker stays: its sequence is dropped and the
-// planner hears of the Loaded.
-void end_probe(worker_actor self) {
-  auto& st = self->state;
-  st.conn->send_binary(encode_release(st.probe->sequence(), false));
-  self->send(st.planner, st.probe->take_loaded());
-}
-
-void on_probe_result(worker_actor self, worker_frame& f) {
-  auto& st = self->state;
-  auto what = st.probe->what();
-  if (auto bad = st.guard->check_result(f.request_id, st.probe->positions(), f.tensors, f.token_ids, clock_type::now()))
-    return evict(self, what + ": " + *bad);
-  probe_answer a;
-  a.tensors = std::move(f.tensors);
-  a.token_ids = std::move(f.token_ids);
-  a.backend = st.backend;
-  a.worker_id = st.id;
-  a.worker_name = st.name;
-  a.evict = [hdl = caf::actor_cast<worker_hdl>(self)](const std::string& reason) {
-    caf::anon_send(hdl, evict_atom::value, reason);
-  };
-  auto v = st.probe->judge(std::move(a));
-  switch (v.kind) {
-    case probe_verdict_kind::newcomer_guilty:
-      return evict(self, v.reason);
-    case probe_verdict_kind::holder_guilty:
-      spdlog::warn("worker={} name={} convicts worker={} name={}: {}", st.id, st.name, v.holder_id, v.holder_name,
-                   v.reason);
-      if (st.opts.verify)
-        st.opts.verify->ban(v.holder_name, v.reason);
-      if (v.evict_holder)
-        v.evict_holder(v.reason);
-      break;
-    default:
-      spdlog::info("worker={} name={} {} (difference {:.3g})", st.id, st.name, v.reason, v.difference);
-  }
-  end_probe(self);
-}
-
-// An Error answering the probe: "no stage loaded" is a lie about loading
-// (evicted and banned); any other error drops the worker without a ban.
-void on_probe_error(worker_actor self, const worker_frame& f) {
-  auto& st = self->state;
-  auto what = st.probe->what();
-  if (auto lie = st.guard->check_error(f.error_code, st.guard->assigned_shard()))
-    return evict(self, what + ": " + *lie);
-  evict(self, what + " answered with error " + std::to_string(f.error_code) + ": " + f.error_message, false);
-}
-
 kv_summary kv_ledger(const worker_state& st) {
   kv_summary s;
   s.worker_id = st.id;
@@ -338,8 +265,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::hello:
       return disconnect(self, errc::malformed_frame, 1008, "second Hello");
     case worker_frame::kind::result:
-      if (st.probe && st.probe->answers(f.request_id))
-        return on_probe_result(self, f);
+      if (st.probe && st.probe->answers(f.request_id)) {
+        auto out = st.probe->on_result(f, *st.guard, st.id, st.name, st.backend, st.last_seen);
+        return out ? evict(self, out->reason, out->ban) : void();
+      }
       if (auto it = st.pending.find(f.request_id); it != st.pending.end() && it->second.step == f.step)
         timed_result(st, f.request_id, frame.payload.size(), f.compute_ms, st.last_seen);
       return on_result(self, f);
@@ -354,7 +283,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       f.loaded.worker_id = st.id;
       f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
       f.loaded.error = net::escape_text(f.loaded.error, 512);
-      if (start_probe(self, f.loaded))
+      if (st.probe && st.probe->on_loaded(f.loaded, *st.guard, st.last_seen))
         return;  // the planner hears of it once the probe is judged
       self->send(st.planner, f.loaded);
       return;
@@ -362,8 +291,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       f.error_message = net::escape_text(f.error_message, 512);
       spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
                    f.request_id, f.error_message);
-      if (st.probe && st.probe->answers(f.request_id))
-        return on_probe_error(self, f);
+      if (st.probe && st.probe->answers(f.request_id)) {
+        auto out = st.probe->on_error(f, *st.guard);
+        return evict(self, out.reason, out.ban);
+      }
       auto it = st.pending.find(f.request_id);
       if (it != st.pending.end() && f.request_id != 0) {
         auto& s = it->second;
@@ -441,8 +372,16 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.planner = std::move(planner);
   st.opts = opts;
   st.guard.emplace(opts.config, opts.verify);
-  if (opts.probes)
-    st.probe.emplace(opts.probes, opts.config.step_deadline_ms, opts.config.step_deadline_per_position_ms);
+  if (opts.probes) {
+    auto hdl = caf::actor_cast<worker_hdl>(self);
+    worker_probe::links links;
+    links.send = [self](std::string frame) { self->state.conn->send_binary(std::move(frame)); };
+    links.pass_on = [self](shard_loaded l) { self->send(self->state.planner, std::move(l)); };
+    links.evict_self = [hdl](const std::string& reason) { caf::anon_send(hdl, evict_atom::value, reason); };
+    links.verify = opts.verify;
+    st.probe.emplace(opts.probes, opts.config.step_deadline_ms, opts.config.step_deadline_per_position_ms,
+                     std::move(links));
+  }
   if (opts.config.link_probe) {
     link_meter_options lo;
     lo.large_bytes = static_cast<uint32_t>(opts.config.link_probe_bytes);
@@ -489,10 +428,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // loading grace: it is probably hung, not busy loading.
         st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.config.heartbeat_ms);
         st.guard->assigned(a.shard_id, a.files.empty() ? "" : a.files[0].name, a.layer_begin, a.layer_end);
-        if (st.probe && st.probe->pending()) {  // the Loaded it probed is void
-          st.conn->send_binary(encode_release(st.probe->sequence(), false));
-          st.probe->drop();
-        }
+        if (st.probe)
+          st.probe->on_assign();  // a probe in flight is void
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {

@@ -1,28 +1,41 @@
 #include "actors/worker_probe.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "actors/spawn.hpp"
-#include "actors/wire_codec.hpp"
 
 namespace tessera::actors {
 
-worker_probe::worker_probe(std::shared_ptr<load_probe_cache> cache, double deadline_ms, double per_position_ms)
-    : cache_(std::move(cache)), deadline_ms_(deadline_ms), per_position_ms_(per_position_ms) {}
+worker_probe::worker_probe(std::shared_ptr<load_probe_cache> cache, double deadline_ms, double per_position_ms,
+                           links l)
+    : cache_(std::move(cache)), deadline_ms_(deadline_ms), per_position_ms_(per_position_ms), links_(std::move(l)) {}
 
-std::optional<std::string> worker_probe::start(const shard_loaded& loaded, const stage_contract* contract,
-                                               uint32_t layer_begin, uint32_t layer_end, clock_type::time_point now,
-                                               std::string& why_not) {
+std::string worker_probe::what() const {
+  if (!pending_)
+    return "load probe";
+  return "load probe of layers " + std::to_string(pending_->layer_begin) + "-" + std::to_string(pending_->layer_end);
+}
+
+void worker_probe::release() {
+  if (pending_)
+    links_.send(encode_release(pending_->sequence_id, false));
   pending_.reset();
-  if (passed_.count(loaded.shard_id)) {
-    why_not = "passed before";
-    return std::nullopt;
+}
+
+bool worker_probe::on_loaded(const shard_loaded& loaded, const worker_guard& guard, clock_type::time_point now) {
+  if (!loaded.ok || loaded.shard_id != guard.assigned_shard())
+    return false;
+  if (pending_ && pending_->loaded.shard_id == loaded.shard_id)
+    return true;  // a second Loaded of the shard (two Assigns of it): the probe in flight answers both
+  release();      // a probe of an earlier shard is void
+  if (passed_.count(loaded.shard_id) || !guard.contract())
+    return false;
+  std::string why_not;
+  auto input = make_probe_input(*guard.contract(), cache_->seed(), cache_->positions(), why_not);
+  if (!input) {
+    spdlog::debug("worker={} shard={} no load probe: {}", loaded.worker_id, loaded.shard_id, why_not);
+    return false;
   }
-  if (!contract) {
-    why_not = "no stage contract to build it from";
-    return std::nullopt;
-  }
-  auto input = make_probe_input(*contract, cache_->seed(), cache_->positions(), why_not);
-  if (!input)
-    return std::nullopt;
   stage_step s;
   s.request_id = new_request_id();
   s.sequence_id = new_request_id();  // a fresh sequence of its own, released after the answer
@@ -34,34 +47,54 @@ std::optional<std::string> worker_probe::start(const shard_loaded& loaded, const
   route_hop hop;
   hop.worker_id = loaded.worker_id;
   hop.shard_id = loaded.shard_id;
-  hop.layer_begin = layer_begin;
-  hop.layer_end = layer_end;
+  hop.layer_begin = guard.layer_begin();
+  hop.layer_end = guard.layer_end();
   s.path.hops = {hop};
-  // encode_forward sends token ids on hop 0 only: a stage that takes tensors
-  // gets them as its inputs, with no token ids beside them.
-  pending_ = in_flight{s.request_id, s.sequence_id, loaded, layer_begin, layer_end, now};
-  return encode_forward(s);
+  pending_ = in_flight{s.request_id, s.sequence_id, loaded, hop.layer_begin, hop.layer_end, now};
+  links_.send(encode_forward(s));
+  return true;
 }
 
-std::string worker_probe::what() const {
-  if (!pending_)
-    return "load probe";
-  return "load probe of layers " + std::to_string(pending_->layer_begin) + "-" + std::to_string(pending_->layer_end);
-}
-
-shard_loaded worker_probe::take_loaded() {
-  shard_loaded l = pending_ ? pending_->loaded : shard_loaded{};
-  pending_.reset();
-  return l;
-}
-
-probe_verdict worker_probe::judge(probe_answer answer) {
+std::optional<probe_eviction> worker_probe::on_result(worker_frame& f, worker_guard& guard, uint64_t worker_id,
+                                                      const std::string& name, const std::string& backend,
+                                                      clock_type::time_point now) {
+  if (auto bad = guard.check_result(f.request_id, cache_->positions(), f.tensors, f.token_ids, now))
+    return probe_eviction{what() + ": " + *bad};
+  probe_answer a;
+  a.tensors = std::move(f.tensors);
+  a.token_ids = std::move(f.token_ids);
+  a.backend = backend;
+  a.worker_id = worker_id;
+  a.worker_name = name;
+  a.evict = links_.evict_self;
   const auto& p = *pending_;
   auto v = cache_->judge(p.loaded.shard_id, std::to_string(p.layer_begin) + "-" + std::to_string(p.layer_end),
-                         std::move(answer));
-  if (v.kind != probe_verdict_kind::newcomer_guilty)
-    passed_.insert(p.loaded.shard_id);
-  return v;
+                         std::move(a));
+  switch (v.kind) {
+    case probe_verdict_kind::newcomer_guilty:
+      return probe_eviction{v.reason};
+    case probe_verdict_kind::holder_guilty:
+      spdlog::warn("worker={} name={} convicts worker={} name={}: {}", worker_id, name, v.holder_id, v.holder_name,
+                   v.reason);
+      if (links_.verify)
+        links_.verify->ban(v.holder_name, v.reason);
+      if (v.evict_holder)
+        v.evict_holder(v.reason);
+      break;
+    default:
+      spdlog::info("worker={} name={} {} (difference {:.3g})", worker_id, name, v.reason, v.difference);
+  }
+  passed_.insert(p.loaded.shard_id);
+  auto loaded = p.loaded;
+  release();
+  links_.pass_on(std::move(loaded));
+  return std::nullopt;
+}
+
+probe_eviction worker_probe::on_error(const worker_frame& f, const worker_guard& guard) const {
+  if (auto lie = guard.check_error(f.error_code, guard.assigned_shard()))
+    return {what() + ": " + *lie};
+  return {what() + " answered with error " + std::to_string(f.error_code) + ": " + f.error_message, false};
 }
 
 std::optional<std::string> worker_probe::overdue(clock_type::time_point now) const {
@@ -74,5 +107,7 @@ std::optional<std::string> worker_probe::overdue(clock_type::time_point now) con
   return what() + " unanswered after " + std::to_string(static_cast<int64_t>(waited)) + " ms (deadline " +
          std::to_string(static_cast<int64_t>(limit)) + " ms)";
 }
+
+void worker_probe::on_assign() { release(); }
 
 }  // namespace tessera::actors

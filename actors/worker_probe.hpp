@@ -1,53 +1,61 @@
 // The worker actor's side of the load probe (actors/load_probe.hpp): the one
 // probe in flight on a worker. A Loaded{ok} is held back from the planner
-// until the worker answered its probe and the answer was judged; the worker
-// actor sends the frames and carries out the verdict. CAF-free.
+// until the worker answered its probe and the answer was judged. CAF-free:
+// the worker actor hands in how to reach the socket, the planner and other
+// workers (worker_probe::links) and evicts on the answer.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "actors/load_probe.hpp"
-#include "actors/messages.hpp"
+#include "actors/wire_codec.hpp"
+#include "actors/worker_guard.hpp"
 
 namespace tessera::actors {
+
+// Why a worker goes, and whether its name is banned.
+struct probe_eviction {
+  std::string reason;
+  bool ban = true;
+};
 
 class worker_probe {
 public:
   using clock_type = std::chrono::steady_clock;
 
+  struct links {
+    std::function<void(std::string)> send;         // a frame to the worker
+    std::function<void(shard_loaded)> pass_on;     // a judged Loaded to the planner
+    std::function<void(const std::string&)> evict_self;  // handed to the cache: a later holder may convict us
+    std::shared_ptr<verify_registry> verify;       // bans a convicted earlier holder (may be null)
+  };
+
   // `deadline_ms` + `per_position_ms` × positions: how long the worker has to answer.
-  worker_probe(std::shared_ptr<load_probe_cache> cache, double deadline_ms, double per_position_ms);
+  worker_probe(std::shared_ptr<load_probe_cache> cache, double deadline_ms, double per_position_ms, links l);
 
-  // The worker reported `loaded` (ok) for the shard it was assigned, layers
-  // [layer_begin, layer_end) under `contract`. Returns the Forward frame to
-  // send, or nullopt when no probe runs (the shard passed its probe on this
-  // worker before, or no probe can be made: `why_not` says) — then the Loaded
-  // goes to the planner at once.
-  std::optional<std::string> start(const shard_loaded& loaded, const stage_contract* contract, uint32_t layer_begin,
-                                   uint32_t layer_end, clock_type::time_point now, std::string& why_not);
-
-  bool pending() const { return pending_.has_value(); }
+  // The worker (id, name, backend) reported `loaded`. true: a probe runs (or
+  // one already runs for the shard) and the Loaded waits for it; false: pass
+  // the Loaded on at once (not ok, not the assigned shard, probed before, or
+  // no probe can be made from the stage's contract).
+  bool on_loaded(const shard_loaded& loaded, const worker_guard& guard, clock_type::time_point now);
   bool answers(uint64_t request_id) const { return pending_ && pending_->request_id == request_id; }
-  uint64_t sequence() const { return pending_ ? pending_->sequence_id : 0; }
-  std::string shard() const { return pending_ ? pending_->loaded.shard_id : std::string(); }
-  uint32_t positions() const { return cache_->positions(); }
-  // "load probe of layers 4-7", for reasons.
-  std::string what() const;
-
-  // The probe's Loaded, to pass on once the answer was judged; the probe ends.
-  shard_loaded take_loaded();
-  // Judges the worker's answer (its Result passed the contract checks) and
-  // ends the probe; the shard counts as passed unless the worker is guilty.
-  probe_verdict judge(probe_answer answer);
-  // An unanswered probe past its deadline: the reason to drop the worker.
+  // The worker's Result for the probe: nullopt when it stays (its Loaded went
+  // on to the planner); else why it goes.
+  std::optional<probe_eviction> on_result(worker_frame& f, worker_guard& guard, uint64_t worker_id,
+                                          const std::string& name, const std::string& backend,
+                                          clock_type::time_point now);
+  // An Error answering the probe: why the worker goes.
+  probe_eviction on_error(const worker_frame& f, const worker_guard& guard) const;
+  // An unanswered probe past its deadline: the reason to drop the worker (no ban).
   std::optional<std::string> overdue(clock_type::time_point now) const;
-  // A new Assign voids the probe in flight (its sequence is to be released).
-  void drop() { pending_.reset(); }
+  // A new Assign voids the probe in flight (its sequence is released).
+  void on_assign();
 
 private:
   struct in_flight {
@@ -56,8 +64,12 @@ private:
     uint32_t layer_begin = 0, layer_end = 0;
     clock_type::time_point sent;
   };
+  std::string what() const;  // "load probe of layers 4-7"
+  void release();            // drops the probe's sequence on the worker; no probe in flight after
+
   std::shared_ptr<load_probe_cache> cache_;
   double deadline_ms_, per_position_ms_;
+  links links_;
   std::optional<in_flight> pending_;
   std::set<std::string> passed_;  // shards this worker passed a probe on
 };
