@@ -395,6 +395,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         spdlog::info("worker={} name={} socket closed reason=\"{}\"", st.id, st.name, c.reason);
         fail_pending(self, "worker socket closed: " + c.reason);
+        if (st.opts.probes)
+          st.opts.probes->left(st.id);
         self->quit(make_error(errc::socket_closed, c.reason));
       },
       [=](heartbeat_check_atom) { check_heartbeat(self); },
