@@ -48,6 +48,7 @@ struct route_hop {
   // worker, shard and epoch all match the hop the request last ran on.
   uint32_t load_epoch = 0;
   std::string worker_name;  // for reasons a client reads
+  std::string backend;      // "cpu", "wasm", "webgpu" (backend_of its device): picks spot-check tolerances
 };
 
 // The pipeline a request runs through, in stage order. `plan_version` changes
@@ -339,7 +340,7 @@ struct shards_ready {
 TESSERA_INSPECT(tensor_blob, x.name, x.dtype, x.shape, x.data)
 TESSERA_INSPECT(sampling_params, x.temperature, x.top_k, x.top_p, x.random)
 TESSERA_INSPECT(route_hop, x.worker, x.worker_id, x.shard_id, x.layer_begin, x.layer_end, x.load_epoch,
-                x.worker_name)
+                x.worker_name, x.backend)
 TESSERA_INSPECT(route, x.plan_version, x.hops, x.verifiers, x.epoch)
 TESSERA_INSPECT(stage_step, x.request_id, x.sequence_id, x.step, x.position, x.seq_len,
                 x.token_ids, x.tensors, x.sampling, x.path, x.hop, x.reply_to, x.compute_ms,

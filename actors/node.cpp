@@ -29,6 +29,7 @@
 #include "actors/prefix_cache.hpp"
 #include "actors/socket_handler.hpp"
 #include "actors/spawn.hpp"
+#include "actors/load_probe.hpp"
 #include "actors/spot_check.hpp"
 #include "actors/status_board.hpp"
 #include "actors/worker_guard.hpp"
@@ -157,12 +158,14 @@ uint16_t node_runtime::start() {
   wopts.config = cfg;
   wopts.verify = std::make_shared<verify_registry>(d.shards);
   wopts.pool = d.pool;
+  if (cfg.load_probe)
+    wopts.probes = make_load_probe_cache(cfg);
   request_options ropts;
   ropts.config = cfg;
   ropts.board = d.board;
   if (cfg.verify_rate > 0 || cfg.verify_first_steps > 0)
     ropts.checks = std::make_shared<spot_check_ledger>(
-        spot_check_settings{cfg.verify_rate, cfg.verify_first_steps, cfg.verify_tolerance});
+        spot_check_settings{cfg.verify_rate, cfg.verify_first_steps, tolerances_of(cfg)});
   if (cfg.cache_enabled) {
     auto cache = spawn_prefix_cache_actor(*d.sys, prefix_cache_options{cfg, serving, d.tok, d.board});
     wopts.cache = cache;

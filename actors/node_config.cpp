@@ -231,6 +231,7 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
          if (cfg.link_probe_bytes < 1024 || cfg.link_probe_bytes > (16u << 20))
            r.fail(k, "value " + std::to_string(cfg.link_probe_bytes) + " must be between 1KiB and 16MiB");
        }},
+      {"stability_margin", [&](auto& n, auto& k) { cfg.stability_margin = r.get_number(n, k, 0, 1); }},
       {"replan_change", [&](auto& n, auto& k) { cfg.replan_change = r.get_number(n, k, 0, 100); }},
       {"replan_change_polls", u32(cfg.replan_change_polls, 1, 3600)},
   };
@@ -243,6 +244,11 @@ node_config parse_node_config(const std::string& toml_text, const std::string& o
       {"rate", [&](auto& n, auto& k) { cfg.verify_rate = r.get_number(n, k, 0, 1); }},
       {"first_steps", u32(cfg.verify_first_steps, 0, 1000000)},
       {"tolerance", [&](auto& n, auto& k) { cfg.verify_tolerance = r.get_number(n, k, 0, 1e6); }},
+      {"tolerance_cpu_wasm", [&](auto& n, auto& k) { cfg.verify_tolerance_cpu_wasm = r.get_number(n, k, 0, 1e6); }},
+      {"tolerance_cpu_webgpu", [&](auto& n, auto& k) { cfg.verify_tolerance_cpu_webgpu = r.get_number(n, k, 0, 1e6); }},
+      {"tolerance_wasm_webgpu",
+       [&](auto& n, auto& k) { cfg.verify_tolerance_wasm_webgpu = r.get_number(n, k, 0, 1e6); }},
+      {"load_probe", [&](auto& n, auto& k) { cfg.load_probe = r.get_bool(n, k); }},
   };
   std::map<std::string, h> cache_keys = {
       {"enabled", [&](auto& n, auto& k) { cfg.cache_enabled = r.get_bool(n, k); }},

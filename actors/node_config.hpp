@@ -76,6 +76,7 @@ struct node_config {
   bool link_probe = false;                 // probe each worker's link (Probe/Echo); false: plan with link_rtt_ms / link_bandwidth
   uint32_t link_probe_interval_ms = 2000;  // re-probe this often after the join burst; 0: at join only
   uint64_t link_probe_bytes = 65536;       // size of the bandwidth probes
+  double stability_margin = 0.10;          // a better plan replaces the serving one only when this much faster (relative)
   double replan_change = 0;                // re-plan when a serving worker's predicted stage time moved this much (relative; 0: never) ...
   uint32_t replan_change_polls = 3;        // ... on this many polls in a row (1 s apart): the hysteresis
 
@@ -86,7 +87,11 @@ struct node_config {
   bool check_results = true;                 // every Result against its stage's contract (false: benchmarks only)
   double verify_rate = 0.02;                 // probability a step is re-run on a second holder (0: off)
   uint32_t verify_first_steps = 4;           // a new worker's first steps are always re-run (when a holder exists)
-  double verify_tolerance = 2e-3;            // relative difference allowed between two holders' hidden states
+  double verify_tolerance = 2e-3;            // relative difference allowed between two holders' hidden states (same backend)
+  double verify_tolerance_cpu_wasm = 2e-3;   // ... between a CPU (onnxruntime-node) and a WASM worker
+  double verify_tolerance_cpu_webgpu = 2e-3; // ... between a CPU and a WebGPU worker
+  double verify_tolerance_wasm_webgpu = 2e-3;// ... between a WASM and a WebGPU worker
+  bool load_probe = true;                    // a worker proves it loaded a shard (seeded probe) before it is routed to
 
   // [auth] (docs/security.md)
   std::string keys_file;    // API keys (`tessera keys`): clients need one when set

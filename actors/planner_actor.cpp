@@ -25,6 +25,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/backend_tolerance.hpp"
 #include "actors/metrics.hpp"
 #include "actors/planner_state.hpp"
 #include "actors/prefix_index.hpp"
@@ -128,14 +129,16 @@ route current_route(planner_actor* self) {
     if (it == st.workers.end())
       return {};
     r.hops.push_back({it->second.handle, s.worker_id, s.shard.id, static_cast<uint32_t>(s.shard.layer_begin),
-                      static_cast<uint32_t>(s.shard.layer_end), it->second.load_epoch, it->second.info.name});
+                      static_cast<uint32_t>(s.shard.layer_end), it->second.load_epoch, it->second.info.name,
+                      backend_of(it->second.info.device_kind)});
   }
   // Standbys holding a serving stage's shard can re-run its steps (spot checks).
   for (auto& [id, w] : st.workers) {
     bool serving = std::any_of(st.slots.begin(), st.slots.end(), [&](auto& s) { return s.worker_id == id; });
     for (auto& h : r.hops)
       if (!serving && !w.shard.empty() && w.shard == h.shard_id && w.loaded_shard == w.shard)
-        r.verifiers.push_back({w.handle, id, h.shard_id, h.layer_begin, h.layer_end, w.load_epoch, w.info.name});
+        r.verifiers.push_back({w.handle, id, h.shard_id, h.layer_begin, h.layer_end, w.load_epoch, w.info.name,
+                               backend_of(w.info.device_kind)});
   }
   return r;
 }
@@ -386,6 +389,7 @@ planner_hdl::behavior_type planner_behavior(planner_actor* self, node_config cfg
   st.dopts.plan.context_tokens = st.cfg.context;
   st.dopts.plan.concurrent_sequences = st.cfg.concurrent_sequences;
   st.dopts.plan.scratch_bytes = st.cfg.scratch_bytes;
+  st.dopts.plan.stability_margin = st.cfg.stability_margin;
   st.dopts.background_migration = st.cfg.migration == "background";
   st.link = {st.cfg.link_rtt_ms, st.cfg.link_bytes_per_s};
   st.drift.emplace(st.cfg.replan_change, st.cfg.replan_change_polls);

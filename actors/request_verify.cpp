@@ -95,8 +95,9 @@ std::optional<check_outcome> verdict(const request_state& st, const spot_check& 
     none.detail = "the checked hop's output was not relayed back";
     return none;
   }
+  const auto& h = st.path.hops[c.hop];
   return compare_hidden(*c.checked_output, c.verified->tensors, st.check->seq_len,
-                        st.opts.checks->settings().tolerance);
+                        st.opts.checks->settings().tolerances.of(h.backend, c.verifier.backend));
 }
 
 // Evicts (and bans) a worker that a second holder contradicted, and rolls the

@@ -24,6 +24,7 @@ class shard_registry;
 class verify_registry;
 class spot_check_ledger;
 class pool_context;
+class load_probe_cache;
 
 // What a worker actor needs beyond the node's config: `config` supplies
 // [runtime] heartbeat_ms (told to the worker in Welcome) and
@@ -43,6 +44,9 @@ struct worker_options {
   // [federation] pool = true: the worker's Hello names this node, and it
   // refuses assignments and steps stamped with an epoch older than one it has seen.
   std::shared_ptr<pool_context> pool;
+  // Answers to load probes shared by the node's workers ([verify] load_probe;
+  // null: a Loaded goes to the planner unprobed). actors/load_probe.hpp.
+  std::shared_ptr<load_probe_cache> probes;
 };
 
 // The proxy of one worker socket. Expects ws_frame / ws_closed from the socket

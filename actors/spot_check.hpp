@@ -11,7 +11,8 @@
 //                        [position, position + seq_len) against the verifier's
 //                        run of positions [0, position + seq_len): the largest
 //                        difference relative to the verifier's largest
-//                        magnitude must stay within `tolerance`.
+//                        magnitude must stay within the tolerance of the
+//                        two workers' backend pair.
 //   compare_tokens()     the last stage: the token ids must be equal.
 #pragma once
 
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/backend_tolerance.hpp"
 #include "actors/step_data.hpp"
 
 namespace tessera::actors {
@@ -31,7 +33,9 @@ namespace tessera::actors {
 struct spot_check_settings {
   double rate = 0.02;        // probability that a step is checked ([verify] rate; 0: only first steps)
   uint32_t first_steps = 4;  // a worker's first checked steps ([verify] first_steps)
-  double tolerance = 2e-3;   // relative difference two holders may differ by ([verify] tolerance)
+  // Relative difference two holders may differ by, by the pair of their
+  // backends ([verify] tolerance for one backend, tolerance_<pair> for two).
+  backend_tolerances tolerances;
 };
 
 // Shared by the node's requests: how many checks each worker (by node id)

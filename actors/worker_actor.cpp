@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/backend_tolerance.hpp"
 #include "actors/link_meter.hpp"
 #include "actors/liveness.hpp"
 #include "actors/metrics.hpp"
@@ -22,6 +23,7 @@
 #include "actors/wire_codec.hpp"
 #include "net/limits.hpp"
 #include "actors/worker_guard.hpp"
+#include "actors/worker_probe.hpp"
 
 namespace tessera::actors {
 
@@ -57,6 +59,8 @@ struct worker_state {
   uint64_t reported_kv_tokens = 0;
   worker_frame reported_cache;  // the last Heartbeat's prefix cache counts
   std::optional<worker_guard> guard;  // claims, results, deadlines (actors/worker_guard.hpp)
+  std::optional<worker_probe> probe;  // the load probe ([verify] load_probe; actors/load_probe.hpp)
+  std::string backend;                // backend_of(Hello's device): picks spot-check and probe tolerances
   // Measured link and compute (actors/link_meter.hpp); `link` is empty when
   // [planner] link_probe is off.
   std::optional<link_meter> link;
@@ -101,6 +105,8 @@ void disconnect(worker_actor self, errc code, uint16_t ws_code, const std::strin
   auto& st = self->state;
   spdlog::warn("worker={} name={} disconnect reason=\"{}\"", st.id, st.name, reason);
   fail_pending(self, reason);
+  if (st.opts.probes)
+    st.opts.probes->left(st.id);
   st.conn->close(ws_code, reason.substr(0, 120));
   self->quit(make_error(code, reason));
 }
@@ -248,6 +254,7 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     f.hello.name = net::escape_text(f.hello.name, 64);
     f.hello.device_kind = net::escape_text(f.hello.device_kind, 64);
     st.name = f.hello.name;
+    st.backend = backend_of(f.hello.device_kind);
     f.hello.worker_id = st.id;
     if (st.opts.pool)
       f.hello.node = st.opts.pool->node_id();
@@ -263,6 +270,10 @@ void on_frame(worker_actor self, const ws_frame& frame) {
     case worker_frame::kind::hello:
       return disconnect(self, errc::malformed_frame, 1008, "second Hello");
     case worker_frame::kind::result:
+      if (st.probe && st.probe->answers(f.request_id)) {
+        auto out = st.probe->on_result(f, *st.guard, st.id, st.name, st.backend, st.last_seen);
+        return out ? evict(self, out->reason, out->ban) : void();
+      }
       if (auto it = st.pending.find(f.request_id); it != st.pending.end() && it->second.step == f.step)
         timed_result(st, f.request_id, frame.payload.size(), f.compute_ms, st.last_seen);
       return on_result(self, f);
@@ -277,12 +288,18 @@ void on_frame(worker_actor self, const ws_frame& frame) {
       f.loaded.worker_id = st.id;
       f.loaded.shard_id = net::escape_text(f.loaded.shard_id, 128);
       f.loaded.error = net::escape_text(f.loaded.error, 512);
+      if (st.probe && st.probe->on_loaded(f.loaded, *st.guard, st.last_seen))
+        return;  // the planner hears of it once the probe is judged
       self->send(st.planner, f.loaded);
       return;
     case worker_frame::kind::error: {
       f.error_message = net::escape_text(f.error_message, 512);
       spdlog::warn("worker={} error code={} request={} message=\"{}\"", st.id, f.error_code,
                    f.request_id, f.error_message);
+      if (st.probe && st.probe->answers(f.request_id)) {
+        auto out = st.probe->on_error(f, *st.guard);
+        return evict(self, out.reason, out.ban);
+      }
       auto it = st.pending.find(f.request_id);
       if (it != st.pending.end() && f.request_id != 0) {
         auto& s = it->second;
@@ -345,6 +362,8 @@ void check_heartbeat(worker_actor self) {
   bool beating = now - st.last_seen <= std::chrono::milliseconds(st.opts.config.heartbeat_ms);
   if (auto late = beating ? st.guard->overdue(now) : std::nullopt)
     return evict(self, *late, false);
+  if (auto late = st.probe ? st.probe->overdue(now) : std::nullopt)
+    return evict(self, *late, false);  // dropped, not banned: a slow worker may come back
   if (st.welcomed)
     probe_link(self, now);
   schedule_check(self);
@@ -358,6 +377,16 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
   st.planner = std::move(planner);
   st.opts = opts;
   st.guard.emplace(opts.config, opts.verify);
+  if (opts.probes) {
+    auto hdl = caf::actor_cast<worker_hdl>(self);
+    worker_probe::links links;
+    links.send = [self](std::string frame) { self->state.conn->send_binary(std::move(frame)); };
+    links.pass_on = [self](shard_loaded l) { self->send(self->state.planner, std::move(l)); };
+    links.evict_self = [hdl](const std::string& reason) { caf::anon_send(hdl, evict_atom::value, reason); };
+    links.verify = opts.verify;
+    st.probe.emplace(opts.probes, opts.config.step_deadline_ms, opts.config.step_deadline_per_position_ms,
+                     std::move(links));
+  }
   if (opts.config.link_probe) {
     link_meter_options lo;
     lo.large_bytes = static_cast<uint32_t>(opts.config.link_probe_bytes);
@@ -371,6 +400,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         auto& st = self->state;
         spdlog::info("worker={} name={} socket closed reason=\"{}\"", st.id, st.name, c.reason);
         fail_pending(self, "worker socket closed: " + c.reason);
+        if (st.opts.probes)
+          st.opts.probes->left(st.id);
         self->quit(make_error(errc::socket_closed, c.reason));
       },
       [=](heartbeat_check_atom) { check_heartbeat(self); },
@@ -415,6 +446,8 @@ worker_hdl::behavior_type worker_behavior(worker_actor self, net::ws_connection_
         // loading grace: it is probably hung, not busy loading.
         st.loading = clock_type::now() - st.last_seen < std::chrono::milliseconds(st.opts.config.heartbeat_ms);
         st.guard->assigned(a.shard_id, a.files.empty() ? "" : a.files[0].name, a.layer_begin, a.layer_end);
+        if (st.probe)
+          st.probe->on_assign();  // a probe in flight is void
         st.conn->send_binary(encode_assign(a));
       },
       [=](release_sequence r) {

@@ -68,6 +68,11 @@ public:
   void assigned(const std::string& id, const std::string& graph_file, uint32_t layer_begin, uint32_t layer_end);
   // The worker answered Loaded for `id`.
   void loaded(const std::string& id, bool ok);
+  // The shard last assigned, its layers and its contract (null: none read).
+  const std::string& assigned_shard() const { return assigned_shard_; }
+  uint32_t layer_begin() const { return layer_begin_; }
+  uint32_t layer_end() const { return layer_end_; }
+  const stage_contract* contract() const { return contract_.get(); }
 
   void forward_sent(uint64_t request_id, uint32_t seq_len, clock_type::time_point now);
   // A Result for the step in flight of `request_id`: nullopt when it is sound.

@@ -22,7 +22,7 @@ function(tessera_sanitize_targets)
     tessera_planner_tests tessera_cli_tests
     sha256_test model_stats_test tokenizer_bytes_test tokenizer_chat_test tokenizer_hf_test
     actors_config_test actors_rebuild_plan_test actors_client_protocol_test actors_openai_protocol_test
-    actors_request_session_test actors_liveness_test actors_spot_check_test
+    actors_request_session_test actors_liveness_test actors_spot_check_test actors_load_probe_test
     fuzz_regressions_test)
   set(unit_tests)
   set(listing "")

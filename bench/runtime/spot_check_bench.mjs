@@ -12,7 +12,10 @@
 //  3. detection: tests/integration/e2e_rogue_workers.mjs once per rogue kind
 //     and repetition (caught = evicted or refused with its reason, and the
 //     reply equal to the whole model).
+// --wasm-standbys: the two standbys (the verifiers) run onnxruntime-web's
+// WASM build (worker.mjs --backend wasm): every check compares CPU with WASM.
 //   node bench/runtime/spot_check_bench.mjs TESSERA_BINARY [--steps 10000] [--rounds 2] [--repeat 2] [--skip-detection]
+//        [--wasm-standbys]
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +25,7 @@ import * as h from '../../tests/integration/harness.mjs';
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
   options: { steps: { type: 'string' }, rounds: { type: 'string' }, repeat: { type: 'string' },
-             'skip-detection': { type: 'boolean' } },
+             'skip-detection': { type: 'boolean' }, 'wasm-standbys': { type: 'boolean' } },
 });
 const [tessera] = positionals;
 if (!tessera) { console.error('usage: spot_check_bench.mjs TESSERA_BINARY [--steps N] [--rounds N] [--repeat N] [--skip-detection]'); process.exit(2); }
@@ -37,13 +40,17 @@ const modelDir = h.buildModel(tessera, 'tiny', path.join(dir, 'model'));
 
 function configFile(roundDir, rate) {
   fs.mkdirSync(roundDir, { recursive: true });
-  const file = h.writeConfig(roundDir, { modelDir, workers: [], heartbeatMs: 500, heartbeatTimeoutMs: 3000 });
+  // A WASM worker runs ONNX on its main thread: no heartbeat while a run
+  // lasts, and its first runs after a load are slow on a busy machine.
+  const wasm = opt['wasm-standbys'];
+  const file = h.writeConfig(roundDir, { modelDir, workers: [], heartbeatMs: 500, heartbeatTimeoutMs: wasm ? 10000 : 3000 });
   const first = rate > 0 ? 4 : 0;
-  fs.appendFileSync(file, `[verify]\nrate = ${rate}\nfirst_steps = ${first}\n`);
+  fs.appendFileSync(file, `[verify]\nrate = ${rate}\nfirst_steps = ${first}\n${wasm ? 'step_deadline_ms = 10000\n' : ''}`);
   return file;
 }
 
-const worker = (port, name) => h.startWorker(port, name, '36000000', path.join(dir, `cache-${name}`));
+const worker = (port, name, extra) => h.startWorker(port, name, '36000000', path.join(dir, `cache-${name}`), extra);
+const STANDBY_ARGS = opt['wasm-standbys'] ? ['--backend', 'wasm'] : [];
 
 // One node, two workers serving and two standing by; `count` prompts 4 at a time.
 let rounds = 0;
@@ -54,7 +61,7 @@ async function round(rate, count, refs) {
   try {
     const ready = await h.waitStatus(node.port, 'a plan', 60000, (s) => s.ready);
     const stages = ready.plan.stages.length;
-    workers.push(worker(node.port, 'c'), worker(node.port, 'd'));
+    workers.push(worker(node.port, 'c', STANDBY_ARGS), worker(node.port, 'd', STANDBY_ARGS));
     await h.waitStatus(node.port, 'a loaded standby for every stage', 60000, (s) =>
       s.workers.filter((w) => w.standby_for && w.loaded).length >= stages);
     let tokens = 0, steps = 0, mismatches = 0, next = 0;
@@ -103,18 +110,18 @@ try {
       add(per[rate], r);
       report(rate, i, r);
     }
-  const checkedSteps = () => per[0.01].steps + per[0.1].steps + (per[1].steps ?? 0);
+  const checkedSteps = () => (per[0.01].steps ?? 0) + (per[0.1].steps ?? 0) + (per[1].steps ?? 0);
   for (let i = 1; checkedSteps() < STEPS; ++i) {
     const r = await round(1, PROMPTS_PER_ROUND, refs);
     add(per[1], r);
     report(1, i, r);
   }
   const tps = (x) => x.tokens / x.ms * 1000;
-  for (const rate of rates)
+  for (const rate of rates.filter((r) => per[r].ms))
     console.log(`rate ${rate}: ${tps(per[rate]).toFixed(1)} tok/s, ratio to rate 0: ${(tps(per[rate]) / tps(per[0])).toFixed(3)}`);
   const on = [per[0.01], per[0.1], per[1]];
   const sum = (k) => on.reduce((a, x) => a + (x[k] ?? 0), 0);
-  console.log(`honest steps with spot checks on: ${sum('steps')}; hop checks that agreed: ${sum('checks')}; inconclusive: ${sum('inconclusive')}; false evictions: ${sum('evictions') + per[0].evictions}; replies differing from the whole model: ${sum('mismatches') + per[0].mismatches}; largest honest difference: ${Math.max(...on.map((x) => x.maxDiff ?? 0)).toExponential(2)}`);
+  console.log(`honest steps with spot checks on: ${sum('steps')}; hop checks that agreed: ${sum('checks')}; inconclusive: ${sum('inconclusive')}; false evictions: ${sum('evictions') + (per[0].evictions ?? 0)}; replies differing from the whole model: ${sum('mismatches') + (per[0].mismatches ?? 0)}; largest honest difference: ${Math.max(...on.map((x) => x.maxDiff ?? 0)).toExponential(2)}`);
 
   if (!opt['skip-detection']) {
     const test = path.join(h.repoRoot, 'tests', 'integration', 'e2e_rogue_workers.mjs');

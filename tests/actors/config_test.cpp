@@ -131,8 +131,10 @@ TEST_CASE("link probes and the re-plan trigger come from [planner], with documen
   CHECK(defaults.link_probe_bytes == 65536);
   CHECK(defaults.replan_change == 0);
   CHECK(defaults.replan_change_polls == 3);
+  CHECK(defaults.stability_margin == 0.1);
   auto cfg = parse_node_config(R"(
 [planner]
+stability_margin = 0.5
 link_probe = true
 link_probe_interval_ms = 0
 link_probe_bytes = "1MiB"
@@ -144,6 +146,8 @@ replan_change_polls = 5
   CHECK(cfg.link_probe_bytes == 1048576);
   CHECK(cfg.replan_change == 0.4);
   CHECK(cfg.replan_change_polls == 5);
+  CHECK(cfg.stability_margin == 0.5);
+  CHECK(error_of("[planner]\nstability_margin = 1.5\n").find("planner.stability_margin") != std::string::npos);
   auto e = error_of("[planner]\nlink_probe_bytes = 100\n");
   CHECK(e.find("planner.link_probe_bytes: value 100 must be between 1KiB and 16MiB") != std::string::npos);
   e = error_of("[planner]\nreplan_change = -0.5\n");
@@ -296,4 +300,22 @@ TEST_CASE("spot checks come from [verify] rate, first_steps and tolerance") {
   auto e = error_of("[verify]\nrate = 1.5\n");
   CHECK(e.find("verify.rate") != std::string::npos);
   CHECK(e.find("1.5") != std::string::npos);
+}
+
+TEST_CASE("the load probe and the tolerances per backend pair come from [verify]") {
+  auto cfg = parse_node_config("[verify]\nload_probe = false\ntolerance_cpu_wasm = 5e-3\ntolerance_cpu_webgpu = 6e-3\n"
+                               "tolerance_wasm_webgpu = 7e-3\n",
+                               "test.toml");
+  CHECK_FALSE(cfg.load_probe);
+  CHECK(cfg.verify_tolerance_cpu_wasm == 5e-3);
+  CHECK(cfg.verify_tolerance_cpu_webgpu == 6e-3);
+  CHECK(cfg.verify_tolerance_wasm_webgpu == 7e-3);
+  auto defaults = default_node_config();
+  CHECK(defaults.load_probe);
+  CHECK(defaults.verify_tolerance_cpu_wasm == 2e-3);
+  CHECK(defaults.verify_tolerance_cpu_webgpu == 2e-3);
+  CHECK(defaults.verify_tolerance_wasm_webgpu == 2e-3);
+  auto e = error_of("[verify]\ntolerance_cpu_wasm = -1\n");
+  CHECK(e.find("verify.tolerance_cpu_wasm") != std::string::npos);
+  CHECK(error_of("[verify]\nload_probe = 3\n").find("verify.load_probe") != std::string::npos);
 }

@@ -126,7 +126,7 @@ TEST_CASE_METHOD(fixture, "a serving stage a standby contradicts is evicted befo
   auto liar = sys.spawn(fake_stage, 2);
   auto standby = sys.spawn(fake_stage, 1);
   auto planner = sys.spawn(fake_planner, liar, standby);
-  auto ledger = std::make_shared<spot_check_ledger>(spot_check_settings{0.0, 4, 1e-3});
+  auto ledger = std::make_shared<spot_check_ledger>(spot_check_settings{0.0, 4, {1e-3}});
   opts.checks = ledger;
   auto msgs = run(planner);
   CHECK(text_of(msgs) == "defg");  // the honest model's, not a single token of the liar's ("e", "g", ...)
@@ -150,7 +150,7 @@ TEST_CASE_METHOD(fixture, "holders that agree let every token through; a new wor
   auto serving = sys.spawn(fake_stage, 1);
   auto standby = sys.spawn(fake_stage, 1);
   auto planner = sys.spawn(fake_planner, serving, standby);
-  auto ledger = std::make_shared<spot_check_ledger>(spot_check_settings{0.0, 3, 1e-3});
+  auto ledger = std::make_shared<spot_check_ledger>(spot_check_settings{0.0, 3, {1e-3}});
   opts.checks = ledger;
   auto msgs = run(planner);
   CHECK(text_of(msgs) == "defg");

@@ -2,16 +2,20 @@
 // client's tokens equal the whole model's. For each kind, a fresh node on
 // 127.0.0.1 and three external workers of 36 MB (the `tiny` model needs two):
 // honest H1, the rogue R, then honest H2 (and H3 where the rogue's stage needs
-// it). R claims a speed that puts it where
-// its lie shows: slower than H1 for the kinds that rewrite boundary tensors
-// (the first stage), faster for the kinds that rewrite token ids (the last
-// stage, which holds the head). H2 claims R's speed, so it only stands by.
-// A greedy prompt then runs: R must be evicted with a reason naming it (in
-// /api/status's re-plan history and the node log), H2 takes its stage, and
-// the reply equals the whole model. Claim kinds are refused at Hello.
+// it).
+// Most kinds lie from their first Forward on, and the first Forward a worker
+// gets is its load probe ([verify] load_probe): R must be evicted with a
+// reason naming the probe before any client step exists — then H2 joins, the
+// plan is H1 + H2, and the reply equals the whole model without a recovery.
+// `scaled-at-load` runs R's probe first (its answer is kept unconfirmed, R
+// serves) and H2 standing by for R's stage then disagrees with it: R, the
+// earlier holder, is the one evicted.
 // The kinds only a spot check can catch (random, scaled, pwned) run when the
-// first KIND is `spot`: R's first steps are re-run on the standby of its stage
-// and the mismatch evicts it before its token reaches the client.
+// first KIND is `spot`, with the load probe off (that layer is tested alone):
+// R claims a speed that puts it where its lie shows (the first stage for
+// tensor lies, the last for token lies), H2 stands by for R's stage, R's first
+// steps are re-run there and the mismatch evicts R before its token reaches
+// the client. Claim kinds are refused at Hello.
 //   node e2e_rogue_workers.mjs TESSERA_BINARY [PRESET] [spot | KIND...]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,17 +34,24 @@ const SLOW = '1e8';
 const FAST = '1e11';
 
 // kind -> where the rogue must sit for its lie to show ('first', 'last'; null: refused at Hello, or anywhere).
+// `atLoad`: caught by its load probe before the plan serves.
+const PROBE = 'load probe of layers \\d+-\\d+';
+const atProbe = (what) => new RegExp(`${PROBE}.*${what}`);
 const KINDS = {
   'claims-huge': { refused: /above verify\.max_worker_flops/ },
   'claims-inf': { refused: /not a finite/ },
-  nan: { flops: SLOW, stage: 'first', reason: /NaN/ },
-  zeros: { flops: SLOW, stage: 'first', reason: /constant/ },
-  shape: { flops: SLOW, stage: 'first', reason: /has shape/ },
-  bloat: { flops: SLOW, stage: 'first', reason: /carries 33554432 bytes/ },
-  'out-of-vocab': { flops: FAST, stage: 'last', reason: /outside the vocabulary/ },
-  'fake-load': { flops: SLOW, reason: /Loaded but answers its step/ },
-  silent: { flops: SLOW, reason: /unanswered after/ },
-  slow: { flops: SLOW, reason: /unanswered after/ },
+  nan: { flops: SLOW, atLoad: true, reason: atProbe('NaN') },
+  zeros: { flops: SLOW, atLoad: true, reason: atProbe('constant') },
+  shape: { flops: SLOW, atLoad: true, reason: atProbe('has shape') },
+  bloat: { flops: SLOW, atLoad: true, reason: atProbe('carries 33554432 bytes') },
+  'out-of-vocab': { flops: FAST, atLoad: true, reason: atProbe('outside the vocabulary') },
+  'fake-load': { flops: SLOW, atLoad: true, reason: atProbe('Loaded but answers its step with "no stage loaded"') },
+  silent: { flops: SLOW, atLoad: true, reason: atProbe('unanswered after') },
+  slow: { flops: SLOW, atLoad: true, reason: atProbe('unanswered after') },
+  // R's probe is the first answer for its shard (kept unconfirmed; R serves the
+  // first stage); H2's probe of the same shard disagrees and convicts R.
+  'scaled-at-load': { rogue: 'scaled', flops: SLOW, stage: 'first', byStandby: true,
+                      reason: atProbe("its answer differs from a second holder's, worker \\d+ \\(h2-") },
   // Plausible lies only a second holder of the stage shows (spot checks: a new
   // worker's first steps are re-run on a standby). `standbys`: idle workers
   // started beside H2 so that the rogue's stage has one (they stand by for
@@ -68,12 +79,12 @@ function startWorker(port, name, flops, rogue) {
 const stopWorker = (w) => { try { process.kill(-w.child.pid, 'SIGKILL'); } catch {} };
 
 // Each kind gets its own directory (config, port file, log, shards).
-function configFor(kindDir) {
+function configFor(kindDir, probe) {
   fs.mkdirSync(kindDir, { recursive: true });
   // Heartbeats every 250 ms, silence bound 3 s (a rogue busy encoding 32 MiB
   // must be caught for its Result, not for its silence); steps due in 1.5 s.
   const file = h.writeConfig(kindDir, { modelDir, workers: [], heartbeatMs: 500, heartbeatTimeoutMs: 3000 });
-  fs.appendFileSync(file, '[verify]\nstep_deadline_ms = 1500\nstep_deadline_per_position_ms = 20\n');
+  fs.appendFileSync(file, `[verify]\nstep_deadline_ms = 1500\nstep_deadline_per_position_ms = 20\nload_probe = ${probe}\n`);
   return file;
 }
 
@@ -85,6 +96,17 @@ const stageOf = (status, name) => {
 
 const stageLayers = (status, name) => status.workers.find((x) => x.name === name).layers;
 
+// The node log's line evicting `name` (polled: bounded, no fixed sleep).
+async function evictionLine(logFile, name, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes(`(${name}) evicted:`));
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`${name} was not evicted within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 let node;
 const started = [];
 const results = [];
@@ -94,11 +116,11 @@ try {
     const spec = KINDS[kind];
     const rogueName = `rogue-${kind}`;
     const kindDir = path.join(dir, kind);
-    node = await h.startNode(tessera, configFor(kindDir), kindDir, { waitReady: false });
+    node = await h.startNode(tessera, configFor(kindDir, !spec.spot), kindDir, { waitReady: false });
     const h1 = startWorker(node.port, `h1-${kind}`, HONEST_FLOPS);
     started.push(h1);
     await h.waitStatus(node.port, 'H1 to join', 30000, (s) => s.workers.some((w) => w.name === h1.name));
-    const rogue = startWorker(node.port, rogueName, spec.flops ?? HONEST_FLOPS, kind);
+    const rogue = startWorker(node.port, rogueName, spec.flops ?? HONEST_FLOPS, spec.rogue ?? kind);
     started.push(rogue);
     let t0;
     if (spec.refused) {
@@ -107,6 +129,13 @@ try {
       const h2 = startWorker(node.port, `h2-${kind}`, SLOW);
       started.push(h2);
       await h.waitStatus(node.port, 'a plan without the rogue', 60000, (s) => s.ready);
+      t0 = Date.now();
+    } else if (spec.atLoad) {
+      // Caught at its probe: the plan with R never serves, no client step exists yet.
+      await evictionLine(node.logFile, rogueName, 60000);
+      const h2 = startWorker(node.port, `h2-${kind}`, HONEST_FLOPS);
+      started.push(h2);
+      await h.waitStatus(node.port, 'a plan of H1 and H2', 60000, (s) => s.ready && s.workers.some((w) => w.name === h2.name && w.layers));
       t0 = Date.now();
     } else {
       const ready = await h.waitStatus(node.port, 'a plan with the rogue', 60000,
@@ -119,6 +148,8 @@ try {
       for (let i = 3; i <= (spec.standbys ?? 1) + 1; ++i)
         started.push(startWorker(node.port, `h${i}-${kind}`, standbyFlops));
       await h.waitStatus(node.port, 'H2 to join', 30000, (s) => s.workers.some((w) => w.name === h2.name));
+      if (spec.byStandby)
+        await evictionLine(node.logFile, rogueName, 60000);  // before the prompt: H2's probe convicts R
       if (spec.spot) {
         // The rogue's stage needs a loaded standby to be checked against.
         const layers = stageLayers(ready, rogueName);
@@ -144,12 +175,16 @@ try {
       const m1 = measured.workers.find((w) => w.name === h1.name);
       h.check(m1.flops_per_s === Number(HONEST_FLOPS),
               `${kind}: H1's measured speed ${m1.measured_flops_per_s.toExponential(2)} FLOP/s is shown beside its claim ${m1.flops_per_s}`);
-      h.check(s.replans.some((p) => p.includes(`(${rogueName}) evicted:`)), `${kind}: the re-plan history names the eviction`);
+      // (An eviction at load leaves H1 alone, with no plan to make until H2 joins: that join is the re-plan's why.)
+      if (!spec.atLoad)
+        h.check(s.replans.some((p) => p.includes(`(${rogueName}) evicted:`)), `${kind}: the re-plan history names the eviction`);
       const recovering = r.messages.filter((m) => m.status === 'recovering');
       h.check(recovering.every((m) => m.reason.includes(rogueName)),
               `${kind}: every recovery the client saw names the rogue, never an honest worker (${recovering.length})`);
-      h.check(r.done.timings.lost_stages === 1,
-              `${kind}: the request lost its route once and never went back to the rogue (lost_stages ${r.done.timings.lost_stages})`);
+      const caughtEarly = spec.atLoad || spec.byStandby;
+      h.check(r.done.timings.lost_stages === (caughtEarly ? 0 : 1),
+              caughtEarly ? `${kind}: the rogue was gone before the request, which never lost a route (lost_stages ${r.done.timings.lost_stages})`
+                          : `${kind}: the request lost its route once and never went back to the rogue (lost_stages ${r.done.timings.lost_stages})`);
     }
     results.push({ kind, ms, caught: true });
     const stopped = await h.stopNode(node);

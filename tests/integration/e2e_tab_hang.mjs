@@ -48,7 +48,9 @@ try {
           `whole-model references: ${refs[t.GREEDY].length} and ${refs[LATER].length} tokens`);
   const pageLog = [];
   const { page } = await t.startTabPool(tessera, ctx, {
-    dir, modelDir, config: { heartbeatMs: 500, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS },
+    // the spare must not win the tab's stage by a background migration before
+    // the hang (a loaded machine's timings can make it look 10 % faster)
+    dir, modelDir, config: { heartbeatMs: 500, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, planner: { stability_margin: 0.5 } },
     onConsole: (text) => pageLog.push(text),
   });
   const { node } = ctx;

@@ -62,12 +62,12 @@ export function buildModel(tessera, preset, dir) {
 }
 
 // `runtime` adds [runtime] keys as they are written in TOML, e.g. { migration: '"immediate"' };
-// `limits` adds [limits] keys the same way, e.g. { client_frame: '"128MiB"' }.
+// `planner` and `limits` add [planner] and [limits] keys the same way, e.g. { client_frame: '"128MiB"' }.
 // `restart` ('always' | 'never') sets every local worker's restart policy (a
 // worker's own `restart` wins); unset, the node's default (always) applies.
 // `node` adds [node] keys and `auth` an [auth] table, written the same way.
 export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbeatTimeoutMs = 3000, context = 256,
-                                   keptInputs = '64MB', runtime = {}, limits = {}, restart, node = {}, auth }) {
+                                   keptInputs = '64MB', runtime = {}, planner = {}, limits = {}, restart, node = {}, auth }) {
   const lines = [
     '[node]', 'listen = "127.0.0.1:0"', 'log_level = "info"',
     `shard_dir = "${path.join(dir, 'shards')}"`, `static_dir = "${path.join(repoRoot, 'webworker')}"`,
@@ -77,6 +77,7 @@ export function writeConfig(dir, { modelDir, workers, heartbeatMs = 500, heartbe
     '[runtime]', `heartbeat_ms = ${heartbeatMs}`, `heartbeat_timeout_ms = ${heartbeatTimeoutMs}`,
     'step_timeout_ms = 20000', 'queue_timeout_ms = 60000', `kept_inputs = "${keptInputs}"`,
     ...Object.entries(runtime).map(([k, v]) => `${k} = ${v}`),
+    ...(Object.keys(planner).length ? ['[planner]', ...Object.entries(planner).map(([k, v]) => `${k} = ${v}`)] : []),
     ...(Object.keys(limits).length ? ['[limits]', ...Object.entries(limits).map(([k, v]) => `${k} = ${v}`)] : []),
     '[workers]', `script = "${path.join(repoRoot, 'webworker', 'node', 'worker.mjs')}"`,
   ];
@@ -197,11 +198,12 @@ export function promptStream(tessera, port, text, opts, onMessage, host = '127.0
   });
 }
 
-// Starts one more headless worker against the node (not a child of the node).
-export function startWorker(port, name, memory, cacheDir) {
+// Starts one more headless worker against the node (not a child of the node);
+// `extra`: more worker.mjs arguments (e.g. ['--backend', 'wasm']).
+export function startWorker(port, name, memory, cacheDir, extra = []) {
   return track(spawn(process.execPath, [path.join(repoRoot, 'webworker', 'node', 'worker.mjs'),
                                         '--url', `ws://127.0.0.1:${port}/ws/worker`, '--memory', memory,
-                                        '--threads', '1', '--name', name, '--cache', cacheDir],
+                                        '--threads', '1', '--name', name, '--cache', cacheDir, ...extra],
                      { stdio: 'ignore', detached: true }));
 }
 

@@ -14,6 +14,9 @@
 // tests: node/rogue.mjs lists the kinds. --throttle-ms MS (only with
 // TESSERA_TESTING=1) holds each Result back MS ms once the process gets
 // SIGUSR2 (node/throttle.mjs): a worker that slows down mid-run, for tests.
+// --backend wasm runs stages on onnxruntime-web's WASM build (one thread, on
+// the main thread) instead of onnxruntime-node, and says `wasm` in its Hello:
+// a browser's numerics without a browser (benchmarks of mixed-backend pools).
 //
 // Exit status: 0 when the node closes the socket normally (1000/1001) or on
 // SIGINT/SIGTERM, 1 on a lost connection or a connect failure, 2 on usage errors.
@@ -34,10 +37,11 @@ import { connectWebSocket } from './ws_client.mjs';
 import { DiskStore } from './disk_store.mjs';
 import { WorkerCore, parseBytes } from '../core/worker_core.mjs';
 import { createSession } from '../core/stage_runner.mjs';
+import { createWebSession } from '../core/web_session.mjs';
 import { checkRogue, rogueConnect } from './rogue.mjs';
 import { checkThrottle, throttleConnect } from './throttle.mjs';
 
-const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--rogue KIND] [--throttle-ms MS] [--ca FILE]';
+const usage = 'usage: worker.mjs --url ws[s]://HOST:PORT/ws/worker[?token=TOKEN] [--memory 2GB] [--threads N] [--cache DIR] [--name NAME] [--connect-timeout-ms MS] [--hidden-dtype fp32|fp16] [--no-benchmark] [--flops N] [--rogue KIND] [--throttle-ms MS] [--ca FILE] [--backend cpu|wasm]';
 
 function fail(msg) {
   console.error(`worker.mjs: ${msg}\n${usage}`);
@@ -58,7 +62,7 @@ function parse() {
         url: { type: 'string' }, memory: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' },
         name: { type: 'string' }, 'connect-timeout-ms': { type: 'string' }, 'no-benchmark': { type: 'boolean' },
         'hidden-dtype': { type: 'string' }, flops: { type: 'string' }, ca: { type: 'string' }, rogue: { type: 'string' },
-        'throttle-ms': { type: 'string' },
+        'throttle-ms': { type: 'string' }, backend: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -79,6 +83,8 @@ function parse() {
   };
   const hidden = v['hidden-dtype'] ?? 'fp32';
   if (hidden !== 'fp32' && hidden !== 'fp16') fail(`--hidden-dtype must be fp32 or fp16, got '${hidden}'`);
+  const backend = v.backend ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'wasm') fail(`--backend must be cpu or wasm, got '${backend}'`);
   let throttleMs;
   if (v['throttle-ms'] !== undefined) {
     try { throttleMs = checkThrottle(v['throttle-ms']); } catch (e) { fail(e.message); }
@@ -95,7 +101,7 @@ function parse() {
     benchmark: !v['no-benchmark'] && v.flops === undefined,
     flops: v.flops === undefined ? 0 : flopsArg(v.flops),
     ca: v.ca === undefined ? undefined : readCa(v.ca),
-    rogue: v.rogue, throttleMs,
+    rogue: v.rogue, throttleMs, backend,
   };
 }
 
@@ -133,6 +139,19 @@ async function connectWithRetry(url, timeoutMs, ca) {
   }
 }
 
+// onnxruntime-web (WASM, one thread) in place of onnxruntime-node: the stage's
+// files are read from the disk cache and handed over as bytes, as a browser does.
+async function wasmBackend(store) {
+  const ortWeb = await import('onnxruntime-web');
+  ortWeb.env.wasm.numThreads = 1;
+  const files = (id, list) => list.filter((f) => fs.existsSync(store.filePath(id, f.name)))
+    .map((f) => ({ name: f.name, bytes: fs.readFileSync(store.filePath(id, f.name)) }));
+  return {
+    ort: ortWeb, deviceKind: 'wasm', threads: 1, sessionOptions: {},
+    createSession: (id, list) => createWebSession(ortWeb, files(id, list), { executionProviders: ['wasm'] }),
+  };
+}
+
 async function main() {
   const a = parse();
   const log = (level, msg) => console.error(`tessera-worker[${a.name}] ${level}: ${msg}`);
@@ -146,6 +165,7 @@ async function main() {
     createSession: (id, files) => createSession(ort, store.filePath(id, files[0].name), opts),
     onPlanNews: (entry) => console.log(`tessera-worker[${a.name}] replan: ${entry.text}`),
   };
+  if (a.backend === 'wasm') Object.assign(shell, await wasmBackend(store));
   if (a.rogue) shell.connect = rogueConnect(a.rogue, shell.connect, log);  // test mode (TESSERA_TESTING=1)
   if (a.throttleMs) shell.connect = throttleConnect(a.throttleMs, shell.connect, log);  // test mode (TESSERA_TESTING=1)
   const core = new WorkerCore(shell, {
