@@ -170,10 +170,17 @@ void settled(member_actor self) {
   }
 }
 
+// A heartbeat, and with one pool this node's planner handle. The handle goes
+// with every beat, not once: the peer hears only members it has linked, and
+// the side that checked the other's proof links (and sends) before the dialer
+// has read the answer, so a one-off message could arrive unheard.
 void beat(member_actor self, const caf::actor& peer) {
-  auto& m = *self->state.members;
-  self->send(caf::actor_cast<federation_hdl>(peer), fed_beat_atom::value, self->state.cfg.id, m.epoch(), m.issuer(),
-             m.leader());
+  auto& st = self->state;
+  auto& m = *st.members;
+  auto to = caf::actor_cast<federation_hdl>(peer);
+  self->send(to, fed_beat_atom::value, st.cfg.id, m.epoch(), m.issuer(), m.leader());
+  if (st.planner)
+    self->send(to, fed_planner_atom::value, st.cfg.id, st.planner);
 }
 
 void add_link(member_actor self, const std::string& id, const std::string& address, caf::actor peer) {
@@ -193,8 +200,6 @@ void add_link(member_actor self, const std::string& id, const std::string& addre
   st.address_of[id] = address;
   st.members->joined(id, address, clock_type::now());
   beat(self, peer);
-  if (st.planner)
-    self->send(caf::actor_cast<federation_hdl>(peer), fed_planner_atom::value, st.cfg.id, st.planner);
   settled(self);
 }
 
